@@ -1,0 +1,80 @@
+"""Names, dtypes and shapes of the exported graphs: one definition shared by the ONNX exporter, the
+runtime and the TensorRT engine builder, so the three can never disagree.
+
+Encoder graph:  image (1, 3, S, S) float32, normalized and padded by `edgesam.geometry`
+                -> image_embeddings (1, C, S/16, S/16) float32.
+Decoder graph:  image_embeddings, point_coords (B, N, 2) and point_labels (B, N) in the resized
+                frame (boxes are corner points labelled 2/3, padding -1: see
+                `geometry.build_prompt_arrays`), mask_input (B, 1, 4h, 4w), has_mask_input (1,)
+                -> low_res_masks (B, 4, 4h, 4w) logits and iou_predictions (B, 4).
+                Mask 0 is SAM's single-mask answer, masks 1..3 its multimask answers; the host picks.
+The decoder ends at low-res logits: no data-dependent shape ops, so TensorRT can build it with
+profiles over B and N; upscaling to the original image happens on the host.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NUM_MASK_OUTPUTS = 4  # SAM's mask tokens: index 0 single-mask, 1..3 multimask
+PATCH_SIZE = 16
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str  # numpy dtype name
+    shape: tuple  # ints, or axis names for dynamic axes
+
+
+ENCODER_INPUT = "image"
+ENCODER_OUTPUT = "image_embeddings"
+DECODER_INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input")
+DECODER_OUTPUTS = ("low_res_masks", "iou_predictions")
+
+# Dynamic axes of the decoder: B prompt sets per call, N points per set.
+DECODER_DYNAMIC_AXES = {
+    "point_coords": {0: "num_prompts", 1: "num_points"},
+    "point_labels": {0: "num_prompts", 1: "num_points"},
+    "mask_input": {0: "num_prompts"},
+    "low_res_masks": {0: "num_prompts"},
+    "iou_predictions": {0: "num_prompts"},
+}
+
+
+def embedding_size(image_size: int) -> int:
+    return image_size // PATCH_SIZE
+
+
+def low_res_size(image_size: int) -> int:
+    return 4 * embedding_size(image_size)
+
+
+def encoder_specs(image_size: int, embed_dim: int = 256) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    e = embedding_size(image_size)
+    return (
+        [TensorSpec(ENCODER_INPUT, "float32", (1, 3, image_size, image_size))],
+        [TensorSpec(ENCODER_OUTPUT, "float32", (1, embed_dim, e, e))],
+    )
+
+
+def decoder_specs(image_size: int, embed_dim: int = 256) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    e, m = embedding_size(image_size), low_res_size(image_size)
+    inputs = [
+        TensorSpec("image_embeddings", "float32", (1, embed_dim, e, e)),
+        TensorSpec("point_coords", "float32", ("num_prompts", "num_points", 2)),
+        TensorSpec("point_labels", "float32", ("num_prompts", "num_points")),
+        TensorSpec("mask_input", "float32", ("num_prompts", 1, m, m)),
+        TensorSpec("has_mask_input", "float32", (1,)),
+    ]
+    outputs = [
+        TensorSpec("low_res_masks", "float32", ("num_prompts", NUM_MASK_OUTPUTS, m, m)),
+        TensorSpec("iou_predictions", "float32", ("num_prompts", NUM_MASK_OUTPUTS)),
+    ]
+    return inputs, outputs
+
+
+# Official segment-anything decoder ONNX interface (`--decoder-style official`), for tools that consume it.
+OFFICIAL_DECODER_INPUTS = (
+    "image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size",
+)
+OFFICIAL_DECODER_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
