@@ -1,0 +1,21 @@
+"""Numerical tolerances of every parity test, written once with the reason for each value.
+
+Each area adds its own section; tests import the constant instead of writing a number inline.
+"""
+
+# --- foundation: geometry and the reference predictor ---------------------------------------
+# Our upscaling folds SAM's two bilinear resizes into one float64 matrix product cast to float32;
+# torch runs two float32 resizes. Logits are O(10): 1e-4 absolute is ~1e-5 relative, float32 noise.
+UPSCALE_LOGITS_ATOL = 1e-4
+# Normalization is the same float32 arithmetic as Sam.preprocess; only the order of ops may differ.
+PREPROCESS_ATOL = 1e-5
+# The predictor runs the same modules on the same inputs as SamPredictor: low-res logits agree to
+# float32 rounding (we observe exact equality; 1e-4 allows for BLAS thread-count differences).
+PREDICTOR_LOGITS_ATOL = 1e-4
+# Masks may differ only where the upscaled logit sits within rounding of the 0 threshold: allow
+# at most this fraction of pixels to differ.
+PREDICTOR_MASK_MAX_DIFF_FRACTION = 1e-4
+
+# --- training, evaluation, merge and efficient attention (issue 3) ---------------------------
+# Loss values are O(1) float32 reductions over a few hundred elements: 1e-5 is float32 rounding.
+LOSS_ATOL = 1e-5
