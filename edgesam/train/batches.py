@@ -1,0 +1,120 @@
+"""Turn a dataset `Sample` into model inputs: the image tensor, prompts and low-res targets.
+
+Geometry goes through `edgesam.geometry` (the numpy code the predictor and the runtime use), so a
+model trained here sees exactly the inputs it will see at inference. One prompt type per image
+(all boxes or all points, drawn with `box_prob`) keeps every image's prompts one (K, N) array, so a
+single decoder call serves all its objects with no padding tokens that inference would not have.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from edgesam import geometry
+from edgesam.data import Sample, sample_box, sample_points
+
+
+@dataclass
+class PromptConfig:
+    """How training prompts are drawn from ground truth each step."""
+
+    box_prob: float = 0.5  # probability that an image's objects are prompted by boxes (else points)
+    box_jitter: float = 0.1  # box side noise, fraction of the side
+    n_pos: int = 1  # positive points per object for point prompts
+    n_neg: int = 0  # negative points per object for point prompts
+
+    def __post_init__(self):
+        if not 0.0 <= self.box_prob <= 1.0:
+            raise ValueError(f"box_prob: expected a probability in [0, 1], got {self.box_prob}")
+        if self.n_pos < 0 or self.n_neg < 0 or (self.box_prob < 1.0 and self.n_pos + self.n_neg == 0):
+            raise ValueError(f"points: need n_pos + n_neg >= 1 (both >= 0), got {self.n_pos}, {self.n_neg}")
+
+
+@dataclass
+class TrainItem:
+    """One image's training inputs. K objects, N prompt points each (in the resized frame)."""
+
+    image: torch.Tensor  # (1, 3, S, S) normalized, padded
+    coords: torch.Tensor  # (K, N, 2) float32
+    labels: torch.Tensor  # (K, N) float32, SAM labels (1, 0, 2/3, -1)
+    targets: torch.Tensor  # (K, 1, S/4, S/4) float in [0, 1]
+    multimask: bool  # single-point prompts: ambiguous, trained best-of-3 on outputs 1..3
+    stem: str = ""
+    class_name: str = ""
+
+    @property
+    def num_objects(self) -> int:
+        return int(self.coords.shape[0])
+
+
+@dataclass
+class TrainBatch:
+    images: torch.Tensor  # (B, 3, S, S)
+    items: list[TrainItem] = field(default_factory=list)  # prompts and targets per image
+
+    def to(self, device) -> "TrainBatch":
+        items = [TrainItem(i.image, i.coords.to(device), i.labels.to(device), i.targets.to(device),
+                           i.multimask, i.stem, i.class_name) for i in self.items]
+        return TrainBatch(self.images.to(device, non_blocking=True), items)
+
+
+def low_res_targets(masks: np.ndarray, image_size: int) -> np.ndarray:
+    """(K, H, W) bool masks -> (K, 1, S/4, S/4) float32 in the decoder's low-res frame.
+
+    Same resize-longest-side + bottom/right pad as the image; area-averaged down to the decoder's
+    resolution, so thin defects keep a fractional target instead of vanishing.
+    """
+    k, h, w = masks.shape
+    rh, rw = geometry.resized_shape(h, w, image_size)
+    low = image_size // 4
+    out = np.zeros((k, 1, low, low), dtype=np.float32)
+    for i, m in enumerate(masks):
+        full = np.zeros((image_size, image_size), dtype=np.float32)
+        img = Image.fromarray(m.astype(np.uint8) * 255).resize((rw, rh), Image.BILINEAR)
+        full[:rh, :rw] = np.asarray(img, dtype=np.float32) / 255.0
+        out[i, 0] = full.reshape(low, 4, low, 4).mean(axis=(1, 3))
+    return out
+
+
+def draw_prompts(masks: np.ndarray, rng: np.random.Generator, cfg: PromptConfig):
+    """Prompts for every object of one image in original pixels: (boxes|None, points|None, labels|None)."""
+    if rng.random() < cfg.box_prob:
+        return np.stack([sample_box(m, rng, cfg.box_jitter) for m in masks]), None, None
+    pts = [sample_points(m, rng, cfg.n_pos, cfg.n_neg) for m in masks]
+    return None, np.stack([p[0] for p in pts]), np.stack([p[1] for p in pts]).astype(np.float32)
+
+
+def prepare_sample(sample: Sample, image_size: int, rng: np.random.Generator, prompt_cfg: PromptConfig,
+                   max_objects: int, augmenter=None) -> TrainItem | None:
+    """Augment (optional), pick up to `max_objects` objects, draw prompts; None when no object is left."""
+    image, masks = sample.image, sample.masks
+    if augmenter is not None and masks.shape[0]:
+        image, masks = augmenter(image, masks, rng)
+    masks = masks[masks.reshape(masks.shape[0], -1).any(axis=1)] if masks.shape[0] else masks
+    if masks.shape[0] == 0:
+        return None
+    if masks.shape[0] > max_objects:
+        masks = masks[np.sort(rng.choice(masks.shape[0], max_objects, replace=False))]
+    x, original_hw, _ = geometry.preprocess(image, image_size)
+    boxes, points, labels = draw_prompts(masks, rng, prompt_cfg)
+    coords, labels = geometry.build_prompt_arrays(points, labels, boxes, original_hw, image_size)
+    return TrainItem(
+        image=torch.from_numpy(x),
+        coords=torch.from_numpy(coords),
+        labels=torch.from_numpy(labels),
+        targets=torch.from_numpy(low_res_targets(masks, image_size)),
+        multimask=boxes is None and prompt_cfg.n_pos + prompt_cfg.n_neg == 1,
+        stem=sample.stem,
+        class_name=sample.class_name,
+    )
+
+
+def collate(items: list[TrainItem | None]) -> TrainBatch | None:
+    """Stack images; keep prompts per image (each image has its own object count)."""
+    items = [i for i in items if i is not None]
+    if not items:
+        return None
+    return TrainBatch(torch.cat([i.image for i in items]), items)
