@@ -1,0 +1,98 @@
+"""Prompt files and flags -> arrays (torch-free; used by the CLI, the runtime and bench).
+
+A prompt file is a JSON list: `[{"type": "point", "data": [x, y], "label": 1},
+{"type": "box", "data": [x0, y0, x1, y1]}]` (labels: 1 positive, 0 negative).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class PromptError(ValueError):
+    """A prompt that is malformed: names the entry and what was expected."""
+
+
+@dataclass
+class Prompts:
+    """Points (N, 2) with labels (N,), and boxes (B, 4); either part may be None."""
+
+    points: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.points is None and self.boxes is None:
+            raise PromptError("prompts: give at least one point or box")
+
+
+def parse_prompt_list(items: list, source: str = "prompts") -> Prompts:
+    """The JSON prompt-file form -> Prompts (validated entry by entry)."""
+    if not isinstance(items, list):
+        raise PromptError(f"{source}: expected a JSON list of prompt objects, got {type(items).__name__}")
+    points, labels, boxes = [], [], []
+    for i, item in enumerate(items):
+        where = f"{source}[{i}]"
+        kind = item.get("type") if isinstance(item, dict) else None
+        data = item.get("data") if isinstance(item, dict) else None
+        if kind == "point":
+            points.append(_numbers(data, 2, where))
+            label = item.get("label", 1)
+            if label not in (0, 1):
+                raise PromptError(f"{where}.label: expected 1 (positive) or 0 (negative), got {label!r}")
+            labels.append(label)
+        elif kind == "box":
+            box = _numbers(data, 4, where)
+            if box[2] <= box[0] or box[3] <= box[1]:
+                raise PromptError(f"{where}.data: expected x0 < x1 and y0 < y1, got {box}")
+            boxes.append(box)
+        else:
+            raise PromptError(f"{where}.type: expected 'point' or 'box', got {kind!r}")
+    return Prompts(
+        np.array(points, np.float32) if points else None,
+        np.array(labels, np.float32) if points else None,
+        np.array(boxes, np.float32) if boxes else None,
+    )
+
+
+def read_prompt_file(path: str | Path) -> Prompts:
+    try:
+        items = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PromptError(f"{path}: not a readable JSON prompt file ({exc})") from exc
+    return parse_prompt_list(items, str(path))
+
+
+def parse_flag(text: str, size: int, name: str) -> list[float]:
+    """'x0,y0,x1,y1' -> numbers, with an error naming the flag."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise PromptError(f"--{name} {text!r}: expected {size} comma-separated numbers") from None
+    return _numbers(values, size, f"--{name}")
+
+
+def from_flags(points: tuple[str, ...], boxes: tuple[str, ...]) -> Prompts:
+    """`--point x,y[,label]` and `--box x0,y0,x1,y1` flags -> Prompts."""
+    items = []
+    for text in points:
+        values = text.split(",")
+        label = int(float(values[2])) if len(values) == 3 else 1
+        items.append({"type": "point", "data": parse_flag(",".join(values[:2]), 2, "point"), "label": label})
+    items += [{"type": "box", "data": parse_flag(text, 4, "box")} for text in boxes]
+    return parse_prompt_list(items, "flags")
+
+
+def _numbers(data, size: int, where: str) -> list[float]:
+    if not isinstance(data, (list, tuple)) or len(data) != size:
+        raise PromptError(f"{where}.data: expected {size} numbers, got {data!r}")
+    try:
+        values = [float(v) for v in data]
+    except (TypeError, ValueError):
+        raise PromptError(f"{where}.data: expected {size} numbers, got {data!r}") from None
+    if not np.all(np.isfinite(values)):
+        raise PromptError(f"{where}.data: expected finite numbers, got {data!r}")
+    return values

@@ -1,0 +1,25 @@
+"""`edgesam info` and the verb list."""
+import json
+
+from click.testing import CliRunner
+
+from edgesam.cli.main import COMMANDS, main
+
+
+def test_info_reports_variants_and_versions():
+    result = CliRunner().invoke(main, ["info", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    params = {row["variant"]: row["params_m"] for row in payload["variants"]}
+    assert 93.0 < params["vit_b"] < 94.5  # SAM ViT-B: 93.7 M parameters
+    assert params["vit_t"] < 10
+    assert payload["environment"]["torch"] and "CPUExecutionProvider" in payload["environment"]["onnxruntime_providers"]
+
+
+def test_every_registered_verb_imports_and_has_an_example():
+    runner = CliRunner()
+    for name in main.list_commands(None):
+        result = runner.invoke(main, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Example" in result.output or "Commands:" in result.output, name
+    assert {"finetune", "export", "bench", "predict"} <= set(COMMANDS)

@@ -1,0 +1,107 @@
+"""Geometry against segment-anything's own ResizeLongestSide, Sam.preprocess and Sam.postprocess_masks."""
+import numpy as np
+import pytest
+import torch
+from segment_anything.utils.transforms import ResizeLongestSide
+
+from edgesam import geometry
+from edgesam.models import create_model
+from tests.tolerances import PREPROCESS_ATOL, UPSCALE_LOGITS_ATOL
+
+SHAPES = [(180, 300), (300, 180), (97, 97), (1500, 2250), (1, 40)]
+
+
+@pytest.fixture(scope="module")
+def sam():
+    return create_model("vit_t", image_size=256)
+
+
+@pytest.mark.parametrize("hw", SHAPES)
+def test_resized_shape_matches_segment_anything(hw):
+    assert geometry.resized_shape(*hw, 1024) == ResizeLongestSide.get_preprocess_shape(*hw, 1024)
+
+
+@pytest.mark.parametrize("hw", SHAPES[:3])
+def test_preprocess_matches_sam(sam, hw):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, hw + (3,), dtype=np.uint8)
+    resized = ResizeLongestSide(256).apply_image(image)
+    ref = sam.preprocess(torch.as_tensor(resized).permute(2, 0, 1)[None].float()).numpy()
+    ours, original_hw, resized_hw = geometry.preprocess(image, 256)
+    assert original_hw == hw and resized_hw == resized.shape[:2]
+    np.testing.assert_allclose(ours, ref, atol=PREPROCESS_ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("hw", SHAPES)
+def test_coords_and_boxes_match_segment_anything(hw):
+    rng = np.random.default_rng(2)
+    coords = rng.uniform(0, max(hw), (5, 2))
+    boxes = rng.uniform(0, max(hw), (3, 4))
+    t = ResizeLongestSide(1024)
+    np.testing.assert_allclose(geometry.transform_coords(coords, hw, 1024), t.apply_coords(coords, hw), rtol=1e-6)
+    np.testing.assert_allclose(geometry.transform_boxes(boxes, hw, 1024), t.apply_boxes(boxes, hw), rtol=1e-6)
+
+
+@pytest.mark.parametrize("hw", [(180, 300), (300, 180), (64, 64), (500, 37)])
+def test_upscale_logits_matches_postprocess_masks(sam, hw):
+    rng = np.random.default_rng(3)
+    low = rng.normal(0, 5, (2, 3, 64, 64)).astype(np.float32)
+    resized_hw = geometry.resized_shape(*hw, 256)
+    ref = sam.postprocess_masks(torch.from_numpy(low), resized_hw, hw).numpy()
+    ours = geometry.upscale_logits(low, hw, 256)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=UPSCALE_LOGITS_ATOL, rtol=0)
+
+
+def test_upscale_masks_equals_thresholded_logits():
+    rng = np.random.default_rng(4)
+    low = np.full((3, 64, 64), -4.0, np.float32)
+    low[0, 10:14, 20:30] = 3.0  # a small object: the sparse path computes only its band
+    low[1] = rng.normal(0, 3, (64, 64))  # noise everywhere: the sparse path degenerates to full
+    # low[2] stays empty
+    hw = (1500, 2250)
+    dense = geometry.upscale_logits(low, hw, 1024) > 0
+    sparse = geometry.upscale_masks(low, hw, 1024)
+    assert sparse.shape == dense.shape and sparse.dtype == bool
+    assert np.array_equal(sparse, dense)
+    assert dense[0].any() and not dense[2].any()
+
+
+@pytest.mark.parametrize(
+    "image, expect",
+    [
+        (np.full((5, 7), 200, np.uint8), 200),
+        (np.full((5, 7, 1), 200, np.uint8), 200),
+        (np.full((5, 7, 4), 90, np.uint8), 90),
+        (np.full((5, 7), 65535, np.uint16), 255),
+        (np.full((5, 7, 3), 257 * 10, np.uint16), 10),
+    ],
+)
+def test_to_rgb_uint8_accepts_line_image_types(image, expect):
+    rgb = geometry.to_rgb_uint8(image)
+    assert rgb.shape == (5, 7, 3) and rgb.dtype == np.uint8
+    assert (rgb == expect).all()
+
+
+@pytest.mark.parametrize(
+    "bad, field",
+    [(np.zeros((5, 7), np.float64), "dtype"), (np.zeros((5, 7, 2), np.uint8), "shape"), ([[1, 2]], "numpy")],
+)
+def test_to_rgb_uint8_rejects_bad_images(bad, field):
+    with pytest.raises(geometry.GeometryError, match=field):
+        geometry.to_rgb_uint8(bad)
+
+
+def test_prompt_arrays_follow_sam_prompt_encoder_layout():
+    hw = (100, 200)
+    coords, labels = geometry.build_prompt_arrays(np.array([[10, 20]]), np.array([1]), None, hw, 200)
+    assert labels.tolist() == [[1, -1]] and coords.shape == (1, 2, 2)  # padding point appended
+    boxes = np.array([[0, 0, 50, 50], [10, 10, 60, 90]])
+    coords, labels = geometry.build_prompt_arrays(None, None, boxes, hw, 200)
+    assert coords.shape == (2, 2, 2) and labels.tolist() == [[2, 3], [2, 3]]
+    coords, labels = geometry.build_prompt_arrays(np.array([[5, 5]]), np.array([0]), boxes, hw, 200)
+    assert labels.tolist() == [[0, 2, 3], [0, 2, 3]]  # points first, then corners, per box
+    with pytest.raises(geometry.GeometryError, match="points, boxes"):
+        geometry.build_prompt_arrays(None, None, None, hw, 200)
+    with pytest.raises(geometry.GeometryError, match="point_labels"):
+        geometry.build_prompt_arrays(np.array([[1, 2], [3, 4]]), np.array([1]), None, hw, 200)
