@@ -1,0 +1,148 @@
+"""Checks at export: `onnx.checker`, an ONNX Runtime CPU run, and parity against the PyTorch model.
+
+Parity runs encoder then decoder in ONNX Runtime on a fixed sample (a structured test image, three
+prompt sets mixing a box, positive/negative points and padding; once without and once with a mask
+prompt) and compares with the PyTorch model on the same inputs. The export fails with the measured
+figures when they are beyond the configured tolerance.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from edgesam import geometry, io_spec
+from edgesam.metrics import batch_iou
+from edgesam.models.prompt import decode_all
+
+
+class ParityError(RuntimeError):
+    """An exported graph whose outputs differ from the PyTorch model beyond the tolerance."""
+
+
+def check_graph(path: Path) -> None:
+    """onnx.checker on the file (the path form also validates external data)."""
+    onnx.checker.check_model(str(path))
+
+
+def cpu_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def sample_image(height: int = 200, width: int = 300) -> np.ndarray:
+    """A deterministic non-square grayscale test image: a lit gradient, a dark disc, a bright bar."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = 90 + 60 * xx / width + 20 * np.sin(yy / 7.0)
+    img[(yy - 0.5 * height) ** 2 + (xx - 0.35 * width) ** 2 < (0.2 * height) ** 2] = 30
+    img[int(0.15 * height):int(0.25 * height), int(0.6 * width):int(0.9 * width)] = 230
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def sample_prompts(original_hw: tuple[int, int], image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(3, 3, 2) coords and (3, 3) labels in the resized frame: box, points, point + box."""
+    h, w = original_hw
+    box = np.array([0.15 * w, 0.3 * h, 0.55 * w, 0.7 * h], np.float32)
+    pts = np.array([[0.35 * w, 0.5 * h], [0.75 * w, 0.2 * h]], np.float32)
+    coords = np.stack([
+        np.concatenate([box.reshape(2, 2), [[0, 0]]]),
+        np.concatenate([pts, [[0, 0]]]),
+        np.concatenate([pts[1:], box.reshape(2, 2)]),
+    ]).astype(np.float32)
+    labels = np.array([[2, 3, -1], [1, 0, -1], [1, 2, 3]], np.float32)
+    coords = geometry.transform_coords(coords, original_hw, image_size)
+    coords[labels == -1] = 0.0
+    return coords, labels
+
+
+@dataclass
+class ParitySample:
+    image: np.ndarray  # (1, 3, S, S) encoder input
+    coords: np.ndarray
+    labels: np.ndarray
+    embeddings: np.ndarray  # PyTorch reference
+    low_res: np.ndarray  # (2, B, 4, m, m): without / with mask prompt
+    iou: np.ndarray
+
+
+@torch.inference_mode()
+def reference_sample(model, image: np.ndarray | None = None) -> ParitySample:
+    size = model.image_encoder.img_size
+    image = sample_image() if image is None else image
+    x, original_hw, _ = geometry.preprocess(image, size)
+    coords, labels = sample_prompts(original_hw, size)
+    feats = model.image_encoder(torch.from_numpy(x))
+    c, lab = torch.from_numpy(coords), torch.from_numpy(labels)
+    low0, iou0 = decode_all(model, feats, c, lab)
+    low1, iou1 = decode_all(model, feats, c, lab, mask_input=low0[:, :1])
+    return ParitySample(x, coords, labels, feats.numpy(), torch.stack([low0, low1]).numpy(),
+                        torch.stack([iou0, iou1]).numpy())
+
+
+def decoder_feeds(embeddings, coords, labels, mask_input=None) -> dict:
+    b = coords.shape[0]
+    m = io_spec.low_res_size(embeddings.shape[-1] * io_spec.PATCH_SIZE)
+    has = mask_input is not None
+    return {
+        "image_embeddings": embeddings.astype(np.float32),
+        "point_coords": coords.astype(np.float32),
+        "point_labels": labels.astype(np.float32),
+        "mask_input": mask_input.astype(np.float32) if has else np.zeros((b, 1, m, m), np.float32),
+        "has_mask_input": np.array([1.0 if has else 0.0], np.float32),
+    }
+
+
+def measure(encoder: Path, decoder: Path, ref: ParitySample) -> dict:
+    """ONNX Runtime end to end (its own embeddings into its own decoder) against the reference."""
+    emb = cpu_session(encoder).run(None, {io_spec.ENCODER_INPUT: ref.image})[0]
+    dec = cpu_session(decoder)
+    low0, iou0 = dec.run(None, decoder_feeds(emb, ref.coords, ref.labels))
+    # The mask prompt is the reference's own, so both paths see the same second-round input.
+    low1, iou1 = dec.run(None, decoder_feeds(emb, ref.coords, ref.labels, ref.low_res[0][:, :1]))
+    low, iou = np.stack([low0, low1]), np.stack([iou0, iou1])
+    d_emb = np.abs(emb - ref.embeddings)
+    m = low.shape[-1]
+    ious = batch_iou((low > 0).reshape(-1, m, m), (ref.low_res > 0).reshape(-1, m, m))
+    return {
+        "embed_max_abs": float(d_emb.max()),
+        "embed_rel_err": float(d_emb.mean() / max(np.abs(ref.embeddings).mean(), 1e-12)),
+        "logits_max_abs": float(np.abs(low - ref.low_res).max()),
+        "iou_pred_max_abs": float(np.abs(iou - ref.iou).max()),
+        "mask_iou_mean": float(ious.mean()),
+        "mask_iou_min": float(ious.min()),
+        "num_masks": int(ious.size),
+    }
+
+
+def enforce(figures: dict, tolerance: dict, graph_set: str, files: tuple) -> None:
+    """Raise ParityError naming each figure beyond its tolerance (None disables a check)."""
+    failures = []
+    for name in ("embed_max_abs", "logits_max_abs"):
+        if tolerance.get(name) is not None and not figures[name] <= tolerance[name]:
+            failures.append(f"{name} = {figures[name]:.4g} > tolerance {tolerance[name]:.4g}")
+    if tolerance.get("mask_iou_min") is not None and not figures["mask_iou_mean"] >= tolerance["mask_iou_min"]:
+        failures.append(f"mean mask IoU = {figures['mask_iou_mean']:.4f} < tolerance {tolerance['mask_iou_min']:.4f}")
+    if failures:
+        raise ParityError(
+            f"{graph_set} graphs {', '.join(map(str, files))} differ from the PyTorch model: " + "; ".join(failures)
+            + ". The export was not written. (Loosen ExportConfig.tolerances only if you accept this accuracy.)"
+        )
+
+
+def measure_official(decoder: Path, ref: ParitySample, original_hw: tuple[int, int]) -> dict:
+    """The official-style decoder on the reference embeddings, one prompt set at a time (batch 1)."""
+    sess = cpu_session(decoder)
+    diffs = []
+    for b in range(ref.coords.shape[0]):
+        feeds = decoder_feeds(ref.embeddings, ref.coords[b:b + 1], ref.labels[b:b + 1])
+        feeds["orig_im_size"] = np.array(original_hw, np.float32)
+        _, _, low = sess.run(None, feeds)
+        diffs.append(float(np.abs(low - ref.low_res[0, b:b + 1]).max()))
+    return {"logits_max_abs": max(diffs)}

@@ -1,0 +1,145 @@
+"""`ExportConfig`: what `edgesam export` builds, validated on construction.
+
+Formats: "onnx" (always produced: engines are built from it) and "engine" (aliases "tensorrt",
+"trt"). Precisions: fp32 | fp16 | int8 (aliases "half", "int8"). INT8 needs calibration images:
+`calib_data` (None -> the repository's `calibration/` set); none found is an error, never a
+silent fallback.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FORMAT_ALIASES = {"onnx": "onnx", "engine": "engine", "tensorrt": "engine", "trt": "engine"}
+PRECISION_ALIASES = {"fp32": "fp32", "float32": "fp32", "fp16": "fp16", "half": "fp16", "float16": "fp16",
+                     "int8": "int8"}
+PRECISIONS = ("fp32", "fp16", "int8")
+DECODER_STYLES = ("edgesam", "official")
+CALIB_METHODS = ("minmax", "entropy", "percentile")
+MIN_OPSET, MAX_OPSET = 13, 20
+
+# Kept in float by default (DESIGN.md lesson 1): normalisation, softmax and residual adds lose the
+# most accuracy in 8 bits, and quantizing element-wise ops buys no speed on CPU.
+DEFAULT_INT8_OP_TYPES = ("MatMul", "Conv", "Gemm")
+DEFAULT_INT8_EXCLUDE_OP_TYPES = ("LayerNormalization", "Softmax", "Add")
+# Node-name patterns (substring match) kept in float: the neck and patch embedding (the encoder's
+# output head and input stem, which set the embedding's accuracy) and the decoder.
+DEFAULT_INT8_EXCLUDE_NODES = ("/neck/", "/patch_embed/")
+# FP16 keeps these op types in fp32 (overflow and precision: normalisation, softmax, reductions).
+DEFAULT_FP16_KEEP_OP_TYPES = ("LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt", "Div", "Erf")
+
+# Parity tolerances of each graph set against the PyTorch model (checked at export).
+# embed_max_abs: largest |embedding difference| (embeddings end in a LayerNorm, so they are O(1));
+# logits_max_abs: largest |low-res logit difference|; mask_iou_min: mean IoU of thresholded
+# low-res masks over all prompt sets and the 4 outputs.
+DEFAULT_TOLERANCES = {
+    "fp32": {"embed_max_abs": 1e-3, "logits_max_abs": 1e-2, "mask_iou_min": 0.99},
+    "fp16": {"embed_max_abs": 0.1, "logits_max_abs": 1.0, "mask_iou_min": 0.95},
+    "int8": {"embed_max_abs": None, "logits_max_abs": None, "mask_iou_min": 0.85},
+}
+
+
+class ExportConfigError(ValueError):
+    """An export setting with a value the exporter does not accept."""
+
+
+def _tuple(value) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
+def _canonical(values, aliases: dict, field_name: str) -> tuple[str, ...]:
+    out = []
+    for value in _tuple(values):
+        key = str(value).lower()
+        if key not in aliases:
+            raise ExportConfigError(f"{field_name}: unknown value {value!r}; expected one of {sorted(aliases)}")
+        if aliases[key] not in out:
+            out.append(aliases[key])
+    if not out:
+        raise ExportConfigError(f"{field_name}: expected at least one of {sorted(set(aliases.values()))}")
+    return tuple(out)
+
+
+@dataclass
+class ExportConfig:
+    formats: tuple[str, ...] = ("onnx",)
+    precisions: tuple[str, ...] = ("fp32",)
+    opset: int = 17
+    decoder_style: str = "edgesam"
+    max_points: int = 16
+    max_boxes: int = 64
+    calib_data: str | None = None
+    calib_max_images: int = 16
+    calib_method: str = "minmax"
+    calib_cache: str | None = None  # folder; None -> ~/.cache/edgesam/calibration
+    int8_op_types: tuple[str, ...] = DEFAULT_INT8_OP_TYPES
+    int8_exclude_op_types: tuple[str, ...] = DEFAULT_INT8_EXCLUDE_OP_TYPES
+    int8_exclude_nodes: tuple[str, ...] = DEFAULT_INT8_EXCLUDE_NODES
+    int8_decoder: bool = False  # quantize the decoder too (it stays float by default)
+    int8_per_channel: bool = True
+    int8_reduce_range: bool = True  # 7-bit weights: avoids u8s8 saturation on CPUs without VNNI
+    fp16_keep_op_types: tuple[str, ...] = DEFAULT_FP16_KEEP_OP_TYPES
+    tolerances: dict = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_TOLERANCES.items()})
+    check_parity: bool = True
+    external_data_threshold: int = 1_800_000_000  # bytes of weights above which ONNX data goes beside the graph
+    workspace_gb: float = 4.0  # TensorRT builder workspace
+    timing_cache: str | None = None  # TensorRT timing cache file (read and updated)
+
+    def __post_init__(self):
+        self.formats = _canonical(self.formats, FORMAT_ALIASES, "formats")
+        self.precisions = _canonical(self.precisions, PRECISION_ALIASES, "precisions")
+        for name in ("int8_op_types", "int8_exclude_op_types", "int8_exclude_nodes", "fp16_keep_op_types"):
+            setattr(self, name, _tuple(getattr(self, name)))
+        if "engine" in self.formats and "onnx" not in self.formats:
+            self.formats = ("onnx",) + self.formats  # engines are built from the ONNX graphs
+        if not MIN_OPSET <= int(self.opset) <= MAX_OPSET:
+            raise ExportConfigError(f"opset: expected {MIN_OPSET}..{MAX_OPSET}, got {self.opset}")
+        if self.decoder_style not in DECODER_STYLES:
+            raise ExportConfigError(f"decoder_style: expected one of {DECODER_STYLES}, got {self.decoder_style!r}")
+        if self.calib_method not in CALIB_METHODS:
+            raise ExportConfigError(f"calib_method: expected one of {CALIB_METHODS}, got {self.calib_method!r}")
+        for name in ("max_points", "max_boxes", "calib_max_images"):
+            if int(getattr(self, name)) < 1:
+                raise ExportConfigError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        self._check_tolerances()
+
+    def _check_tolerances(self):
+        merged = {k: dict(v) for k, v in DEFAULT_TOLERANCES.items()}
+        for precision, values in (self.tolerances or {}).items():
+            if precision not in merged or not isinstance(values, dict):
+                raise ExportConfigError(f"tolerances: expected {{precision: {{name: value}}}} for {PRECISIONS}, got {precision!r}")
+            unknown = set(values) - set(merged[precision])
+            if unknown:
+                raise ExportConfigError(f"tolerances.{precision}: unknown {sorted(unknown)}; expected {sorted(merged[precision])}")
+            merged[precision].update(values)
+        self.tolerances = merged
+
+    @property
+    def max_prompt_points(self) -> int:
+        """Largest N the decoder must take: max_points plus a box's two corners (or one pad point)."""
+        return self.max_points + 2
+
+    def replace(self, **changes) -> "ExportConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExportConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ExportConfigError(f"export config: unknown fields {sorted(unknown)}; expected some of {sorted(known)}")
+        return cls(**d)
+
+
+def default_calibration_dir() -> Path:
+    """The repository's `calibration/` folder (beside the `edgesam` package in a checkout)."""
+    return Path(__file__).resolve().parents[2] / "calibration"

@@ -1,0 +1,49 @@
+"""Export wrappers: the two graphs of a bundle as plain modules with no control flow.
+
+Shapes are fixed but for the prompt axes B (prompt sets) and N (points per set); tensor names and
+axes come from `edgesam.io_spec`. The decoder ends at low-res logits (no data-dependent shape ops),
+so the same graph serves ONNX Runtime and TensorRT.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edgesam.models.prompt import embed_points
+
+
+class EncoderGraph(nn.Module):
+    """image (1, 3, S, S), already normalized and padded -> image_embeddings (1, 256, S/16, S/16)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.image_encoder = model.image_encoder
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.image_encoder(image)
+
+
+class DecoderGraph(nn.Module):
+    """Prompt encoder + mask decoder over SAM's unified point encoding -> all 4 outputs.
+
+    The dense prompt is a blend, not a branch: has_mask_input (1,) is 1.0 to use mask_input (the
+    low-res logits of an earlier call) and 0.0 for SAM's learned no-mask embedding.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.prompt_encoder = model.prompt_encoder
+        self.mask_decoder = model.mask_decoder
+
+    def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input):
+        pe = self.prompt_encoder
+        sparse = embed_points(pe, point_coords, point_labels)
+        no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
+        dense = has_mask_input * pe.mask_downscaling(mask_input) + (1 - has_mask_input) * no_mask
+        low_res_masks, iou_predictions = self.mask_decoder.predict_masks(
+            image_embeddings=image_embeddings,
+            image_pe=pe.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+        )
+        return low_res_masks, iou_predictions

@@ -1,0 +1,80 @@
+"""An export that fails or is interrupted leaves no bundle that looks complete, and never destroys
+the bundle already at the destination; a tampered graph fails the parity check loudly."""
+from __future__ import annotations
+
+import onnx
+import numpy as np
+import pytest
+from onnx import numpy_helper
+
+from edgesam.export import ExportConfig, ParityError, export_bundle
+from edgesam.export import bundle as bundle_mod
+from edgesam.export import onnx_export
+from edgesam.export.staging import BundleDestinationError
+from edgesam.manifest import MANIFEST_NAME
+
+
+def _leftovers(parent):
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+def test_interrupted_export_leaves_nothing(tiny_model, tmp_path, monkeypatch):
+    model, arch = tiny_model
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt("simulated interruption inside the build")
+
+    monkeypatch.setattr(bundle_mod, "export_decoder", boom)
+    with pytest.raises(KeyboardInterrupt):
+        export_bundle(model, tmp_path / "bundle", ExportConfig(), arch=arch, progress=False)
+    assert not (tmp_path / "bundle").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_tampered_graph_fails_parity_and_keeps_the_old_bundle(tiny_model, tmp_path, monkeypatch):
+    model, arch = tiny_model
+    out = tmp_path / "bundle"
+    out.mkdir()
+    (out / MANIFEST_NAME).write_text('{"old": true}')  # stands for a previous, good bundle
+
+    def tampered_encoder(model, path, *args, **kwargs):
+        files = onnx_export.export_encoder(model, path, *args, **kwargs)
+        graph = onnx.load(path)
+        # Perturb the largest weight with noise (a pure rescale could vanish in the next LayerNorm).
+        init = max(graph.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+        arr = numpy_helper.to_array(init)
+        arr = arr + np.random.default_rng(0).normal(0, arr.std(), arr.shape)
+        init.CopyFrom(numpy_helper.from_array(arr.astype(np.float32), init.name))
+        onnx.save(graph, path)
+        return files
+
+    monkeypatch.setattr(bundle_mod, "export_encoder", tampered_encoder)
+    with pytest.raises(ParityError, match=r"fp32 graphs .*embed_max_abs = [0-9.e+-]+ > tolerance"):
+        export_bundle(model, out, ExportConfig(), arch=arch, progress=False)
+    assert (out / MANIFEST_NAME).read_text() == '{"old": true}'
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME]
+    assert _leftovers(tmp_path) == []
+
+
+def test_successful_export_replaces_an_old_bundle(fp32_bundle, tiny_model, tmp_path):
+    src, _ = fp32_bundle
+    out = tmp_path / "bundle"
+    out.mkdir()
+    (out / MANIFEST_NAME).write_text("{}")
+    (out / "stale.onnx").write_bytes(b"x")
+    from edgesam.export.staging import staged_dir
+
+    with staged_dir(out) as tmp:
+        for f in src.iterdir():
+            (tmp / f.name).write_bytes(f.read_bytes())
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in src.iterdir())
+    assert _leftovers(tmp_path) == []
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_bundle(tiny_model, tmp_path):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "keep.jpg").write_bytes(b"x")
+    with pytest.raises(BundleDestinationError, match="photos: exists, is not empty and holds no manifest.json"):
+        export_bundle(tiny_model[0], out, ExportConfig(), progress=False)
+    assert (out / "keep.jpg").exists()

@@ -1,0 +1,76 @@
+"""The fp32 bundle: graphs, manifest, ONNX Runtime run and parity with the PyTorch model."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from edgesam import io_spec
+from edgesam.export import checks
+from edgesam.manifest import read_manifest, verify_graphs
+from edgesam.models.prompt import decode_all
+from tests.tolerances import EXPORT_FP32_EMBED_ATOL, EXPORT_FP32_LOGITS_ATOL
+
+
+def test_manifest_is_complete(fp32_bundle):
+    out, manifest = fp32_bundle
+    assert read_manifest(out) == manifest
+    verify_graphs(out, manifest, "fp32")
+    for key in ("model", "preprocess", "prompts", "io", "graphs", "quantization", "source", "versions", "checks"):
+        assert key in manifest, key
+    assert manifest["model"]["variant"] == "vit_t" and manifest["model"]["image_size"] == 64
+    assert manifest["model"]["low_res_size"] == 16
+    assert manifest["prompts"]["max_points"] == 16 and manifest["prompts"]["max_boxes"] == 64
+    assert [t["name"] for t in manifest["io"]["decoder"]["inputs"]] == list(io_spec.DECODER_INPUTS)
+    assert manifest["versions"]["onnxruntime"] and manifest["versions"]["torch"]
+    assert manifest["checks"]["fp32"]["embed_max_abs"] < EXPORT_FP32_EMBED_ATOL
+
+
+def test_graphs_are_opset_17_with_the_shared_names(fp32_bundle):
+    out, _ = fp32_bundle
+    enc, dec = onnx.load(out / "encoder.onnx"), onnx.load(out / "decoder.onnx")
+    for graph in (enc, dec):
+        assert {o.domain or "ai.onnx": o.version for o in graph.opset_import}["ai.onnx"] == 17
+    assert [i.name for i in enc.graph.input] == [io_spec.ENCODER_INPUT]
+    assert [o.name for o in dec.graph.output] == list(io_spec.DECODER_OUTPUTS)
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in dec.graph.input}
+    assert dims["point_coords"] == ["num_prompts", "num_points", 2]
+    assert dims["image_embeddings"] == [1, 256, 4, 4]
+
+
+@pytest.mark.parametrize("batch,points,with_mask", [(1, 2, False), (5, 7, True)])
+def test_onnxruntime_matches_pytorch_for_any_prompt_batch(fp32_bundle, tiny_model, batch, points, with_mask):
+    out, _ = fp32_bundle
+    model, _ = tiny_model
+    rng = np.random.default_rng(batch)
+    x = rng.normal(size=(1, 3, 64, 64)).astype(np.float32)
+    coords = (rng.random((batch, points, 2)) * 64).astype(np.float32)
+    labels = rng.integers(-1, 4, size=(batch, points)).astype(np.float32)
+    mask = rng.normal(size=(batch, 1, 16, 16)).astype(np.float32) if with_mask else None
+    emb = checks.cpu_session(out / "encoder.onnx").run(None, {"image": x})[0]
+    low, iou = checks.cpu_session(out / "decoder.onnx").run(None, checks.decoder_feeds(emb, coords, labels, mask))
+    with torch.inference_mode():
+        feats = model.image_encoder(torch.from_numpy(x))
+        ref_low, ref_iou = decode_all(model, feats, torch.from_numpy(coords), torch.from_numpy(labels),
+                                      None if mask is None else torch.from_numpy(mask))
+    assert low.shape == (batch, 4, 16, 16) and iou.shape == (batch, 4)
+    np.testing.assert_allclose(emb, feats.numpy(), atol=EXPORT_FP32_EMBED_ATOL)
+    np.testing.assert_allclose(low, ref_low.numpy(), atol=EXPORT_FP32_LOGITS_ATOL)
+    np.testing.assert_allclose(iou, ref_iou.numpy(), atol=EXPORT_FP32_LOGITS_ATOL)
+
+
+def test_exporter_is_pinned_to_torchscript(monkeypatch, tiny_model, tmp_path):
+    """dynamo=False is what exports opset 17 cleanly; a silent switch back to dynamo would change the graphs."""
+    from edgesam.export import onnx_export
+
+    seen = {}
+    real = torch.onnx.export
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", spy)
+    onnx_export.export_official_decoder(tiny_model[0], tmp_path / "d.onnx", opset=17)
+    assert seen["dynamo"] is False and seen["opset_version"] == 17
