@@ -44,3 +44,9 @@ EXPORT_INT8_MASK_IOU_MIN = 0.8
 # A pruned model vs the same model with the pruned heads/channels zeroed: identical maths, but the
 # matmuls sum over fewer terms, so float32 rounding differs; embeddings are O(1) LayerNorm outputs.
 PRUNE_ZEROED_EQUIV_ATOL = 1e-5
+
+# --- runtime and bench (issue 5) --------------------------------------------------------------
+# ONNX Runtime vs PyTorch on the same fp32 weights: fused kernels reorder float32 sums. Low-res logits
+# and IoU scores are O(1-10); we observe < 1e-5 on the tiny model, 1e-3 (~1e-4 relative) leaves room
+# for other CPUs and thread counts while any real drift (a geometry or prompt bug) is orders larger.
+RUNTIME_LOGITS_ATOL = 1e-3

@@ -1,0 +1,10 @@
+"""Torch-free runtime: numpy + onnxruntime (TensorRT when present). Never imports torch.
+
+    from edgesam.runtime import Segmenter
+    seg = Segmenter.open("bundle/")
+    result = seg.segment_image(image, [{"type": "box", "data": [10, 20, 80, 90]}])
+"""
+from edgesam.runtime.errors import BackendError, BundleError, InvalidInputError, RuntimeErrorBase
+from edgesam.runtime.segmenter import Embedding, Result, Segmenter
+
+__all__ = ["BackendError", "BundleError", "Embedding", "InvalidInputError", "Result", "RuntimeErrorBase", "Segmenter"]

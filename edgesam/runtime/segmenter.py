@@ -1,0 +1,204 @@
+"""`Segmenter`: prompted segmentation from a bundle, with numpy and onnxruntime (or TensorRT) only.
+
+    seg = Segmenter.open("bundle/")                    # verifies manifest, hashes and graph I/O; warms up
+    emb = seg.encode(image)                            # any HxW gray/RGB/RGBA, uint8 or uint16
+    res = seg.segment(emb, boxes=[[10, 20, 80, 90], [100, 40, 160, 120]])   # many boxes, one decoder call
+    res.masks  # (B, 1, H, W) bool at the original size; res.scores (B, 1); res.low_res_logits
+
+All geometry is `edgesam.geometry`, the same code the torch predictor uses. Calls are thread-safe: the
+segmenter holds no mutable state after `open`, and the backends serialise what they must.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgesam import geometry
+from edgesam.runtime import inputs
+from edgesam.runtime.bundle import BundleInfo, fixed_prompt_axes, load_bundle, verify_io
+from edgesam.runtime.errors import BackendError, BundleError, InvalidInputError, RuntimeErrorBase
+from edgesam.types import Prediction, select_outputs
+
+BACKENDS = ("auto", "onnxruntime", "tensorrt")
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """One encoded image: features (1, C, e, e) float32 plus the geometry needed to map prompts."""
+
+    features: np.ndarray
+    original_hw: tuple[int, int]
+    resized_hw: tuple[int, int]
+    image_size: int
+    timings: dict = field(default_factory=dict, compare=False)  # preprocess_ms, encoder_ms
+
+
+@dataclass
+class Result(Prediction):
+    """`Prediction` (masks (B, M, H, W), scores (B, M), low_res_logits) plus per-call timings in ms."""
+
+    timings: dict = field(default_factory=dict)
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1e3
+
+
+class Segmenter:
+    def __init__(self, info: BundleInfo, backend, graph_io: dict):
+        self.info = info
+        self.backend = backend
+        self._fixed = fixed_prompt_axes(graph_io)
+        self._limits = backend.shape_limits()
+        self._dtypes = {name: np.dtype(dt) for part in graph_io.values() for name, (dt, _) in part[0].items()}
+
+    @classmethod
+    def open(cls, bundle_dir, graph_set: str = "fp32", backend: str = "auto", providers=None,
+             threads: int | None = None, warmup: bool = True) -> "Segmenter":
+        """Validate the bundle and its `graph_set`, start the backend, and (by default) warm it up."""
+        info = load_bundle(bundle_dir, graph_set)
+        impl = _make_backend(info, backend, providers, threads)
+        graph_io = impl.io()
+        verify_io(info, graph_io)
+        seg = cls(info, impl, graph_io)
+        if warmup:
+            seg.warmup()
+        return seg
+
+    # -- properties line software asks for -------------------------------------------------------
+    @property
+    def image_size(self) -> int:
+        return self.info.image_size
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self.backend.providers)
+
+    def warmup(self) -> None:
+        """One encoder and one decoder call, so the first line image does not pay for allocation."""
+        side = self.image_size
+        emb = self.encode(np.zeros((side, side), np.uint8))
+        self.segment(emb, boxes=[[0, 0, side / 2, side / 2]])
+
+    # -- encoder ----------------------------------------------------------------------------------
+    def encode(self, image: np.ndarray) -> Embedding:
+        inputs.check_image(image)
+        start = time.perf_counter()
+        try:
+            x, original_hw, resized_hw = geometry.preprocess(image, self.image_size, self.info.pixel_mean, self.info.pixel_std)
+        except geometry.GeometryError as exc:
+            raise InvalidInputError(str(exc)) from None
+        pre_ms = _ms(start)
+        start = time.perf_counter()
+        features = self.backend.run_encoder(self._cast("image", x))
+        enc_ms = _ms(start)
+        features = np.asarray(features, dtype=np.float32)
+        features.setflags(write=False)  # shared by concurrent segment calls: keep it immutable
+        return Embedding(features, tuple(original_hw), tuple(resized_hw), self.image_size,
+                         {"preprocess_ms": pre_ms, "encoder_ms": enc_ms})
+
+    # -- decoder ----------------------------------------------------------------------------------
+    def segment(self, embedding: Embedding, points=None, labels=None, boxes=None, mask_input=None,
+                multimask: bool = False) -> Result:
+        """Masks for B prompt sets in one decoder call (B boxes, or B point sets; points + boxes combine).
+
+        Coordinates are original-image pixels. `mask_input`: (B, 1, 4h, 4w) low-res logits from an
+        earlier call. Returns masks (B, M, H, W) bool, scores (B, M), low-res logits; M = 3 with
+        `multimask`, else 1.
+        """
+        start = time.perf_counter()
+        self._check_embedding(embedding)
+        hw = embedding.original_hw
+        pts, lab = inputs.check_points(points, labels, hw, self.info.max_points)
+        box = inputs.check_boxes(boxes, hw, self.info.max_boxes)
+        if pts is None and box is None:
+            raise InvalidInputError("segment: give points (with labels), boxes, or both")
+        try:
+            coords, codes = geometry.build_prompt_arrays(pts, lab, box, hw, self.image_size)
+        except geometry.GeometryError as exc:
+            raise InvalidInputError(str(exc)) from None
+        mask = inputs.check_mask_input(mask_input, coords.shape[0], self.info.low_res_size)
+        prompt_ms = _ms(start)
+        start = time.perf_counter()
+        low_res, iou = self.decode(embedding, coords, codes, mask)
+        dec_ms = _ms(start)
+        start = time.perf_counter()
+        low_res, iou = select_outputs(low_res, iou, multimask)
+        masks = geometry.upscale_masks(low_res, hw, self.image_size)
+        post_ms = _ms(start)
+        return Result(masks=masks, scores=iou, low_res_logits=low_res,
+                      timings={"prompt_ms": prompt_ms, "decoder_ms": dec_ms, "postprocess_ms": post_ms})
+
+    def segment_image(self, image: np.ndarray, prompts, multimask: bool = False) -> Result:
+        """One-shot encode + segment; `prompts` in the JSON prompt-file form (list, JSON text or path)."""
+        points, labels, boxes = inputs.parse_prompts(prompts)
+        return self.segment(self.encode(image), points, labels, boxes, multimask=multimask)
+
+    def decode(self, embedding: Embedding, coords: np.ndarray, labels: np.ndarray, mask_input=None):
+        """Decoder on prepared (B, N, 2) coords / (B, N) labels in the resized frame -> all 4 outputs."""
+        batch, count = coords.shape[:2]
+        self._check_prompt_shape(batch, count)
+        m = self.info.low_res_size
+        has_mask = mask_input is not None
+        feeds = {
+            "image_embeddings": embedding.features,
+            "point_coords": coords,
+            "point_labels": labels,
+            "mask_input": mask_input if has_mask else np.zeros((batch, 1, m, m), np.float32),
+            "has_mask_input": np.array([1.0 if has_mask else 0.0], np.float32),
+        }
+        low_res, iou = self.backend.run_decoder({k: self._cast(k, v) for k, v in feeds.items()})
+        return np.asarray(low_res, dtype=np.float32), np.asarray(iou, dtype=np.float32)
+
+    # -- checks -----------------------------------------------------------------------------------
+    def _cast(self, name: str, arr: np.ndarray) -> np.ndarray:
+        dtype = self._dtypes.get(name, np.dtype(np.float32))
+        return np.ascontiguousarray(arr, dtype=dtype)
+
+    def _check_embedding(self, embedding) -> None:
+        if not isinstance(embedding, Embedding):
+            raise InvalidInputError(f"embedding: expected an Embedding from Segmenter.encode, got {type(embedding).__name__}")
+        e = self.info.embedding_size
+        want = (1, self.info.embed_channels, e, e)
+        if embedding.image_size != self.image_size or tuple(embedding.features.shape) != want:
+            raise InvalidInputError(
+                f"embedding: features of shape {tuple(embedding.features.shape)} at image size {embedding.image_size}; "
+                f"this bundle expects {want} at {self.image_size} (an embedding from another bundle?)")
+
+    def _check_prompt_shape(self, batch: int, count: int) -> None:
+        for axis, size in (("num_prompts", batch), ("num_points", count)):
+            fixed = self._fixed.get(axis)
+            if fixed is not None and size != fixed:
+                raise InvalidInputError(f"prompts: this bundle's decoder is static with {axis}={fixed}; got {size} "
+                                        "(points per set include box corners and one padding point)")
+            limit = self._limits.get(axis)
+            if limit is not None and not (limit[0] <= size <= limit[1]):
+                raise InvalidInputError(f"prompts: {axis}={size} is outside the engine profile [{limit[0]}, {limit[1]}] "
+                                        "(points per set include box corners and one padding point)")
+
+
+def _make_backend(info: BundleInfo, backend: str, providers, threads):
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    formats = {info.entry(part)["format"] for part in ("encoder", "decoder")}
+    if len(formats) != 1 or not formats <= {"onnx", "tensorrt"}:
+        raise BundleError(f"{info.path}: graph set {info.graph_set!r} mixes or has unknown formats {sorted(formats)}")
+    fmt = formats.pop()
+    wanted = {"onnx": "onnxruntime", "tensorrt": "tensorrt"}[fmt]
+    if backend not in ("auto", wanted):
+        raise BundleError(f"{info.path}: graph set {info.graph_set!r} holds {fmt} graphs; backend {backend!r} cannot run "
+                          f"them (use backend='{wanted}' or another graph set)")
+    paths = (info.graph_file("encoder"), info.graph_file("decoder"))
+    try:
+        if fmt == "onnx":
+            from edgesam.runtime.ort_backend import OrtBackend
+            return OrtBackend(*paths, providers=providers, threads=threads)
+        from edgesam.runtime.trt_backend import TrtBackend
+        return TrtBackend(*paths, info=info)
+    except RuntimeErrorBase:
+        raise
+    except Exception as exc:  # a backend must never take the host down at open time either
+        raise BackendError(f"{Path(paths[0]).parent}: cannot start the {wanted} backend ({type(exc).__name__}: {exc})") from None

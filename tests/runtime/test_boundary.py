@@ -1,0 +1,27 @@
+"""The runtime boundary: line software that imports edgesam.runtime never loads torch."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import edgesam.runtime
+    import edgesam.runtime.trt_backend
+    from edgesam.runtime import Segmenter
+    seg = Segmenter.open(sys.argv[1])
+    img = np.full((50, 70), 120, np.uint8)
+    emb = seg.encode(img)
+    res = seg.segment(emb, points=[[10, 20]], labels=[1], boxes=[[5, 5, 60, 40]])
+    res = seg.segment_image(img, [{"type": "box", "data": [1, 2, 30, 40]}])
+    assert res.masks.shape == (1, 1, 50, 70), res.masks.shape
+    print("TORCH_LOADED=" + str("torch" in sys.modules))
+""")
+
+
+def test_runtime_never_imports_torch(bundle_dir):
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(bundle_dir)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "TORCH_LOADED=False" in out.stdout

@@ -1,0 +1,33 @@
+"""Prompt-file parsing: every documented form gives the same (points, labels, boxes)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgesam.runtime import InvalidInputError
+from edgesam.runtime.inputs import parse_prompts
+
+ITEMS = [{"type": "point", "data": [3, 4], "label": 0}, {"type": "point", "data": [5.5, 6]},
+         {"type": "box", "data": [1, 2, 30, 40]}]
+EXPECTED = ([[3, 4], [5.5, 6]], [0, 1], [[1, 2, 30, 40]])
+
+
+def test_prompt_forms_agree(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(ITEMS))
+    assert parse_prompts(ITEMS) == EXPECTED
+    assert parse_prompts(json.dumps(ITEMS)) == EXPECTED
+    assert parse_prompts(path) == EXPECTED
+    assert parse_prompts(str(path)) == EXPECTED
+    assert parse_prompts({"points": EXPECTED[0], "labels": EXPECTED[1], "boxes": EXPECTED[2]}) == EXPECTED
+    assert parse_prompts([{"type": "box", "data": [1, 2, 3, 4]}]) == (None, None, [[1, 2, 3, 4]])
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([], "non-empty list"), ([{"type": "point", "data": [1]}], r"prompts\[0\]"),
+    ({"pts": []}, "unknown keys"), ("[1, 2", "not valid JSON"), ([{"type": "box", "data": [1, 2, "x", 4]}], r"prompts\[0\]"),
+])
+def test_bad_prompt_forms(bad, message):
+    with pytest.raises(InvalidInputError, match=message):
+        parse_prompts(bad)
