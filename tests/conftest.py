@@ -35,9 +35,12 @@ def _cuda_available() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    marked = [i for i in items if "gpu" in i.keywords or "tensorrt" in i.keywords]
+    if not marked:
+        return  # no hardware tests selected: don't pay torch's import just to ask about CUDA
     has_gpu = _cuda_available()
     has_trt = importlib.util.find_spec("tensorrt") is not None
-    for item in items:
+    for item in marked:
         if "gpu" in item.keywords and not has_gpu:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
         if "tensorrt" in item.keywords and not (has_trt and has_gpu):

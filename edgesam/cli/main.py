@@ -49,3 +49,7 @@ def main():
     Pipeline: finetune -> merge -> prune -> export -> bench/check -> runtime.
     Start with `edgesam demo --out runs/demo` to see every stage on a built-in default.
     """
+
+
+if __name__ == "__main__":
+    main()
