@@ -1,0 +1,3 @@
+from edgesam.cli.main import main
+
+main()
