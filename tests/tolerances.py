@@ -44,9 +44,9 @@ EXPORT_INT8_MASK_IOU_MIN = 0.8
 # A pruned model vs the same model with the pruned heads/channels zeroed: identical maths, but the
 # matmuls sum over fewer terms, so float32 rounding differs; embeddings are O(1) LayerNorm outputs.
 PRUNE_ZEROED_EQUIV_ATOL = 1e-5
-
-# --- runtime and bench (issue 5) --------------------------------------------------------------
-# ONNX Runtime vs PyTorch on the same fp32 weights: fused kernels reorder float32 sums. Low-res logits
-# and IoU scores are O(1-10); we observe < 1e-5 on the tiny model, 1e-3 (~1e-4 relative) leaves room
-# for other CPUs and thread counts while any real drift (a geometry or prompt bug) is orders larger.
-RUNTIME_LOGITS_ATOL = 1e-3
+# 2:4 compressed (semi-structured) kernels vs the same masked weights run dense, both fp16: the kernels
+# accumulate in another order; fp16 eps ~1e-3 compounded over the encoder's blocks on O(1) embeddings.
+PRUNE_SPARSE24_FP16_ATOL = 5e-2
+# Pruned bundle in the runtime vs the pruned torch model, fp32 low-res logits: ORT's fused kernels
+# reorder float32 sums (the runtime's own parity bound, issue 5); a slicing or arch bug is O(1).
+PRUNE_RUNTIME_LOGITS_ATOL = 1e-3

@@ -31,3 +31,24 @@ def tiny():
 def images():
     torch.manual_seed(1)
     return torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE)
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory):
+    """A tiny per-class synthetic inspection set (with a few unlabelled images)."""
+    from edgesam.data import synthesize_dataset
+
+    return synthesize_dataset(tmp_path_factory.mktemp("synth"), count=6, seed=0, size=96, free_count=2)
+
+
+@pytest.fixture(scope="session")
+def pruned_checkpoint(tiny, tmp_path_factory):
+    """A pruned (heads, channels and one block) tiny model saved with its arch: (path, model, arch)."""
+    from edgesam.compress import PruneConfig, prune_model
+    from edgesam.models import save_checkpoint
+
+    model, arch = tiny
+    pruned, new_arch, _ = prune_model(model, arch, PruneConfig(head_ratio=0.34, mlp_ratio=0.5, remove_blocks=(4,)))
+    path = tmp_path_factory.mktemp("pruned") / "pruned.pth"
+    save_checkpoint(pruned, path, new_arch)
+    return path, pruned, new_arch

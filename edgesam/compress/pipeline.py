@@ -1,0 +1,150 @@
+"""`edgesam prune` end to end: load, prune, measure, recover, measure, save, report.
+
+Every figure the issue asks for lands in the run dir (report.json / report.md, status.jsonl,
+metrics.csv of the recovery) and in the returned report: parameters, encoder FLOPs, ONNX Runtime
+encoder latency (pruned vs unpruned, side by side), mask IoU against the unpruned model and task
+mIoU before and after recovery.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from edgesam import geometry
+from edgesam.compress.accuracy import mask_agreement, reference_masks
+from edgesam.compress.config import PruneConfig, RecoveryConfig
+from edgesam.compress.latency import encoder_latency
+from edgesam.compress.recover import recover
+from edgesam.compress.report import format_report
+from edgesam.compress.structured import prune_model
+from edgesam.models import load_model, save_checkpoint
+from edgesam.utils.files import write_json_atomic, write_text_atomic
+
+
+@dataclass
+class PruneJob:
+    """Everything `edgesam prune` needs; YAML sections `prune:` and `recover:` fill the two configs."""
+
+    out: Path
+    checkpoint: Path | None = None
+    model: str | None = None
+    image_size: int | None = None
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    recovery: RecoveryConfig | None = None  # None: no recovery fine-tuning
+    recover_data: Path | None = None
+    calib_data: Path | None = None
+    eval_data: Path | None = None  # accuracy set; default: the validation split of recover_data
+    val_fraction: float = 0.2
+    eval_max_images: int | None = None
+    latency_runs: int = 3  # 0 skips the ONNX Runtime measurement
+    run_dir: Path | None = None
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        if self.run_dir is None:
+            self.run_dir = self.out.parent / f"{self.out.stem}_prune_run"
+        if self.recovery is not None and self.recover_data is None:
+            raise ValueError("prune: recovery needs data: pass --recover-data DIR")
+        if self.latency_runs < 0:
+            raise ValueError(f"prune: latency_runs: expected >= 0, got {self.latency_runs}")
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["prune"] = self.prune.to_dict()
+        d["recovery"] = self.recovery.to_dict() if self.recovery else None
+        return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
+
+
+def run_prune(job: PruneJob, log=print) -> dict:
+    """Run the whole stage; returns the report written to `job.run_dir/report.json`."""
+    from edgesam.train.record import RunRecorder
+
+    recorder = RunRecorder(job.run_dir, labels={})
+    recorder.config(yaml.safe_dump(job.to_dict(), sort_keys=False))
+    recorder.status("running", "pruning", stage="prune")
+    teacher, arch = load_model(job.model, job.checkpoint, job.image_size)
+    calib = calibration_batches(job, arch.image_size) if job.prune.importance == "taylor" else None
+    pruned, new_arch, report = prune_model(teacher, arch, job.prune, calib)
+    report = {"source": str(job.checkpoint or job.model), "out": str(job.out), "prune": report}
+    log(f"pruned: encoder params {report['prune']['encoder_params']['before'] / 1e6:.2f} M -> "
+        f"{report['prune']['encoder_params']['after'] / 1e6:.2f} M, GFLOPs {report['prune']['encoder_gflops']['before']:.2f} -> "
+        f"{report['prune']['encoder_gflops']['after']:.2f}")
+    _accuracy_and_recovery(job, teacher, pruned, report, log)
+    if job.latency_runs:
+        report["latency"] = _latency(teacher, pruned, job)
+        log(f"ORT encoder latency: unpruned {report['latency']['unpruned']['median_ms']:.1f} ms, pruned "
+            f"{report['latency']['pruned']['median_ms']:.1f} ms ({report['latency']['speedup']:.2f}x)")
+    save_checkpoint(pruned, job.out, new_arch)
+    write_json_atomic(job.run_dir / "report.json", report)
+    write_text_atomic(job.run_dir / "report.md", format_report(report))
+    recorder.status("done", f"wrote {job.out}", _headline(report), stage="prune")
+    return report
+
+
+def _accuracy_and_recovery(job: PruneJob, teacher, pruned, report: dict, log) -> None:
+    from edgesam.data import load_dataset, split_by_stem
+
+    train = val = None
+    if job.recover_data is not None:
+        data = load_dataset(job.recover_data)
+        train, val = split_by_stem(data, job.val_fraction, seed=job.recovery.seed if job.recovery else 0)
+    if job.eval_data is not None:
+        val = load_dataset(job.eval_data)
+    if val is None:
+        return
+    reference = reference_masks(teacher, val, job.eval_max_images)
+    report["accuracy"] = {"before_recovery": mask_agreement(pruned, reference, val)}
+    log(f"accuracy before recovery: {_acc_line(report['accuracy']['before_recovery'])}")
+    if job.recovery is None:
+        return
+    report["recovery"] = recover(pruned, teacher, train, job.recovery, job.run_dir, log=log)
+    report["accuracy"]["after_recovery"] = mask_agreement(pruned, reference, val)
+    log(f"accuracy after recovery:  {_acc_line(report['accuracy']['after_recovery'])}")
+
+
+def _acc_line(acc: dict) -> str:
+    return (f"mask IoU vs unpruned {acc['iou_vs_unpruned']['mean']:.4f} (p5 {acc['iou_vs_unpruned']['p5']:.3f}), "
+            f"task mIoU {acc['task_iou']['mean']:.4f} (unpruned {acc['unpruned_task_iou']['mean']:.4f}), "
+            f"{acc['iou_vs_unpruned']['n']} objects")
+
+
+def _latency(teacher, pruned, job: PruneJob) -> dict:
+    lat = encoder_latency({"unpruned": teacher, "pruned": pruned}, runs=job.latency_runs, work_dir=job.run_dir)
+    lat["speedup"] = lat["unpruned"]["median_ms"] / lat["pruned"]["median_ms"]
+    lat["backend"] = "onnxruntime CPUExecutionProvider, fp32, round-robin"
+    return lat
+
+
+def calibration_batches(job: PruneJob, image_size: int) -> list[torch.Tensor]:
+    """Preprocessed image batches for the taylor score, from --calib-data (else --recover-data)."""
+    from edgesam.data import list_images, load_dataset, read_image
+
+    source = job.calib_data or job.recover_data
+    if source is None:
+        raise ValueError("prune: --importance taylor needs images: pass --calib-data DIR or --recover-data DIR")
+    want = job.prune.calib_batches * job.prune.calib_batch_size
+    paths = list_images(source) if Path(source).is_dir() else []
+    if not paths:
+        paths = [r.image_path for r in load_dataset(source).records]
+    if not paths:
+        raise ValueError(f"{source}: no images found for calibration")
+    rng = np.random.default_rng(job.prune.seed)
+    chosen = [paths[i] for i in sorted(rng.choice(len(paths), min(want, len(paths)), replace=False))]
+    images = [torch.from_numpy(geometry.preprocess(read_image(p), image_size)[0]) for p in chosen]
+    size = job.prune.calib_batch_size
+    return [torch.cat(images[i:i + size]) for i in range(0, len(images), size)]
+
+
+def _headline(report: dict) -> dict:
+    out = {"encoder_params_ratio": report["prune"]["encoder_params"]["ratio"],
+           "encoder_gflops_ratio": report["prune"]["encoder_gflops"]["ratio"]}
+    if "latency" in report:
+        out["ort_speedup"] = report["latency"]["speedup"]
+    for stage, acc in report.get("accuracy", {}).items():
+        out[f"iou_vs_unpruned_{stage}"] = acc["iou_vs_unpruned"]["mean"]
+    return out
