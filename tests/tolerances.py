@@ -50,3 +50,15 @@ PRUNE_SPARSE24_FP16_ATOL = 5e-2
 # Pruned bundle in the runtime vs the pruned torch model, fp32 low-res logits: ORT's fused kernels
 # reorder float32 sums (the runtime's own parity bound, issue 5); a slicing or arch bug is O(1).
 PRUNE_RUNTIME_LOGITS_ATOL = 1e-3
+
+# --- runtime and bench (issue 5) --------------------------------------------------------------
+# ONNX Runtime vs PyTorch on the same fp32 weights: fused kernels reorder float32 sums. Low-res logits
+# and IoU scores are O(1-10); we observe < 1e-5 on the tiny model, 1e-3 (~1e-4 relative) leaves room
+# for other CPUs and thread counts while any real drift (a geometry or prompt bug) is orders larger.
+RUNTIME_LOGITS_ATOL = 1e-3
+# Torch fast path in fp32 with SDPA attention vs the official attention: the same maths with another
+# summation order (see ATTENTION_ATOL); low-res logits are O(10), so 1e-3 absolute.
+FAST_PATH_FP32_LOGITS_ATOL = 1e-3
+# bf16 encoder (8-bit mantissa) vs fp32: embeddings move by ~1e-2, which flips mask pixels near the
+# threshold only; 0.95 mean mask IoU is the floor (bench measured 0.997 on the tiny model).
+FAST_PATH_BF16_MASK_IOU_MIN = 0.95

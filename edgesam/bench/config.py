@@ -1,0 +1,52 @@
+"""`BenchConfig`: what `edgesam bench` measures and which floors gate a release."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+PROMPT_KINDS = ("box", "point")
+
+
+class BenchConfigError(ValueError):
+    """A bench setting with a value that cannot be measured."""
+
+
+@dataclass
+class BenchConfig:
+    bundle: str
+    data: str
+    reference: str | None = None  # checkpoint of the PyTorch reference (None: the bundle's source checkpoint)
+    out: str | None = None  # folder for bench.json / bench.md / bench.png
+    max_images: int = 8
+    prompt: str = "box"  # box | point, drawn from the ground truth
+    seed: int = 0
+    box_jitter: float = 0.1  # noise of sampled boxes (fraction of the box side), as users draw them
+    graph_sets: tuple[str, ...] | None = None  # None: every graph set in the bundle
+    threads: int | None = None  # ONNX Runtime intra-op threads (None: ORT default, one per core)
+    torch_fast: str = "auto"  # auto (when a GPU is present) | on | off
+    torch_fast_dtype: str = "bfloat16"
+    torch_fast_compile: bool = False
+    min_iou: float | None = None  # floor: mean mask IoU against the reference, every format
+    max_latency_ms: float | None = None  # floor: decoder+postprocessing per prompt p95, every format
+    max_encoder_ms: float | None = None  # floor: encoder p95, every format
+
+    def __post_init__(self):
+        if self.prompt not in PROMPT_KINDS:
+            raise BenchConfigError(f"prompt: expected one of {PROMPT_KINDS}, got {self.prompt!r}")
+        if int(self.max_images) < 1:
+            raise BenchConfigError(f"max_images: expected a positive integer, got {self.max_images}")
+        if self.torch_fast not in ("auto", "on", "off"):
+            raise BenchConfigError(f"torch_fast: expected auto, on or off, got {self.torch_fast!r}")
+        if self.torch_fast_dtype not in ("bfloat16", "float16", "float32"):
+            raise BenchConfigError(f"torch_fast_dtype: expected bfloat16, float16 or float32, got {self.torch_fast_dtype!r}")
+        if self.min_iou is not None and not 0.0 <= self.min_iou <= 1.0:
+            raise BenchConfigError(f"min_iou: expected a value in [0, 1], got {self.min_iou}")
+        for name in ("max_latency_ms", "max_encoder_ms"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise BenchConfigError(f"{name}: expected a positive number of milliseconds, got {value}")
+        if self.graph_sets is not None:
+            self.graph_sets = tuple(self.graph_sets)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}

@@ -1,0 +1,75 @@
+"""`edgesam bench` and `edgesam check`: measure a bundle against the PyTorch reference; gate on floors."""
+from __future__ import annotations
+
+import click
+
+
+def _options(func):
+    options = [
+        click.argument("bundle", type=click.Path(exists=True, file_okay=False)),
+        click.option("--data", required=True, type=click.Path(exists=True), help="Dataset with masks (images/+masks/, COCO, class folders)."),
+        click.option("--reference", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="Checkpoint of the PyTorch reference (default: the bundle's source checkpoint)."),
+        click.option("--max-images", type=int, default=8, show_default=True),
+        click.option("--prompt", type=click.Choice(["box", "point"]), default="box", show_default=True,
+                     help="Prompts drawn from the ground truth: one per object."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--graph-sets", default=None, help="Comma list of graph sets (default: all in the bundle)."),
+        click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads."),
+        click.option("--torch-fast", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+                     help="Also measure the torch fast path (auto: when a CUDA GPU is present)."),
+        click.option("--torch-fast-compile", is_flag=True, help="torch.compile the fast path's encoder."),
+        click.option("--out", type=click.Path(file_okay=False), default=None, help="Write bench.json, bench.md, bench.png here."),
+        click.option("--min-iou", type=float, default=None, help="Floor: mean mask IoU vs the reference, every format."),
+        click.option("--max-latency-ms", type=float, default=None, help="Floor: decoder + postprocessing per prompt, p95."),
+        click.option("--max-encoder-ms", type=float, default=None, help="Floor: encoder latency, p95."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run(bundle, graph_sets, **kw):
+    from edgesam.bench import BenchConfig, format_table, run_bench
+
+    sets = tuple(s.strip() for s in graph_sets.split(",")) if graph_sets else None
+    config = BenchConfig(bundle=bundle, graph_sets=sets, **kw)
+    report = run_bench(config)
+    click.echo(format_table(report))
+    for warning in report["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    if report.get("files"):
+        click.echo(f"report: {report['files']['markdown']}")
+    if report["floors"]["missed"]:
+        raise SystemExit(1)
+
+
+@click.command()
+@_options
+def bench(bundle, **kw):
+    """Measure every graph set of BUNDLE beside the PyTorch reference on the same images and prompts.
+
+    Reports size, mask IoU against the reference (mean, p5), task mIoU against the ground truth,
+    encoder and per-prompt decoder latency (p50/p95), host pre/post-processing, images/s and cold
+    start. With floors (--min-iou, --max-latency-ms, --max-encoder-ms) it exits 1 naming each miss.
+
+    \b
+    Example:
+      edgesam bench runs/bundle --data ../shared/data/magnetic-tile --reference merged.pth \\
+          --max-images 16 --prompt box --out runs/bench
+    """
+    _run(bundle, **kw)
+
+
+@click.command()
+@_options
+def check(bundle, **kw):
+    """Release gate: `bench` that must be given at least one floor; exits 1 naming each missed floor.
+
+    \b
+    Example:
+      edgesam check runs/bundle --data line-samples/ --reference merged.pth --min-iou 0.98 --max-latency-ms 5
+    """
+    if kw["min_iou"] is None and kw["max_latency_ms"] is None and kw["max_encoder_ms"] is None:
+        raise click.UsageError("check: give at least one floor (--min-iou, --max-latency-ms, --max-encoder-ms)")
+    _run(bundle, **kw)

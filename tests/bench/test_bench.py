@@ -1,0 +1,73 @@
+"""`edgesam bench`/`check`: reports every figure, and floors decide the exit code."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgesam.cli.main import main
+
+
+def invoke(args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def base_args(setup, out):
+    return [setup["bundle"], "--data", setup["data"], "--reference", setup["checkpoint"], "--max-images", 3,
+            "--torch-fast", "off", "--threads", 1, "--out", out]
+
+
+def test_bench_with_reachable_floor_exits_0_and_writes_report(bench_setup, tmp_path):
+    result = invoke(["bench"] + base_args(bench_setup, tmp_path) + ["--min-iou", 0.9, "--max-latency-ms", 60000])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "bench.json").read_text())
+    rows = {row["format"]: row for row in report["formats"]}
+    assert set(rows) == {"pytorch", "fp32"}
+    fp32 = rows["fp32"]
+    # the fp32 graphs compute what the reference computes: near-identical masks on identical prompts
+    assert fp32["iou_vs_reference"]["mean"] >= 0.99 and fp32["iou_vs_reference"]["n"] == report["prompts"] >= 3
+    assert abs(fp32["task_iou"]["mean"] - rows["pytorch"]["task_iou"]["mean"]) < 0.01
+    for key in ("encoder_ms", "decoder_per_prompt_ms"):
+        assert 0 < fp32[key]["p50"] <= fp32[key]["p95"]
+    assert fp32["images_per_s"] > 0 and fp32["cold_start_ms"] > 0 and fp32["size_bytes"] > 1e6
+    assert report["floors"]["passed"] and "fp32" in result.output
+    assert (tmp_path / "bench.md").read_text().count("| fp32 |") == 1
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_check_with_impossible_floor_exits_1_naming_it(bench_setup, tmp_path):
+    result = invoke(["check"] + base_args(bench_setup, tmp_path) + ["--max-latency-ms", 1e-6])
+    assert result.exit_code == 1
+    assert "FLOOR MISSED: fp32: decoder_per_prompt_ms.p95" in result.output and "--max-latency-ms" in result.output
+    assert json.loads((tmp_path / "bench.json").read_text())["floors"]["passed"] is False
+
+
+def test_check_needs_a_floor(bench_setup, tmp_path):
+    result = CliRunner().invoke(main, ["check"] + [str(a) for a in base_args(bench_setup, tmp_path)])
+    assert result.exit_code == 2 and "give at least one floor" in result.output
+
+
+def test_same_prompts_for_every_format(bench_setup):
+    from edgesam.bench.plan import build_plan
+
+    a = build_plan(str(bench_setup["data"]), 3, "box", seed=0)
+    b = build_plan(str(bench_setup["data"]), 3, "box", seed=0)
+    c = build_plan(str(bench_setup["data"]), 3, "point", seed=1)
+    assert [i.name for i in a] == [i.name for i in b]
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.boxes, y.boxes)
+        assert len(x.boxes) == len(x.gt)
+    assert all(i.points.shape == (len(i.gt), 1, 2) and i.boxes is None for i in c)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(prompt="circle"), "prompt"), (dict(max_images=0), "max_images"), (dict(min_iou=1.5), "min_iou"),
+    (dict(max_latency_ms=-1), "max_latency_ms"),
+])
+def test_bad_config_is_refused(kw, message):
+    from edgesam.bench import BenchConfig, BenchConfigError
+
+    with pytest.raises(BenchConfigError, match=message):
+        BenchConfig(bundle="b", data="d", **kw)
