@@ -58,3 +58,17 @@ def run_predict(image_path, checkpoint, variant, image_size, boxes, points, prom
     prediction = predictor.predict(prompts.points, prompts.labels, prompts.boxes, multimask=multimask)
     extra = {"backend": "pytorch", "checkpoint": str(checkpoint), "variant": arch.variant, "init": arch.extra.get("init", "pretrained")}
     return write_prediction(image, prediction, prompts, Path(image_path).stem, Path(out), extra)
+
+
+def run_predict_bundle(image_path, bundle, graph_set, boxes, points, prompt_file, multimask, out) -> list[Path]:
+    """Same outputs as `run_predict`, from an exported bundle through the torch-free runtime."""
+    from edgesam.runtime import Segmenter
+
+    prompts = gather_prompts(boxes, points, prompt_file)
+    image = read_image(image_path)
+    segmenter = Segmenter.open(bundle, graph_set=graph_set)
+    prediction = segmenter.segment(segmenter.encode(image), prompts.points, prompts.labels, prompts.boxes,
+                                   multimask=multimask)
+    extra = {"backend": "runtime", "bundle": str(bundle), "graph_set": graph_set, "providers": segmenter.providers,
+             "variant": segmenter.info.manifest["model"].get("variant")}
+    return write_prediction(image, prediction, prompts, Path(image_path).stem, Path(out), extra)

@@ -9,6 +9,9 @@ import click
 @click.command()
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="SAM checkpoint (PyTorch reference path).")
+@click.option("--bundle", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Exported bundle: segment with the torch-free runtime instead of the PyTorch model.")
+@click.option("--graph-set", default="fp32", show_default=True, help="With --bundle: graph set (fp32, fp16, int8, trt_*).")
 @click.option("--model", "variant", default=None, help="Variant (vit_b, vit_l, vit_h, vit_t); optional when the checkpoint records it.")
 @click.option("--image-size", type=int, default=None, help="Input size of the model (default: the checkpoint's).")
 @click.option("--box", "boxes", multiple=True, metavar="x0,y0,x1,y1", help="Box prompt; repeat for several boxes (one decoder call).")
@@ -16,19 +19,23 @@ import click
 @click.option("--prompts", "prompt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON prompt file.")
 @click.option("--multimask", is_flag=True, help="Return SAM's three candidate masks per prompt.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("predict_out"), show_default=True)
-def predict(image, checkpoint, variant, image_size, boxes, points, prompt_file, multimask, out):
+def predict(image, checkpoint, bundle, graph_set, variant, image_size, boxes, points, prompt_file, multimask, out):
     """Segment IMAGE with point and/or box prompts; writes <stem>_mask.png, <stem>_overlay.png and <stem>.json.
 
     \b
     Example:
       edgesam predict part.png --checkpoint merged.pth --box 40,30,200,160 --point 90,80,1 --out pred/
+      edgesam predict part.png --bundle runs/bundle --box 40,30,200,160 --out pred/
     """
-    from edgesam.predict_cli import run_predict
+    from edgesam.predict_cli import run_predict, run_predict_bundle
 
-    if checkpoint is None:
-        raise click.UsageError("give --checkpoint (or --bundle, for the exported runtime)")
+    if (checkpoint is None) == (bundle is None):
+        raise click.UsageError("give --checkpoint (PyTorch) or --bundle (exported runtime), exactly one")
     try:
-        written = run_predict(image, checkpoint, variant, image_size, boxes, points, prompt_file, multimask, out)
+        if bundle is not None:
+            written = run_predict_bundle(image, bundle, graph_set, boxes, points, prompt_file, multimask, out)
+        else:
+            written = run_predict(image, checkpoint, variant, image_size, boxes, points, prompt_file, multimask, out)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     for path in written:

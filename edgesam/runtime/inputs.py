@@ -103,47 +103,38 @@ def check_mask_input(mask_input, batch: int, low_res: int) -> np.ndarray | None:
 def parse_prompts(prompts):
     """Prompt-file form -> (points, labels, boxes) for `Segmenter.segment`.
 
-    Accepts a list of {"type": "point", "data": [x, y], "label": 1} / {"type": "box", "data": [x0, y0,
-    x1, y1]} items (DESIGN.md §2), a JSON string or a path to such a file, or a dict with any of
-    "points", "labels", "boxes". Points apply to every box (SAM's point + box prompt).
+    Accepts the list of {"type": "point", "data": [x, y], "label": 1} / {"type": "box", "data": [x0,
+    y0, x1, y1]} items (DESIGN.md §2; parsed by `edgesam.prompts`, as the CLI does), that list as JSON
+    text or a path to such a file, or a dict with any of "points", "labels", "boxes". Points apply to
+    every box (SAM's point + box prompt).
     """
-    if isinstance(prompts, Path) or (isinstance(prompts, str) and not prompts.lstrip().startswith("[")):
-        path = Path(prompts)
-        try:
-            prompts = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InvalidInputError(f"{path}: cannot read prompt file ({exc})") from None
-    elif isinstance(prompts, str):
-        try:
-            prompts = json.loads(prompts)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"prompts: not valid JSON ({exc})") from None
-    if isinstance(prompts, dict):
-        unknown = set(prompts) - {"points", "labels", "boxes"}
-        if unknown:
-            raise InvalidInputError(f"prompts: unknown keys {sorted(unknown)}; expected points, labels, boxes")
-        return prompts.get("points"), prompts.get("labels"), prompts.get("boxes")
-    if not isinstance(prompts, (list, tuple)) or not prompts:
-        raise InvalidInputError("prompts: expected a non-empty list of {\"type\": \"point\"|\"box\", \"data\": [...]} items")
-    return _parse_items(prompts)
-
-
-def _parse_items(items):
-    points, labels, boxes = [], [], []
-    for i, item in enumerate(items):
-        kind = item.get("type") if isinstance(item, dict) else None
-        data = item.get("data") if isinstance(item, dict) else None
-        if kind == "point" and _numbers(data, 2):
-            points.append(data)
-            labels.append(item.get("label", 1))
-        elif kind == "box" and _numbers(data, 4):
-            boxes.append(data)
+    try:
+        if isinstance(prompts, dict):
+            unknown = set(prompts) - {"points", "labels", "boxes"}
+            if unknown:
+                raise InvalidInputError(f"prompts: unknown keys {sorted(unknown)}; expected points, labels, boxes")
+            return prompts.get("points"), prompts.get("labels"), prompts.get("boxes")
+        if isinstance(prompts, str) and prompts.lstrip().startswith("["):
+            parsed = _prompt_module().parse_prompt_list(_json(prompts))
+        elif isinstance(prompts, (str, Path)):
+            parsed = _prompt_module().read_prompt_file(prompts)
         else:
-            raise InvalidInputError(
-                f"prompts[{i}]: expected {{\"type\": \"point\", \"data\": [x, y], \"label\": 0|1}} or "
-                f"{{\"type\": \"box\", \"data\": [x0, y0, x1, y1]}}, got {item!r}")
-    return (points or None), (labels or None), (boxes or None)
+            parsed = _prompt_module().parse_prompt_list(list(prompts) if isinstance(prompts, tuple) else prompts)
+    except ValueError as exc:  # edgesam.prompts.PromptError names the entry and what was expected
+        if isinstance(exc, InvalidInputError):
+            raise
+        raise InvalidInputError(str(exc)) from None
+    return parsed.points, parsed.labels, parsed.boxes
 
 
-def _numbers(data, n: int) -> bool:
-    return isinstance(data, (list, tuple)) and len(data) == n and all(isinstance(v, (int, float)) for v in data)
+def _prompt_module():
+    from edgesam import prompts  # numpy-only, shared with the CLI
+
+    return prompts
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"prompts: not valid JSON ({exc})") from None

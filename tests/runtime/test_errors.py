@@ -71,7 +71,7 @@ def test_foreign_embedding_and_prompt_file_errors(segmenter, make_image):
         segmenter.segment(foreign, boxes=BOX)
     with pytest.raises(InvalidInputError, match=r"prompts\[0\]"):
         segmenter.segment_image(make_image(), [{"type": "circle", "data": [1, 2]}])
-    with pytest.raises(InvalidInputError, match="cannot read prompt file"):
+    with pytest.raises(InvalidInputError, match="not a readable JSON prompt file"):
         segmenter.segment_image(make_image(), "/nonexistent/prompts.json")
     assert isinstance(InvalidInputError("x"), RuntimeErrorBase) and isinstance(InvalidInputError("x"), ValueError)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from edgesam.runtime import InvalidInputError
@@ -13,20 +14,27 @@ ITEMS = [{"type": "point", "data": [3, 4], "label": 0}, {"type": "point", "data"
 EXPECTED = ([[3, 4], [5.5, 6]], [0, 1], [[1, 2, 30, 40]])
 
 
+def same(got, want):
+    for g, w in zip(got, want):
+        if w is None:
+            assert g is None
+        else:
+            np.testing.assert_array_equal(np.asarray(g, np.float32), np.asarray(w, np.float32))
+
+
 def test_prompt_forms_agree(tmp_path):
     path = tmp_path / "p.json"
     path.write_text(json.dumps(ITEMS))
-    assert parse_prompts(ITEMS) == EXPECTED
-    assert parse_prompts(json.dumps(ITEMS)) == EXPECTED
-    assert parse_prompts(path) == EXPECTED
-    assert parse_prompts(str(path)) == EXPECTED
-    assert parse_prompts({"points": EXPECTED[0], "labels": EXPECTED[1], "boxes": EXPECTED[2]}) == EXPECTED
-    assert parse_prompts([{"type": "box", "data": [1, 2, 3, 4]}]) == (None, None, [[1, 2, 3, 4]])
+    for form in (ITEMS, json.dumps(ITEMS), path, str(path)):
+        same(parse_prompts(form), EXPECTED)
+    same(parse_prompts({"points": EXPECTED[0], "labels": EXPECTED[1], "boxes": EXPECTED[2]}), EXPECTED)
+    same(parse_prompts([{"type": "box", "data": [1, 2, 3, 4]}]), (None, None, [[1, 2, 3, 4]]))
 
 
 @pytest.mark.parametrize("bad, message", [
-    ([], "non-empty list"), ([{"type": "point", "data": [1]}], r"prompts\[0\]"),
+    ([], "at least one point or box"), ([{"type": "point", "data": [1]}], r"prompts\[0\]"),
     ({"pts": []}, "unknown keys"), ("[1, 2", "not valid JSON"), ([{"type": "box", "data": [1, 2, "x", 4]}], r"prompts\[0\]"),
+    ("/nonexistent/prompts.json", "not a readable JSON prompt file"), ([{"type": "point", "data": [1, 2], "label": 3}], "label"),
 ])
 def test_bad_prompt_forms(bad, message):
     with pytest.raises(InvalidInputError, match=message):
