@@ -29,6 +29,10 @@ def export_bundle(model_or_checkpoint, out_dir, config: ExportConfig | None = No
     check_destination(out_dir)
     model, arch, checkpoint_path = _resolve_model(model_or_checkpoint, arch, checkpoint_path)
     calib = _calibration(config) if "int8" in config.precisions else None  # fail before any work
+    if "engine" in config.formats:
+        from edgesam.export.tensorrt import require_tensorrt
+
+        require_tensorrt()
     log = _logger(progress)
     with staged_dir(out_dir) as tmp:
         manifest = _base_manifest(model, arch, config, checkpoint_path)
@@ -163,11 +167,13 @@ def _export_fp16(tmp: Path, config, manifest, ref, log) -> None:
     log("converting to fp16")
     kept = {}
     for part in ("encoder", "decoder"):
-        kept[part] = convert_to_fp16(tmp / f"{part}.onnx", tmp / f"{part}.fp16.onnx", config.fp16_keep_op_types)
+        kept[part] = convert_to_fp16(tmp / f"{part}.onnx", tmp / f"{part}.fp16.onnx", config.fp16_keep_op_types,
+                                     config.fp16_keep_nodes)
     _check_set(tmp, "fp16", "encoder.fp16.onnx", "decoder.fp16.onnx", config, manifest, ref, log)
     manifest["graphs"]["fp16"] = {
         part: _entry(tmp, [f"{part}.fp16.onnx"], "fp16", opset=config.opset, io_dtype="float32",
-                     fp32_op_types=list(config.fp16_keep_op_types), fp32_nodes=len(kept[part]))
+                     fp32_op_types=list(config.fp16_keep_op_types), fp32_node_patterns=list(config.fp16_keep_nodes),
+                     fp32_nodes=len(kept[part]))
         for part in ("encoder", "decoder")
     }
 

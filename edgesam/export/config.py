@@ -28,6 +28,8 @@ DEFAULT_INT8_EXCLUDE_OP_TYPES = ("LayerNormalization", "Softmax", "Add")
 DEFAULT_INT8_EXCLUDE_NODES = ("/neck/", "/patch_embed/")
 # FP16 keeps these op types in fp32 (overflow and precision: normalisation, softmax, reductions).
 DEFAULT_FP16_KEEP_OP_TYPES = ("LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt", "Div", "Erf")
+# ... and these nodes (name patterns): the output heads, whose outputs are the answer itself.
+DEFAULT_FP16_KEEP_NODES = ("/neck/", "/iou_prediction_head/", "/output_hypernetworks_mlps", "/output_upscaling/")
 
 # Parity tolerances of each graph set against the PyTorch model (checked at export).
 # embed_max_abs: largest |embedding difference| (embeddings end in a LayerNorm, so they are O(1));
@@ -83,7 +85,13 @@ class ExportConfig:
     int8_decoder: bool = False  # quantize the decoder too (it stays float by default)
     int8_per_channel: bool = True
     int8_reduce_range: bool = True  # 7-bit weights: avoids u8s8 saturation on CPUs without VNNI
+    # Activations: "uint8" (asymmetric; ORT's fast u8s8 path on x86) or "int8" (symmetric, zero point 0:
+    # what TensorRT's explicit quantization requires). "auto": int8 when engines are built, else uint8.
+    int8_activation: str = "auto"
+    int8_matmul_const_only: bool = False  # True: leave the attention MatMuls (two activations) in float
+    int8_preprocess: bool = True  # onnxruntime's quant_pre_process (shape inference + optimization) first
     fp16_keep_op_types: tuple[str, ...] = DEFAULT_FP16_KEEP_OP_TYPES
+    fp16_keep_nodes: tuple[str, ...] = DEFAULT_FP16_KEEP_NODES
     tolerances: dict = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_TOLERANCES.items()})
     check_parity: bool = True
     external_data_threshold: int = 1_800_000_000  # bytes of weights above which ONNX data goes beside the graph
@@ -93,7 +101,8 @@ class ExportConfig:
     def __post_init__(self):
         self.formats = _canonical(self.formats, FORMAT_ALIASES, "formats")
         self.precisions = _canonical(self.precisions, PRECISION_ALIASES, "precisions")
-        for name in ("int8_op_types", "int8_exclude_op_types", "int8_exclude_nodes", "fp16_keep_op_types"):
+        for name in ("int8_op_types", "int8_exclude_op_types", "int8_exclude_nodes", "fp16_keep_op_types",
+                     "fp16_keep_nodes"):
             setattr(self, name, _tuple(getattr(self, name)))
         if "engine" in self.formats and "onnx" not in self.formats:
             self.formats = ("onnx",) + self.formats  # engines are built from the ONNX graphs
@@ -106,6 +115,8 @@ class ExportConfig:
         for name in ("max_points", "max_boxes", "calib_max_images"):
             if int(getattr(self, name)) < 1:
                 raise ExportConfigError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        if self.int8_activation not in ("auto", "uint8", "int8"):
+            raise ExportConfigError(f"int8_activation: expected auto, uint8 or int8, got {self.int8_activation!r}")
         self._check_tolerances()
 
     def _check_tolerances(self):
@@ -118,6 +129,12 @@ class ExportConfig:
                 raise ExportConfigError(f"tolerances.{precision}: unknown {sorted(unknown)}; expected {sorted(merged[precision])}")
             merged[precision].update(values)
         self.tolerances = merged
+
+    @property
+    def activation_type(self) -> str:
+        if self.int8_activation != "auto":
+            return self.int8_activation
+        return "int8" if "engine" in self.formats else "uint8"
 
     @property
     def max_prompt_points(self) -> int:

@@ -1,5 +1,5 @@
-"""Export fixtures: one tiny model (vit_t at 64 px) and bundles shared by the whole folder (exports
-are the slow part, so each bundle is built once per session)."""
+"""Export fixtures: one tiny model (vit_t at 64 px) and one bundle with every graph set, shared by the
+whole folder (exports are the slow part, so the bundle is built once per session)."""
 from __future__ import annotations
 
 import pytest
@@ -18,10 +18,30 @@ def tiny_model():
 
 
 @pytest.fixture(scope="session")
-def fp32_bundle(tiny_model, tmp_path_factory):
-    from edgesam.export import ExportConfig, export_bundle
+def calib_dir(tmp_path_factory):
+    from edgesam.data import synthesize_dataset
+
+    return synthesize_dataset(tmp_path_factory.mktemp("calib"), count=6, seed=1, size=96, free_count=2)
+
+
+@pytest.fixture(scope="session")
+def export_config(calib_dir, tmp_path_factory):
+    from edgesam.export import ExportConfig
+
+    return ExportConfig(precisions=("fp32", "fp16", "int8"), decoder_style="official", calib_data=str(calib_dir),
+                        calib_cache=str(tmp_path_factory.mktemp("calib_cache")))
+
+
+@pytest.fixture(scope="session")
+def full_bundle(tiny_model, export_config, tmp_path_factory):
+    from edgesam.export import export_bundle
 
     model, arch = tiny_model
-    out = tmp_path_factory.mktemp("fp32") / "bundle"
-    manifest = export_bundle(model, out, ExportConfig(precisions=("fp32",)), arch=arch, progress=False)
+    out = tmp_path_factory.mktemp("bundle") / "bundle"
+    manifest = export_bundle(model, out, export_config, arch=arch, progress=False)
     return out, manifest
+
+
+@pytest.fixture(scope="session")
+def fp32_bundle(full_bundle):
+    return full_bundle

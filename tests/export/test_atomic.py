@@ -2,6 +2,8 @@
 the bundle already at the destination; a tampered graph fails the parity check loudly."""
 from __future__ import annotations
 
+import shutil
+
 import onnx
 import numpy as np
 import pytest
@@ -9,7 +11,6 @@ from onnx import numpy_helper
 
 from edgesam.export import ExportConfig, ParityError, export_bundle
 from edgesam.export import bundle as bundle_mod
-from edgesam.export import onnx_export
 from edgesam.export.staging import BundleDestinationError
 from edgesam.manifest import MANIFEST_NAME
 
@@ -24,21 +25,28 @@ def test_interrupted_export_leaves_nothing(tiny_model, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt("simulated interruption inside the build")
 
-    monkeypatch.setattr(bundle_mod, "export_decoder", boom)
+    monkeypatch.setattr(bundle_mod, "export_encoder", boom)
     with pytest.raises(KeyboardInterrupt):
         export_bundle(model, tmp_path / "bundle", ExportConfig(), arch=arch, progress=False)
     assert not (tmp_path / "bundle").exists()
     assert _leftovers(tmp_path) == []
 
 
-def test_tampered_graph_fails_parity_and_keeps_the_old_bundle(tiny_model, tmp_path, monkeypatch):
+def test_tampered_graph_fails_parity_and_keeps_the_old_bundle(tiny_model, fp32_bundle, tmp_path, monkeypatch):
     model, arch = tiny_model
+    src, _ = fp32_bundle
     out = tmp_path / "bundle"
     out.mkdir()
     (out / MANIFEST_NAME).write_text('{"old": true}')  # stands for a previous, good bundle
 
+    def copied(name):  # the graphs the exporter writes for this model (exported once for the session)
+        def export(model, path, *args, **kwargs):
+            shutil.copyfile(src / name, path)
+            return [path.name]
+        return export
+
     def tampered_encoder(model, path, *args, **kwargs):
-        files = onnx_export.export_encoder(model, path, *args, **kwargs)
+        files = copied("encoder.onnx")(model, path)
         graph = onnx.load(path)
         # Perturb the largest weight with noise (a pure rescale could vanish in the next LayerNorm).
         init = max(graph.graph.initializer, key=lambda t: int(np.prod(t.dims)))
@@ -49,6 +57,7 @@ def test_tampered_graph_fails_parity_and_keeps_the_old_bundle(tiny_model, tmp_pa
         return files
 
     monkeypatch.setattr(bundle_mod, "export_encoder", tampered_encoder)
+    monkeypatch.setattr(bundle_mod, "export_decoder", copied("decoder.onnx"))
     with pytest.raises(ParityError, match=r"fp32 graphs .*embed_max_abs = [0-9.e+-]+ > tolerance"):
         export_bundle(model, out, ExportConfig(), arch=arch, progress=False)
     assert (out / MANIFEST_NAME).read_text() == '{"old": true}'
