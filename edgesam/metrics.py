@@ -40,3 +40,64 @@ def summarize(values) -> dict:
         return {"mean": float("nan"), "p5": float("nan"), "p50": float("nan"), "min": float("nan"), "n": 0}
     return {"mean": float(arr.mean()), "p5": float(np.percentile(arr, 5)), "p50": float(np.median(arr)),
             "min": float(arr.min()), "n": int(arr.size)}
+
+
+# --- boundary figures (added for edgesam.evaluate; numpy only) --------------------------------
+def mask_boundary(mask: np.ndarray) -> np.ndarray:
+    """Boolean HxW boundary: foreground pixels with a 4-neighbour outside the mask (or the image)."""
+    m = np.asarray(mask, bool)
+    padded = np.pad(m, 1, constant_values=False)
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:] & m
+    return m & ~interior
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary dilation by a disk of `radius` pixels (shifted ORs; radius is small)."""
+    h, w = mask.shape
+    out = mask.copy()
+    padded = np.pad(mask, radius, constant_values=False)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dy * dy + dx * dx <= radius * radius and (dy or dx):
+                out |= padded[radius + dy:radius + dy + h, radius + dx:radius + dx + w]
+    return out
+
+
+def boundary_fscore(pred: np.ndarray, gt: np.ndarray, tolerance: int = 2) -> float:
+    """F-score of boundary pixels matched within `tolerance` px (Perazzi et al., DAVIS 'F').
+
+    Both empty: 1.0; one empty: 0.0.
+    """
+    pb, gb = mask_boundary(pred), mask_boundary(gt)
+    if not pb.any() and not gb.any():
+        return 1.0
+    if not pb.any() or not gb.any():
+        return 0.0
+    precision = (pb & _dilate(gb, tolerance)).sum() / pb.sum()
+    recall = (gb & _dilate(pb, tolerance)).sum() / gb.sum()
+    return 0.0 if precision + recall == 0 else float(2 * precision * recall / (precision + recall))
+
+
+def _nearest_distances(src: np.ndarray, dst: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Distance from each (y, x) point in `src` to its nearest point in `dst` (chunked brute force)."""
+    dst = dst.astype(np.float32)
+    out = np.empty(len(src), dtype=np.float32)
+    for i in range(0, len(src), chunk):
+        part = src[i:i + chunk].astype(np.float32)
+        d2 = (part[:, None, 0] - dst[None, :, 0]) ** 2 + (part[:, None, 1] - dst[None, :, 1]) ** 2
+        out[i:i + chunk] = np.sqrt(d2.min(axis=1))
+    return out
+
+
+def hd95(pred: np.ndarray, gt: np.ndarray) -> float:
+    """95th-percentile symmetric Hausdorff distance between the mask boundaries, in pixels.
+
+    Both empty: 0.0; exactly one empty: inf (no boundary to measure against).
+    """
+    pb, gb = np.argwhere(mask_boundary(pred)), np.argwhere(mask_boundary(gt))
+    if len(pb) == 0 and len(gb) == 0:
+        return 0.0
+    if len(pb) == 0 or len(gb) == 0:
+        return float("inf")
+    both = np.concatenate([_nearest_distances(pb, gb), _nearest_distances(gb, pb)])
+    return float(np.percentile(both, 95))

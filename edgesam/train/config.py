@@ -1,0 +1,163 @@
+"""`FinetuneConfig`: every knob of `edgesam finetune`, validated, and round-tripped through YAML."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from edgesam.data import AugmentConfig
+
+STRATEGIES = ("lora", "decoder", "partial", "full")
+DECODER_MODES = ("train", "lora", "frozen")
+INITS = ("pretrained", "random")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+
+
+class ConfigError(ValueError):
+    """A config value that is missing, of the wrong type, or out of range; names the field."""
+
+
+@dataclass
+class FinetuneConfig:
+    # model
+    model: str | None = "vit_b"  # variant; None to take it from the checkpoint
+    checkpoint: str | None = None  # base weights; required for init=pretrained
+    init: str = "pretrained"  # pretrained | random (from scratch; labelled in every output)
+    image_size: int | None = None  # None: the variant's (or checkpoint's) own size
+    # data
+    data: str | None = None
+    val_fraction: float = 0.2
+    min_area: int = 16
+    seed: int = 0
+    # strategy
+    strategy: str = "lora"
+    lora_rank: int = 4
+    lora_alpha: float = 4.0
+    lora_dropout: float = 0.0
+    lora_blocks: list[int] | None = None  # encoder blocks to adapt; None = all
+    lora_mlp: bool = False  # also adapt mlp.lin1 / mlp.lin2
+    decoder_mode: str = "train"  # train | lora | frozen
+    partial_blocks: int = 2  # strategy=partial: train the last N encoder blocks
+    # optimisation
+    epochs: int = 10
+    batch_size: int = 4
+    objects_per_image: int = 8
+    box_prob: float = 0.5
+    box_jitter: float = 0.1
+    n_pos: int = 1
+    n_neg: int = 0
+    lr_encoder: float = 1e-5  # full / partial encoder weights (small: they are pretrained)
+    lr_adapter: float = 1e-4  # LoRA weights
+    lr_decoder: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    grad_clip: float = 1.0  # 0 disables
+    grad_accum: int = 1
+    amp: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    grad_checkpointing: bool = False
+    efficient_attention: bool = True
+    patience: int = 0  # early stopping after N epochs without val mIoU gain; 0 disables
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # run
+    out: str = "runs/finetune/run"
+    device: str = "auto"
+    num_workers: int = 0
+    max_steps: int | None = None  # stop after this many optimizer steps (tests, smoke runs)
+    val_max_images: int | None = None  # cap validation images per epoch (None: all)
+    cache_dir: str | None = None  # strategy=decoder: embedding cache on disk (None: memory)
+
+    def __post_init__(self):
+        if isinstance(self.augment, dict):
+            self.augment = AugmentConfig.from_dict(self.augment)
+        self.validate()
+
+    def validate(self) -> "FinetuneConfig":
+        _choice("strategy", self.strategy, STRATEGIES)
+        _choice("decoder_mode", self.decoder_mode, DECODER_MODES)
+        _choice("init", self.init, INITS)
+        _choice("amp", self.amp, AMP_MODES)
+        if self.init == "pretrained" and not self.checkpoint:
+            raise ConfigError("checkpoint: required with init=pretrained (or set init: random to train from scratch)")
+        if self.model is None and not self.checkpoint:
+            raise ConfigError("model: give a variant or a checkpoint")
+        for name in ("epochs", "batch_size", "objects_per_image", "lora_rank", "grad_accum", "partial_blocks"):
+            _at_least(name, getattr(self, name), 1)
+        for name in ("warmup_steps", "patience", "num_workers", "n_pos", "n_neg", "min_area"):
+            _at_least(name, getattr(self, name), 0)
+        for name in ("lr_encoder", "lr_adapter", "lr_decoder", "lora_alpha", "weight_decay", "grad_clip", "box_jitter"):
+            _number(name, getattr(self, name), low=0.0)
+        _number("lora_dropout", self.lora_dropout, 0.0, 1.0)
+        _number("box_prob", self.box_prob, 0.0, 1.0)
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction: expected a number in (0, 1), got {self.val_fraction!r}")
+        if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size % 16):
+            raise ConfigError(f"image_size: expected a multiple of 16, got {self.image_size!r}")
+        if self.max_steps is not None:
+            _at_least("max_steps", self.max_steps, 1)
+        if self.box_prob < 1.0 and self.n_pos + self.n_neg == 0:
+            raise ConfigError("n_pos, n_neg: point prompts need at least one point (or set box_prob: 1)")
+        if self.strategy == "decoder" and self.decoder_mode == "frozen":
+            raise ConfigError("decoder_mode: frozen leaves nothing to train with strategy=decoder")
+        return self
+
+    # ----------------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["augment"] = self.augment.to_dict()
+        return d
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> "FinetuneConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"{where}: expected a mapping of field: value, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown fields {unknown}; see `edgesam finetune --print-config`")
+        try:
+            return cls(**d)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: {e}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> "FinetuneConfig":
+        """Load a YAML file; `overrides` (e.g. from CLI flags, None = not given) win over the file."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"{path}: cannot read YAML config: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of field: value at top level")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(data, where=str(path))
+
+    def replace(self, **changes) -> "FinetuneConfig":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out)
+
+
+def _choice(name, value, options):
+    if value not in options:
+        raise ConfigError(f"{name}: expected one of {list(options)}, got {value!r}")
+
+
+def _at_least(name, value, low):
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ConfigError(f"{name}: expected an integer >= {low}, got {value!r}")
+
+
+def _number(name, value, low=None, high=None):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{name}: expected a number in [{low}, {high if high is not None else 'inf'}], got {value!r}")

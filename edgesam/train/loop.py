@@ -1,0 +1,236 @@
+"""The training loop. It does no file or console I/O: `Trainer.run()` yields events (dicts) and
+the caller (`edgesam.train.run`) records them, saves checkpoints and draws the progress bar.
+
+Determinism: every sample's augmentation and prompts come from `default_rng([seed, epoch, index])`
+and the epoch order from `default_rng([seed, epoch])`, so data does not depend on workers, ranks or
+where a resumed run restarted; the torch RNG (LoRA dropout) is saved in the resume state.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+import numpy as np
+import torch
+
+from edgesam.models.prompt import decode_all
+from edgesam.train.batches import PromptConfig, collate, prepare_sample
+from edgesam.train.losses import segmentation_loss
+
+
+class TrainSet(torch.utils.data.Dataset):
+    """Dataset records -> TrainItem, seeded per (epoch, record)."""
+
+    def __init__(self, dataset, cfg, image_size: int, augmenter=None):
+        self.dataset, self.cfg, self.image_size, self.augmenter = dataset, cfg, image_size, augmenter
+        self.prompt_cfg = PromptConfig(cfg.box_prob, cfg.box_jitter, cfg.n_pos, cfg.n_neg)
+        self.epoch = 0
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng([self.cfg.seed, self.epoch, i])
+        return prepare_sample(self.dataset.load(i), self.image_size, rng, self.prompt_cfg,
+                              self.cfg.objects_per_image, self.augmenter)
+
+
+def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[int]:
+    """This rank's shard of the epoch's permutation, padded so every rank gets as many items."""
+    order = np.random.default_rng([seed, epoch]).permutation(n).tolist()
+    per_rank = math.ceil(n / world)
+    order += order[: per_rank * world - n]
+    return order[rank::world]
+
+
+class LossModule(torch.nn.Module):
+    """Encoder + per-image decoder calls + loss, as one forward (what DDP wraps)."""
+
+    def __init__(self, sam):
+        super().__init__()
+        self.sam = sam
+
+    def forward(self, images, items, features=None):
+        feats = self.sam.image_encoder(images) if features is None else features
+        total, parts, n = 0.0, {"focal": 0.0, "dice": 0.0, "iou": 0.0}, len(items)
+        for i, item in enumerate(items):
+            low, iou = decode_all(self.sam, feats[i:i + 1], item.coords, item.labels)
+            sel = slice(1, None) if item.multimask else slice(0, 1)
+            loss, p = segmentation_loss(low[:, sel], item.targets, iou[:, sel])
+            total = total + loss / n
+            for k in parts:
+                parts[k] += p[k].item() / n
+        return total, parts
+
+
+def lr_lambda(warmup: int, total: int):
+    """Linear warmup then cosine decay to 0 over `total` optimizer steps."""
+    def f(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return f
+
+
+def autocast_context(cfg, device: torch.device):
+    """bf16 autocast on CUDA by default (`amp: auto`), fp32 elsewhere."""
+    mode = cfg.amp
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return contextlib.nullcontext(), None
+    dtype = torch.float16 if mode == "fp16" else torch.bfloat16
+    scaler = torch.amp.GradScaler(device.type) if mode == "fp16" else None
+    return torch.autocast(device.type, dtype=dtype), scaler
+
+
+def memory_now(device: torch.device) -> float:
+    """Peak memory so far in GiB: CUDA allocator peak, else the process's max RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 30
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+class Trainer:
+    def __init__(self, cfg, strategy, train_ds, val_ds, image_size, device, augmenter=None, cache=None,
+                 validate=None, rank=0, world=1, ddp_module=None):
+        self.cfg, self.strategy, self.device = cfg, strategy, device
+        self.sam = strategy.sam
+        self.train_set = TrainSet(train_ds, cfg, image_size, augmenter)
+        self.val_ds, self.validate = val_ds, validate
+        self.cache, self.rank, self.world = cache, rank, world
+        self.module = ddp_module or LossModule(self.sam)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": g["params"], "lr": g["lr"], "name": g["name"]} for g in strategy.groups],
+            weight_decay=cfg.weight_decay)
+        self.steps_per_epoch = math.ceil(math.ceil(len(train_ds) / world) / (cfg.batch_size * cfg.grad_accum))
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        if cfg.max_steps:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(min(cfg.warmup_steps, self.total_steps), self.total_steps))
+        self.autocast, self.scaler = autocast_context(cfg, device)
+        self.step, self.epoch, self.best, self.bad_epochs = 0, 0, -1.0, 0
+        self.history: list[dict] = []
+
+    # ------------------------------------------------------------------ resume state
+    def state_dict(self) -> dict:
+        return {
+            "trainable": {k: v.clone() for k, v in self.strategy.trainable_state().items()},
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "step": self.step, "epoch": self.epoch, "best": self.best, "bad_epochs": self.bad_epochs,
+            "history": self.history, "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        load_trainable(self.sam, state["trainable"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.best = state["step"], state["epoch"], state["best"]
+        self.bad_epochs, self.history = state["bad_epochs"], list(state["history"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    # ------------------------------------------------------------------ loop
+    def loader(self):
+        self.train_set.epoch = self.epoch
+        order = epoch_order(len(self.train_set), self.cfg.seed, self.epoch, self.rank, self.world)
+        return torch.utils.data.DataLoader(
+            torch.utils.data.Subset(self.train_set, order), batch_size=self.cfg.batch_size, shuffle=False,
+            num_workers=self.cfg.num_workers, collate_fn=collate, pin_memory=self.device.type == "cuda")
+
+    def run(self):
+        """Generator of events until the epochs, `max_steps` or patience run out."""
+        yield {"state": "start", "figures": {"total_steps": self.total_steps, "start_epoch": self.epoch}}
+        while self.epoch < self.cfg.epochs and self.step < self.total_steps:
+            yield from self.train_epoch()
+            event = self.end_epoch()
+            yield event
+            if self.cfg.patience and self.bad_epochs >= self.cfg.patience:
+                yield {"state": "early_stop", "message": f"no val mIoU gain for {self.bad_epochs} epochs"}
+                break
+        yield {"state": "done", "figures": {"best_miou": self.best, "steps": self.step, "epochs": self.epoch}}
+
+    def train_epoch(self):
+        self.sam.train()
+        self.epoch_loss, self.epoch_images, self.epoch_time = [], 0, 0.0
+        micro, t0, images = 0, time.perf_counter(), 0
+        for batch in self.loader():
+            if batch is None:
+                continue
+            batch = batch.to(self.device)
+            loss, parts = self.forward(batch)
+            micro += 1
+            images += batch.images.shape[0]
+            if micro % self.cfg.grad_accum:
+                continue
+            lr = self.optimizer_step()
+            dt = time.perf_counter() - t0
+            self.epoch_time += dt
+            self.epoch_images += images
+            self.epoch_loss.append(loss)
+            yield {"state": "step", "figures": {"epoch": self.epoch, "step": self.step, "loss": loss, **parts,
+                                                "lr": lr, "img_s": images * self.world / dt,
+                                                "mem_gib": memory_now(self.device)}}
+            t0, images = time.perf_counter(), 0
+            if self.step >= self.total_steps:
+                break
+
+    def forward(self, batch):
+        features = self.cache.features(batch.images) if self.cache is not None else None
+        with self.autocast:
+            loss, parts = self.module(batch.images, batch.items, features)
+        scaled = loss / self.cfg.grad_accum
+        (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        return loss.item(), parts
+
+    def optimizer_step(self) -> float:
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.step += 1
+        return self.optimizer.param_groups[-1]["lr"]
+
+    def end_epoch(self) -> dict:
+        val = self.validate(self.sam) if self.validate is not None else {}
+        miou = val.get("miou", float("nan"))
+        improved = miou > self.best
+        if improved:
+            self.best, self.bad_epochs = miou, 0
+        else:
+            self.bad_epochs += 1
+        row = {"epoch": self.epoch + 1, "step": self.step,
+               "train_loss": float(np.mean(self.epoch_loss)) if self.epoch_loss else float("nan"),
+               "val_miou": miou, "val_dice": val.get("dice", float("nan")),
+               "img_s": self.epoch_images * self.world / self.epoch_time if self.epoch_time else float("nan"),
+               "lr": self.optimizer.param_groups[-1]["lr"], "mem_gib": memory_now(self.device),
+               "per_class": val.get("per_class", {})}
+        self.history.append(row)
+        self.epoch += 1
+        return {"state": "epoch", "improved": improved, "figures": row}
+
+
+def load_trainable(sam, tensors: dict) -> None:
+    """Copy trained tensors into `sam` by name; every name must exist and match in shape."""
+    params = dict(sam.named_parameters())
+    missing = sorted(set(tensors) - set(params))
+    if missing:
+        raise KeyError(f"trained weights name parameters the model does not have: {missing[:5]}")
+    with torch.no_grad():
+        for name, t in tensors.items():
+            if params[name].shape != t.shape:
+                raise ValueError(f"{name}: shape {tuple(t.shape)} does not match the model's {tuple(params[name].shape)}")
+            params[name].copy_(t)

@@ -1,0 +1,70 @@
+"""Run-directory recorder: turns the loop's events into files (the loop itself writes nothing).
+
+status.jsonl (one JSON line per event), metrics.csv, curves.png, config.yaml. All writes atomic
+except the append-only status log, whose lines are each written with a single write call.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from pathlib import Path
+
+from edgesam.utils.files import atomic_path, write_text_atomic
+
+METRIC_COLUMNS = ("epoch", "step", "train_loss", "val_miou", "val_dice", "img_s", "lr", "mem_gib")
+
+
+class RunRecorder:
+    def __init__(self, run_dir: Path, labels: dict):
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.labels = labels  # e.g. {"init": "random", "strategy": "full"}: on every line and plot
+
+    def status(self, state: str, message: str = "", figures: dict | None = None, stage: str = "finetune"):
+        line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "stage": stage, "state": state,
+                "message": message, "figures": _finite(figures or {}), **self.labels}
+        with open(self.dir / "status.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+    def config(self, config_yaml: str):
+        write_text_atomic(self.dir / "config.yaml", config_yaml)
+
+    def metrics(self, history: list[dict]):
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(METRIC_COLUMNS) + ["init"])
+        writer.writeheader()
+        for row in history:
+            writer.writerow({**{k: row[k] for k in METRIC_COLUMNS}, "init": self.labels.get("init", "")})
+        write_text_atomic(self.dir / "metrics.csv", buf.getvalue())
+        self.plot(history)
+
+    def plot(self, history: list[dict]):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        epochs = [r["epoch"] for r in history]
+        fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+        a.plot(epochs, [r["train_loss"] for r in history], marker="o")
+        a.set(xlabel="epoch", ylabel="train loss", title="loss")
+        b.plot(epochs, [r["val_miou"] for r in history], marker="o", label="val mIoU")
+        b.plot(epochs, [r["val_dice"] for r in history], marker="s", label="val Dice")
+        b.set(xlabel="epoch", title="validation (box prompts)")
+        b.legend()
+        fig.suptitle(" | ".join(f"{k}: {v}" for k, v in self.labels.items()))
+        fig.tight_layout()
+        with atomic_path(self.dir / "curves.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=90)
+        plt.close(fig)
+
+
+def _finite(d):
+    if isinstance(d, dict):
+        return {k: _finite(v) for k, v in d.items()}
+    if isinstance(d, float) and not math.isfinite(d):
+        return None
+    return d
