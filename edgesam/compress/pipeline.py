@@ -21,6 +21,7 @@ from edgesam.compress.config import PruneConfig, RecoveryConfig
 from edgesam.compress.latency import encoder_latency
 from edgesam.compress.recover import recover
 from edgesam.compress.report import format_report
+from edgesam.compress.runlog import RunLog
 from edgesam.compress.structured import prune_model
 from edgesam.models import load_model, save_checkpoint
 from edgesam.utils.files import write_json_atomic, write_text_atomic
@@ -62,11 +63,9 @@ class PruneJob:
 
 def run_prune(job: PruneJob, log=print) -> dict:
     """Run the whole stage; returns the report written to `job.run_dir/report.json`."""
-    from edgesam.train.record import RunRecorder
-
-    recorder = RunRecorder(job.run_dir, labels={})
-    recorder.config(yaml.safe_dump(job.to_dict(), sort_keys=False))
-    recorder.status("running", "pruning", stage="prune")
+    recorder = RunLog(job.run_dir)
+    recorder.text("config.yaml", yaml.safe_dump(job.to_dict(), sort_keys=False))
+    recorder.status("running", "pruning")
     teacher, arch = load_model(job.model, job.checkpoint, job.image_size)
     calib = calibration_batches(job, arch.image_size) if job.prune.importance == "taylor" else None
     pruned, new_arch, report = prune_model(teacher, arch, job.prune, calib)
@@ -82,7 +81,7 @@ def run_prune(job: PruneJob, log=print) -> dict:
     save_checkpoint(pruned, job.out, new_arch)
     write_json_atomic(job.run_dir / "report.json", report)
     write_text_atomic(job.run_dir / "report.md", format_report(report))
-    recorder.status("done", f"wrote {job.out}", _headline(report), stage="prune")
+    recorder.status("done", f"wrote {job.out}", _headline(report))
     return report
 
 

@@ -10,8 +10,6 @@ the loss itself: the teacher supplies every target.
 """
 from __future__ import annotations
 
-import csv
-import io
 import time
 from pathlib import Path
 
@@ -25,9 +23,10 @@ from edgesam.compress.config import RecoveryConfig
 from edgesam.models.prompt import decode_all
 from edgesam.train.batches import PromptConfig, prepare_sample
 from edgesam.train.losses import segmentation_loss
-from edgesam.utils.files import write_text_atomic
+from edgesam.compress.runlog import RunLog
 
 METRIC_COLUMNS = ("epoch", "step", "loss", "embed_mse", "mask_loss", "lr", "img_s")
+STAGE = "prune.recover"
 EVAL_IMAGES = 8  # fixed images on which the distillation loss is reported before and after
 
 
@@ -45,8 +44,8 @@ def recover(pruned, teacher, dataset, config: RecoveryConfig, run_dir: str | Pat
     probe = fixed_items(dataset, size, config, n=EVAL_IMAGES)
     before = distillation_loss(pruned, teacher, probe, config)
     log(f"recover: distillation loss before {before['loss']:.4f} (embed {before['embed_mse']:.5f}, mask {before['mask_loss']:.4f})")
-    recorder = _Recorder(run_dir)
-    recorder.status("running", "recovery started", {"distill_before": before})
+    recorder = RunLog(run_dir)
+    recorder.status("running", "recovery started", {"distill_before": before}, stage=STAGE)
     history = _train(pruned, teacher, dataset, config, optimizer, rng, recorder)
     after = distillation_loss(pruned, teacher, probe, config)
     log(f"recover: distillation loss after  {after['loss']:.4f} (embed {after['embed_mse']:.5f}, mask {after['mask_loss']:.4f})")
@@ -56,7 +55,7 @@ def recover(pruned, teacher, dataset, config: RecoveryConfig, run_dir: str | Pat
     report = {"config": config.to_dict(), "steps": len(history), "images": len(dataset),
               "distill_before": before, "distill_after": after,
               "seconds": round(sum(r["seconds"] for r in history), 2)}
-    recorder.status("done", "recovery finished", {"distill_after": after, "steps": len(history)})
+    recorder.status("done", "recovery finished", {"distill_after": after, "steps": len(history)}, stage=STAGE)
     return report
 
 
@@ -91,10 +90,10 @@ def _train(student, teacher, dataset, config, optimizer, rng, recorder) -> list[
             bar.update(1)
             bar.set_postfix(loss=f"{parts['loss']:.4f}")
             if len(history) % 10 == 0:
-                recorder.metrics(history)
-        recorder.status("running", f"epoch {epoch} done", {"epoch": epoch, "loss": history[-1]["loss"] if history else None})
+                recorder.metrics(history, METRIC_COLUMNS)
+        recorder.status("running", f"epoch {epoch} done", {"epoch": epoch, "loss": history[-1]["loss"] if history else None}, stage=STAGE)
     bar.close()
-    recorder.metrics(history)
+    recorder.metrics(history, METRIC_COLUMNS)
     return history
 
 
@@ -155,27 +154,3 @@ def distillation_loss(student, teacher, items, config: RecoveryConfig) -> dict:
         for k in sums:
             sums[k] += parts[k]
     return {k: v / max(len(items), 1) for k, v in sums.items()}
-
-
-class _Recorder:
-    """status.jsonl (append, one write per line) and metrics.csv (atomic) in the run dir, if any."""
-
-    def __init__(self, run_dir):
-        self.dir = Path(run_dir) if run_dir is not None else None
-        if self.dir is not None:
-            from edgesam.train.record import RunRecorder
-
-            self._run = RunRecorder(self.dir, labels={})
-
-    def status(self, state: str, message: str, figures: dict | None = None) -> None:
-        if self.dir is not None:
-            self._run.status(state, message, figures, stage="prune.recover")
-
-    def metrics(self, history: list[dict]) -> None:
-        if self.dir is None:
-            return
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(METRIC_COLUMNS), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(history)
-        write_text_atomic(self.dir / "metrics.csv", buf.getvalue())
