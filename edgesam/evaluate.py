@@ -225,3 +225,48 @@ def _clean(v):
     if isinstance(v, float) and not math.isfinite(v):
         return None
     return v
+
+
+def run_eval(checkpoint, data, prompt="box", seed=0, *, adapter=None, base=None, box_jitter=0.0, split="all",
+             val_fraction=0.2, image_size=None, out=None) -> str:
+    """What `edgesam eval` does: evaluate one model, or a tuned model against a base; returns markdown.
+
+    With `adapter` (a finetune run dir) the tuned model is the checkpoint with that adapter merged
+    (verified by `merge_run`) and the base is the checkpoint itself.
+    """
+    import tempfile
+
+    from edgesam.data import load_dataset, split_by_stem
+    from edgesam.models import load_model
+
+    ds = load_dataset(data)
+    ds = ds.subset([i for i, r in enumerate(ds.records) if r.labelled])
+    if split == "val":
+        ds = split_by_stem(ds, val_fraction, seed)[1]
+    tuned_path, base_path = Path(checkpoint), Path(base) if base else None
+    with tempfile.TemporaryDirectory() as tmp:
+        if adapter:
+            from edgesam.train.merge import merge_run
+
+            base_path = tuned_path
+            tuned_path = Path(tmp) / "merged.pth"
+            merge_run(adapter, tuned_path, base=base_path)
+        reports = []
+        for path in ([base_path] if base_path else []) + [tuned_path]:
+            model, arch = load_model(None, path, image_size)
+            init = arch.extra.get("init", "pretrained")
+            label = Path(adapter).name + " (adapter)" if adapter and path == tuned_path else Path(path).name
+            label += " [init: random]" if init == "random" else ""
+            reports.append(evaluate(model, ds, prompt, seed, box_jitter=box_jitter, label=label, progress=True,
+                                    meta={"checkpoint": str(path), "init": init, "variant": arch.variant,
+                                          "image_size": arch.image_size, "split": split}))
+    if len(reports) == 1:
+        if out:
+            write_report(reports[0], out)
+        return reports[0].to_markdown()
+    cmp = compare_reports(*reports)
+    if out:
+        write_report(reports[0], out, "eval_base")
+        write_report(reports[1], out, "eval_tuned")
+        write_report(cmp, out, "eval_comparison")
+    return comparison_markdown(cmp)

@@ -1,0 +1,34 @@
+"""`edgesam eval`: box- or point-prompted evaluation of a checkpoint (optionally against a base)."""
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False), help="Model to evaluate.")
+@click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
+              help="A finetune run dir: evaluate checkpoint + its adapter (merged in memory) against the checkpoint.")
+@click.option("--base", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Another checkpoint to compare against (side by side with the gain).")
+@click.option("--data", required=True, type=click.Path(exists=True), help="Dataset folder.")
+@click.option("--prompt", type=click.Choice(["box", "point"]), default="box", show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Seed of the prompts drawn from ground truth.")
+@click.option("--box-jitter", default=0.0, show_default=True, help="Box noise (fraction of the side); 0 = tight boxes.")
+@click.option("--split", type=click.Choice(["all", "val"]), default="all", show_default=True,
+              help="val: only the validation split (--val-fraction, --seed) a finetune run held out.")
+@click.option("--val-fraction", default=0.2, show_default=True)
+@click.option("--image-size", default=None, type=int, help="Input size (default: the checkpoint's).")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Write eval.json and eval.md here.")
+def evaluate(checkpoint, adapter, base, data, prompt, seed, box_jitter, split, val_fraction, image_size, out):
+    """Measure mIoU, Dice, boundary F-score and HD95 per class and object size.
+
+    \b
+    Example:
+      edgesam eval --checkpoint merged.pth --base sam_vit_b_01ec64.pth --data DIR --prompt box --out runs/eval
+      edgesam eval --checkpoint sam_vit_b_01ec64.pth --adapter runs/finetune/NAME --data DIR
+    """
+    from edgesam.evaluate import run_eval
+
+    text = run_eval(checkpoint=checkpoint, adapter=adapter, base=base, data=data, prompt=prompt, seed=seed,
+                    box_jitter=box_jitter, split=split, val_fraction=val_fraction, image_size=image_size, out=out)
+    click.echo(text)

@@ -1,0 +1,30 @@
+"""`edgesam merge RUN_DIR --out merged.pth`: fold a run's adapter into a plain SAM checkpoint."""
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Merged checkpoint (.pth or .safetensors).")
+@click.option("--base", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Base checkpoint if it moved (must have the recorded sha256).")
+@click.option("--verify", type=click.Choice(["full", "layers"]), default="full", show_default=True,
+              help="full: end-to-end logits on a probe image; layers: per-layer + decoder (fast for ViT-H on CPU).")
+def merge(run_dir, out, base, verify):
+    """Merge a fine-tuned run into one checkpoint that segment_anything loads strictly.
+
+    \b
+    Example:
+      edgesam merge runs/finetune/NAME --out merged.pth
+    """
+    from edgesam.train.merge import MergeError, merge_run
+
+    try:
+        r = merge_run(run_dir, out, base=base, verify=verify)
+    except (MergeError, FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    kind = "plain SAM state dict (stock-loadable)" if r.plain else "edgesam checkpoint with recorded arch"
+    click.echo(f"wrote {r.out_path} ({r.out_bytes / 2**20:.1f} MiB, {kind}); {r.variant}@{r.image_size}, "
+               f"strategy {r.strategy}, init {r.init}; merged vs adapted max |dlogit| {r.max_diff_merged_vs_adapted:.2e} "
+               f"(tolerance {r.tolerance:.1e}), vs base {r.max_diff_merged_vs_base:.3g}")

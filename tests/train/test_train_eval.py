@@ -1,0 +1,59 @@
+"""Evaluation figures against hand-computed values on tiny masks."""
+import math
+
+import numpy as np
+import pytest
+
+from edgesam import metrics
+from edgesam.evaluate import EvalReport, box_fill_masks, compare_reports, score_objects, size_bucket, write_report
+from tests.tolerances import EVAL_ATOL
+
+
+def _square(h, w, y0, x0, side):
+    m = np.zeros((h, w), bool)
+    m[y0:y0 + side, x0:x0 + side] = True
+    return m
+
+
+def test_boundary_and_hd95_hand_computed():
+    gt = _square(20, 20, 5, 5, 6)  # 6x6 square: 20 boundary pixels
+    assert metrics.mask_boundary(gt).sum() == 20
+    shifted = _square(20, 20, 5, 8, 6)  # moved 3 px right
+    # every boundary point's nearest counterpart is 0 (overlapping rows/cols) to 3 px away; the 95th
+    # percentile over both directions is 3
+    assert metrics.hd95(shifted, gt) == pytest.approx(3.0, abs=EVAL_ATOL)
+    assert metrics.boundary_fscore(shifted, gt, tolerance=3) == pytest.approx(1.0, abs=EVAL_ATOL)
+    # tolerance 2: of the 20 boundary pixels of `shifted`, within 2 px of gt's boundary are columns 8..12
+    # of the top and bottom rows (5+5: col 12 is 2 px from gt's corner at col 10) and the left column x=8
+    # (4 rows, 2 px from gt's right side); the right column x=13 is 3 px away -> 14/20, symmetric
+    assert metrics.boundary_fscore(shifted, gt, tolerance=2) == pytest.approx(0.7, abs=EVAL_ATOL)
+    assert metrics.hd95(gt, gt) == 0.0 and math.isinf(metrics.hd95(np.zeros_like(gt), gt))
+
+
+def test_object_scores_and_buckets():
+    gt = np.stack([_square(200, 200, 0, 0, 10), _square(200, 200, 50, 50, 40), _square(200, 200, 100, 0, 100)])
+    pred = np.stack([_square(200, 200, 0, 0, 5), gt[1], np.zeros((200, 200), bool)])
+    rows = score_objects(pred, gt, "img", "crack")
+    assert [r.bucket for r in rows] == ["small", "medium", "large"]  # 100, 1600, 10000 px vs 32^2, 96^2
+    assert rows[0].iou == pytest.approx(25 / 100) and rows[0].dice == pytest.approx(2 * 25 / 125)
+    assert rows[1].iou == 1.0 and rows[1].bf == 1.0 and rows[1].hd95 == 0.0
+    assert rows[2].iou == 0.0 and math.isinf(rows[2].hd95)
+    rep = EvalReport("m", "box", 0, rows)
+    assert rep.overall["miou"] == pytest.approx((0.25 + 1 + 0) / 3)
+    assert rep.overall["hd95"] == pytest.approx(np.mean([rows[0].hd95, 0.0]))  # inf is left out of the mean
+    assert size_bucket(32 * 32 - 1) == "small" and size_bucket(32 * 32) == "medium"
+
+
+def test_box_fill_baseline_and_comparison(tmp_path):
+    image = np.zeros((10, 10), np.uint8)
+    boxes = np.array([[1, 2, 3, 5]], np.float32)  # inclusive corners: 3 wide, 4 high
+    fill = box_fill_masks(image, boxes, None)
+    assert fill.sum() == 12 and fill[0, 2:6, 1:4].all()
+    gt = np.zeros((1, 10, 10), bool)
+    gt[0, 2:6, 1:3] = True  # 8 px inside the box
+    base = EvalReport("box", "box", 0, score_objects(fill, gt, "i", "c"))
+    tuned = EvalReport("tuned", "box", 0, score_objects(gt.copy(), gt, "i", "c"))
+    cmp = compare_reports(base, tuned)
+    assert cmp["groups"]["all"]["miou"]["gain"] == pytest.approx(1 - 8 / 12)
+    jp, mp = write_report(cmp, tmp_path, "cmp")
+    assert "+0.3333" in mp.read_text() and jp.exists()
