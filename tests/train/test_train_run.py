@@ -46,3 +46,14 @@ def test_run_dir_contents_and_random_init_label(tiny_data, tmp_path):
     assert meta["init"] == "random" and meta["arch"]["extra"]["init"] == "random" and len(meta["base_sha256"]) == 64
     assert "init: random" in (tmp_path / "config.yaml").read_text()
     assert res.trainable_params > 0 and res.adapter_bytes == (tmp_path / "adapter/adapter.safetensors").stat().st_size
+
+
+def test_compare_writes_one_table(tiny_data, tmp_path):
+    from edgesam.train import compare_strategies
+
+    table = compare_strategies(tiny_config(tiny_data, tmp_path, max_steps=1), ["decoder", "lora"], progress=False)
+    assert [r["strategy"] for r in table.rows] == ["decoder", "lora"]
+    assert table.rows[0]["trainable_params"] < table.rows[1]["trainable_params"]  # lora adds adapters to the decoder
+    for name in ("comparison.md", "comparison.json", "comparison.png"):
+        assert (tmp_path / name).exists()
+    assert "init: random" in (tmp_path / "comparison.md").read_text()
