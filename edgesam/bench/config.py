@@ -20,6 +20,9 @@ class BenchConfig:
     max_images: int = 8
     prompt: str = "box"  # box | point, drawn from the ground truth
     seed: int = 0
+    split: str = "all"  # all | val: only the validation split held out by finetune
+    val_fraction: float = 0.2  # with split=val: the fraction and seed finetune used
+    split_seed: int = 0
     box_jitter: float = 0.1  # noise of sampled boxes (fraction of the box side), as users draw them
     graph_sets: tuple[str, ...] | None = None  # None: every graph set in the bundle
     threads: int | None = None  # ONNX Runtime intra-op threads (None: ORT default, one per core)
@@ -33,6 +36,8 @@ class BenchConfig:
     def __post_init__(self):
         if self.prompt not in PROMPT_KINDS:
             raise BenchConfigError(f"prompt: expected one of {PROMPT_KINDS}, got {self.prompt!r}")
+        if self.split not in ("all", "val"):
+            raise BenchConfigError(f"split: expected 'all' or 'val', got {self.split!r}")
         if int(self.max_images) < 1:
             raise BenchConfigError(f"max_images: expected a positive integer, got {self.max_images}")
         if self.torch_fast not in ("auto", "on", "off"):

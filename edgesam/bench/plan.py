@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgesam.data import load_dataset, sample_box, sample_points
+from edgesam.data import load_dataset, sample_box, sample_points, split_by_stem
 
 
 @dataclass
@@ -30,9 +30,16 @@ class BenchItem:
         return len(self.gt)
 
 
-def build_plan(data: str, max_images: int, prompt: str, seed: int, jitter: float = 0.1) -> list[BenchItem]:
-    """Up to `max_images` labelled images with objects, in a seeded order spread over the classes."""
+def build_plan(data: str, max_images: int, prompt: str, seed: int, jitter: float = 0.1,
+               split: str = "all", val_fraction: float = 0.2, split_seed: int = 0) -> list[BenchItem]:
+    """Up to `max_images` labelled images with objects, in a seeded order spread over the classes.
+
+    `split="val"` keeps only the validation split that `edgesam finetune` held out (same
+    `split_by_stem` rule and seed), so a fine-tuned model is never scored on its training images.
+    """
     ds = load_dataset(data)
+    if split == "val":
+        ds = split_by_stem(ds, val_fraction, split_seed)[1]
     order = np.random.default_rng(seed).permutation(len(ds.records))
     items = []
     for index in order:

@@ -71,7 +71,8 @@ def run_bench(config: BenchConfig) -> dict:
     bundle = load_bundle(config.bundle, next(iter(load_bundle_graphs(config.bundle))))
     manifest = bundle.manifest
     checkpoint = _reference_checkpoint(config, manifest, warnings)
-    plan = build_plan(config.data, config.max_images, config.prompt, config.seed, config.box_jitter)
+    plan = build_plan(config.data, config.max_images, config.prompt, config.seed, config.box_jitter,
+                      config.split, config.val_fraction, config.split_seed)
     started = time.time()
     reference = _measure(TorchRunner(checkpoint), plan, manifest)
     runs = [reference] + [_measure(r, plan, manifest) for r in _runners(config, manifest, checkpoint)]
