@@ -254,7 +254,7 @@ def make_validator(cfg, val_ds, device, rank, world):
     from edgesam.evaluate import evaluate
 
     def validate(sam):
-        figures = torch.full((2,), float("nan"))
+        figures = torch.full((2,), float("nan"), dtype=torch.float64)
         per_class = {}
         if rank == 0:
             report = evaluate(sam, val_ds, "box", cfg.seed, boundary=False, max_images=cfg.val_max_images,
