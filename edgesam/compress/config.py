@@ -97,6 +97,7 @@ class RecoveryConfig:
     max_objects: int = 4  # box prompts per image in the mask loss
     box_jitter: float = 0.1
     augment: bool = False
+    eval_images: int = 8  # fixed images on which the distillation loss is reported before and after
     seed: int = 0
     progress: bool = True
     extra: dict = field(default_factory=dict)
@@ -110,6 +111,7 @@ class RecoveryConfig:
             if not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"recovery config: {name}: expected a number >= 0, got {value!r}")
         _positive_int("max_objects", self.max_objects)
+        _positive_int("eval_images", self.eval_images)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -27,7 +27,6 @@ from edgesam.compress.runlog import RunLog
 
 METRIC_COLUMNS = ("epoch", "step", "loss", "embed_mse", "mask_loss", "lr", "img_s")
 STAGE = "prune.recover"
-EVAL_IMAGES = 8  # fixed images on which the distillation loss is reported before and after
 
 
 def recover(pruned, teacher, dataset, config: RecoveryConfig, run_dir: str | Path | None = None, log=print) -> dict:
@@ -41,7 +40,7 @@ def recover(pruned, teacher, dataset, config: RecoveryConfig, run_dir: str | Pat
     _freeze(pruned, train_encoder=True)
     params = [p for p in pruned.image_encoder.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    probe = fixed_items(dataset, size, config, n=EVAL_IMAGES)
+    probe = fixed_items(dataset, size, config, n=config.eval_images)
     before = distillation_loss(pruned, teacher, probe, config)
     log(f"recover: distillation loss before {before['loss']:.4f} (embed {before['embed_mse']:.5f}, mask {before['mask_loss']:.4f})")
     recorder = RunLog(run_dir)

@@ -17,9 +17,10 @@ def cli_run(tiny, synth_dir, tmp_path_factory):
     model, arch = tiny
     tmp = tmp_path_factory.mktemp("cli")
     save_checkpoint(model, tmp / "base.pth", arch)
-    args = ["prune", "--checkpoint", str(tmp / "base.pth"), "--head-ratio", "0.34", "--mlp-ratio", "0.5",
+    (tmp / "spec.yaml").write_text(yaml.safe_dump({"recover": {"eval_images": 2, "progress": False, "lr": 3e-4}}))
+    args = ["prune", "-c", str(tmp / "spec.yaml"), "--checkpoint", str(tmp / "base.pth"), "--head-ratio", "0.34", "--mlp-ratio", "0.5",
             "--importance", "taylor", "--remove-blocks", "3", "--out", str(tmp / "pruned.pth"),
-            "--recover-data", str(synth_dir), "--recover-steps", "3", "--latency-runs", "1"]
+            "--recover-data", str(synth_dir), "--recover-steps", "3", "--latency-runs", "1", "--eval-max-images", "3"]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     return result, tmp
 
@@ -46,6 +47,7 @@ def test_cli_report_has_every_figure(cli_run):
         assert acc["iou_vs_unpruned"]["n"] > 0 and 0 <= acc["iou_vs_unpruned"]["mean"] <= 1
         assert 0 <= acc["task_iou"]["mean"] <= 1
     assert report["recovery"]["steps"] == 3
+    assert report["recovery"]["config"]["eval_images"] == 2  # from the YAML file, merged with the flags
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["prune"]["importance"] == "taylor"
     md = (run_dir / "report.md").read_text()
     assert "ORT encoder latency" in md and "after recovery" in md

@@ -20,14 +20,14 @@ def recovered(tiny, synth_dir, tmp_path_factory):
     pruned, _, _ = prune_model(teacher, arch, PruneConfig(ratio=0.5))
     before = copy.deepcopy(pruned.state_dict())
     run_dir = tmp_path_factory.mktemp("recover_run")
-    cfg = RecoveryConfig(epochs=1, max_steps=6, lr=3e-4, progress=False)
+    cfg = RecoveryConfig(epochs=1, max_steps=5, lr=3e-4, eval_images=3, progress=False)
     report = recover(pruned, teacher, load_dataset(synth_dir), cfg, run_dir=run_dir, log=lambda m: None)
     return report, run_dir, pruned, before, teacher, tiny[0]
 
 
 def test_recovery_lowers_the_distillation_loss(recovered):
     report = recovered[0]
-    assert report["steps"] == 6
+    assert report["steps"] == 5
     assert report["distill_after"]["loss"] < report["distill_before"]["loss"]
     assert report["distill_after"]["embed_mse"] < report["distill_before"]["embed_mse"]
 
@@ -44,7 +44,7 @@ def test_recovery_trains_only_the_student_encoder(recovered):
 def test_recovery_writes_run_dir_files(recovered):
     report, run_dir, *_ = recovered
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
-    assert [int(r["step"]) for r in rows] == list(range(1, 7))
+    assert [int(r["step"]) for r in rows] == list(range(1, 6))
     assert all(float(r["embed_mse"]) > 0 for r in rows)
     events = [json.loads(line) for line in (run_dir / "status.jsonl").read_text().splitlines()]
     assert events[0]["state"] == "running" and events[-1]["state"] == "done"
