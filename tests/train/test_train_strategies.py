@@ -9,6 +9,7 @@ from edgesam.models.attention import use_efficient_attention
 from edgesam.train.batches import PromptConfig, collate, prepare_sample
 from edgesam.train.loop import LossModule
 from edgesam.train.strategies import apply_strategy, lora_target_pattern
+from tests.tolerances import GRAD_CHECKPOINT_ATOL
 from tests.train.conftest import tiny_config
 
 
@@ -67,3 +68,20 @@ def test_lora_pattern_is_anchored_and_skips_patch_embed():
 def test_bad_lora_blocks_named():
     with pytest.raises(ValueError, match="lora_blocks"):
         apply_strategy(build_sam(arch_for("vit_t", 64)), tiny_config("d", "o", lora_blocks=[9]))
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_data):
+    from edgesam.train.run import enable_gradient_checkpointing
+
+    ds = load_dataset(tiny_data)
+    batch = collate([prepare_sample(ds.load(1), 64, np.random.default_rng(0), PromptConfig(box_prob=1.0), 2)])
+    grads = []
+    for ckpt in (False, True):
+        torch.manual_seed(0)
+        sam = use_efficient_attention(build_sam(arch_for("vit_t", 64)))
+        if ckpt:
+            enable_gradient_checkpointing(sam)
+        loss, _ = LossModule(sam).train()(batch.images, batch.items)
+        loss.backward()
+        grads.append(sam.image_encoder.blocks[0].attn.qkv.weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=GRAD_CHECKPOINT_ATOL)
