@@ -1,0 +1,75 @@
+"""The pipeline spec: one YAML file that drives every stage (`edgesam pipeline -c pipeline.yaml`).
+
+Stage sections (`finetune`, `prune`, `export`, `bench`) hold overrides of that stage's own config
+dataclass, so each stage's options are documented and validated in one place: its config.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class SynthSpec:
+    count: int = 60  # images per defect class in the built-in synthetic dataset
+    size: int = 256
+    free: int = 16  # defect-free images (negatives, calibration)
+    seed: int = 0
+
+
+@dataclass
+class PipelineSpec:
+    out: str = "runs/pipeline"
+    model: str = "vit_t"
+    checkpoint: str | None = None  # None: train from random init (labelled as such everywhere)
+    image_size: int | None = None  # None: the variant's / checkpoint's size
+    data: str | None = None  # None: generate the built-in synthetic inspection dataset
+    synth: SynthSpec = field(default_factory=SynthSpec)
+    val_fraction: float = 0.2
+    seed: int = 0
+    finetune: dict = field(default_factory=dict)  # FinetuneConfig overrides
+    prune: dict | None = field(default_factory=dict)  # PruneConfig overrides; None skips pruning
+    recover_epochs: int = 2
+    measure_latency: bool = True  # prune: ONNX Runtime encoder latency, pruned vs unpruned
+    export: dict = field(default_factory=lambda: {"precisions": ["fp32", "int8"]})  # ExportConfig overrides
+    bench: dict = field(default_factory=dict)  # bench options (max_images, prompt)
+    min_iou: float | None = None  # floors: the pipeline fails when a format misses them
+    max_latency_ms: float | None = None
+
+    def __post_init__(self):
+        if isinstance(self.synth, dict):
+            self.synth = SynthSpec(**self.synth)
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction: expected a fraction in (0, 1), got {self.val_fraction}")
+        for name in ("finetune", "export", "bench"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name}: expected a mapping of option overrides, got {type(getattr(self, name)).__name__}")
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> "PipelineSpec":
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"{path}: not a readable YAML spec ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown fields {unknown}; expected some of {sorted(known)}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)

@@ -1,0 +1,200 @@
+"""The train-to-edge stages, each a thin call into its own room's library function.
+
+data -> finetune -> merge -> prune (optional) -> export -> bench -> report. Every stage reads what
+the previous one wrote (paths under the pipeline's out dir) and records its figures.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgesam.pipeline.runner import Stage
+from edgesam.pipeline.spec import PipelineSpec
+from edgesam.utils.files import sha256_file
+
+
+def _paths(spec: PipelineSpec) -> dict[str, Path]:
+    out = spec.out_dir
+    return {
+        "data": Path(spec.data) if spec.data else out / "data",
+        "finetune": out / "finetune",
+        "merged": out / "merged.pth",
+        "pruned": out / "pruned.pth",
+        "prune_run": out / "prune",
+        "bundle": out / "bundle",
+        "bench": out / "bench",
+        "report": out / "report.md",
+    }
+
+
+def _data_signature(path: Path) -> dict:
+    """Cheap fingerprint of a dataset folder: file count, bytes and newest modification time."""
+    files = [p for p in path.rglob("*") if p.is_file()]
+    return {"path": str(path.resolve()), "files": len(files), "bytes": sum(p.stat().st_size for p in files),
+            "mtime": max((p.stat().st_mtime for p in files), default=0)}
+
+
+def _final_checkpoint(spec: PipelineSpec) -> Path:
+    paths = _paths(spec)
+    return paths["pruned"] if spec.prune is not None else paths["merged"]
+
+
+def _file_sig(path: Path) -> str | None:
+    return sha256_file(path) if path.is_file() else None
+
+
+# ------------------------------------------------------------------------------------------ data
+def run_data(ctx: dict) -> dict:
+    from edgesam.data import check_dataset, synthesize_dataset
+
+    spec, paths = ctx["spec"], ctx["paths"]
+    if spec.data is None:
+        s = spec.synth
+        synthesize_dataset(paths["data"], count=s.count, seed=s.seed, size=s.size, free_count=s.free)
+    report = check_dataset(paths["data"])
+    if not report.ok:
+        raise ValueError(f"{paths['data']}: dataset has errors:\n  " + "\n  ".join(report.errors[:20]))
+    summary = report.to_dict()
+    return {"path": str(paths["data"]), "synthetic": spec.data is None, "classes": summary.get("classes"),
+            "totals": summary.get("totals")}
+
+
+def data_fingerprint(ctx: dict) -> dict:
+    spec = ctx["spec"]
+    if spec.data is None:
+        return {"synth": vars(spec.synth)}
+    return {"data": _data_signature(Path(spec.data))}
+
+
+# -------------------------------------------------------------------------------------- finetune
+def finetune_config(spec: PipelineSpec, paths: dict):
+    from edgesam.train import FinetuneConfig
+
+    base = {"model": spec.model, "checkpoint": spec.checkpoint, "init": "pretrained" if spec.checkpoint else "random",
+            "image_size": spec.image_size, "data": str(paths["data"]), "val_fraction": spec.val_fraction,
+            "seed": spec.seed, "out": str(paths["finetune"])}
+    return FinetuneConfig.from_dict({**base, **spec.finetune}, where="pipeline spec: finetune")
+
+
+def run_finetune(ctx: dict) -> dict:
+    from edgesam.train import finetune
+
+    result = finetune(finetune_config(ctx["spec"], ctx["paths"]), progress=ctx["progress"])
+    keep = ("strategy", "init", "best_miou", "best_dice", "trainable_params", "images_per_s", "peak_mem_gib", "wall_s",
+            "adapter_bytes", "epochs", "steps")
+    return {k: getattr(result, k) for k in keep}
+
+
+def finetune_fingerprint(ctx: dict) -> dict:
+    spec = ctx["spec"]
+    return {"config": finetune_config(spec, ctx["paths"]).to_dict(), "data": ctx.get("data"),
+            "checkpoint": _file_sig(Path(spec.checkpoint)) if spec.checkpoint else None}
+
+
+# ----------------------------------------------------------------------------------------- merge
+def run_merge(ctx: dict) -> dict:
+    from edgesam.train import merge_run
+
+    report = merge_run(ctx["paths"]["finetune"], ctx["paths"]["merged"])
+    return report.to_dict()
+
+
+def merge_fingerprint(ctx: dict) -> dict:
+    return {"finetune": ctx.get("finetune"), "adapter": _file_sig(ctx["paths"]["finetune"] / "last.pt")}
+
+
+# ----------------------------------------------------------------------------------------- prune
+def prune_job(spec: PipelineSpec, paths: dict):
+    from edgesam.compress.config import PruneConfig, RecoveryConfig
+    from edgesam.compress.pipeline import PruneJob
+
+    overrides = dict(spec.prune or {})
+    recovery = RecoveryConfig(epochs=spec.recover_epochs, seed=spec.seed) if spec.recover_epochs > 0 else None
+    return PruneJob(out=paths["pruned"], checkpoint=paths["merged"], prune=PruneConfig(**overrides),
+                    recovery=recovery, recover_data=paths["data"] if recovery else None,
+                    val_fraction=spec.val_fraction, run_dir=paths["prune_run"],
+                    latency_runs=3 if spec.measure_latency else 0)
+
+
+def run_prune_stage(ctx: dict) -> dict:
+    from edgesam.compress.pipeline import run_prune
+
+    report = run_prune(prune_job(ctx["spec"], ctx["paths"]))
+    return {"prune": report.get("prune"), "latency": report.get("latency"), "accuracy": report.get("accuracy")}
+
+
+def prune_fingerprint(ctx: dict) -> dict:
+    return {"job": prune_job(ctx["spec"], ctx["paths"]).to_dict(), "merged": _file_sig(ctx["paths"]["merged"])}
+
+
+# ---------------------------------------------------------------------------------------- export
+def export_config(spec: PipelineSpec, paths: dict):
+    from edgesam.export import ExportConfig
+
+    overrides = dict(spec.export)
+    free = paths["data"] / "free" / "images"
+    if "calib_data" not in overrides and free.is_dir():
+        overrides["calib_data"] = str(free.parent)  # the line's own defect-free surfaces
+    return ExportConfig.from_dict(overrides)
+
+
+def run_export(ctx: dict) -> dict:
+    from edgesam.export import export_bundle
+
+    spec, paths = ctx["spec"], ctx["paths"]
+    manifest = export_bundle(_final_checkpoint(spec), paths["bundle"], export_config(spec, paths), progress=ctx["progress"])
+    graphs = {name: {part: entry["bytes"] for part, entry in parts.items()} for name, parts in manifest["graphs"].items()}
+    return {"graphs_bytes": graphs, "checks": manifest.get("checks", {})}
+
+
+def export_fingerprint(ctx: dict) -> dict:
+    spec = ctx["spec"]
+    return {"config": export_config(spec, ctx["paths"]).to_dict(), "checkpoint": _file_sig(_final_checkpoint(spec))}
+
+
+# ----------------------------------------------------------------------------------------- bench
+def bench_config(spec: PipelineSpec, paths: dict):
+    from edgesam.bench.config import BenchConfig
+
+    options = {"max_images": 12, **spec.bench}
+    return BenchConfig(bundle=str(paths["bundle"]), data=str(paths["data"]), reference=str(_final_checkpoint(spec)),
+                       out=str(paths["bench"]), min_iou=spec.min_iou, max_latency_ms=spec.max_latency_ms,
+                       split="val", val_fraction=spec.val_fraction, split_seed=spec.seed, **options)
+
+
+def run_bench_stage(ctx: dict) -> dict:
+    from edgesam.bench.run import run_bench
+
+    report = run_bench(bench_config(ctx["spec"], ctx["paths"]))
+    if not report["floors"]["passed"]:
+        raise RuntimeError("floors missed: " + "; ".join(report["floors"]["missed"]))
+    return {"formats": report["formats"], "floors": report["floors"], "images": report["images"],
+            "prompts": report["prompts"], "files": report.get("files", {})}
+
+
+def bench_fingerprint(ctx: dict) -> dict:
+    return {"config": bench_config(ctx["spec"], ctx["paths"]).to_dict(), "export": ctx.get("export"),
+            "manifest": _file_sig(ctx["paths"]["bundle"] / "manifest.json")}
+
+
+# ---------------------------------------------------------------------------------------- report
+def run_report(ctx: dict) -> dict:
+    from edgesam.pipeline.report import write_pipeline_report
+
+    return write_pipeline_report(ctx)
+
+
+def build_stages(spec: PipelineSpec) -> list[Stage]:
+    paths = _paths(spec)
+    stages = [
+        Stage("data", run_data, data_fingerprint, lambda c: [paths["data"]]),
+        Stage("finetune", run_finetune, finetune_fingerprint, lambda c: [paths["finetune"] / "last.pt"]),
+        Stage("merge", run_merge, merge_fingerprint, lambda c: [paths["merged"]]),
+    ]
+    if spec.prune is not None:
+        stages.append(Stage("prune", run_prune_stage, prune_fingerprint, lambda c: [paths["pruned"]]))
+    stages += [
+        Stage("export", run_export, export_fingerprint, lambda c: [paths["bundle"] / "manifest.json"]),
+        Stage("bench", run_bench_stage, bench_fingerprint, lambda c: [paths["bench"]]),
+        Stage("report", run_report, lambda c: {"always": __import__("time").time()}, lambda c: [paths["report"]]),
+    ]
+    return stages
