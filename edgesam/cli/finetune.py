@@ -74,10 +74,10 @@ def finetune(spec, print_config, resume, compare, no_augment, **flags):
     try:
         if spec:
             cfg = FinetuneConfig.from_yaml(spec, **overrides)
-        elif print_config and not overrides:
-            cfg = _defaults()
-        else:
+        elif print_config:  # placeholders stand in for the checkpoint and data a real run needs
             cfg = FinetuneConfig.from_dict({**_defaults().to_dict(), **overrides}, where="flags")
+        else:
+            cfg = FinetuneConfig.from_dict(overrides, where="flags")
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     if print_config:

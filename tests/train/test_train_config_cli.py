@@ -78,3 +78,8 @@ def test_cli_eval_side_by_side(tiny_data, tmp_path):
     gain = cmp["groups"]["all"]["miou"]["gain"]
     assert gain == pytest.approx(tuned["overall"]["miou"] - base["overall"]["miou"])
     assert "mIoU base" in r.output and set(base["per_size"]) <= {"small", "medium", "large"}
+
+
+def test_cli_run_without_checkpoint_is_a_usage_error(tiny_data):
+    r = CliRunner().invoke(main, ["finetune", "--model", "vit_b", "--data", str(tiny_data)])
+    assert r.exit_code == 2 and "checkpoint" in r.output
