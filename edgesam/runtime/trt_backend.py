@@ -1,8 +1,8 @@
 """TensorRT backend (TensorRT 10 tensor API), device memory through CuPy; both import-guarded.
 
 An engine is a plan for one TensorRT version on one GPU architecture. The manifest records both for
-each engine (entry["tensorrt"] = {"version", "compute_capability", ...}, else the bundle's
-`versions`); a mismatch is refused with a message telling the user to rebuild on the target.
+each engine (entry["tensorrt"] = {"tensorrt_version", "compute_capability", "gpu", "profile", ...}, else
+the bundle's `versions`); a mismatch is refused with a message telling the user to rebuild on the target.
 """
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def running_versions(trt, cupy) -> dict:
 def recorded_versions(info, part: str) -> dict:
     entry = info.entry(part).get("tensorrt", {}) or {}
     versions = info.manifest.get("versions", {})
-    return {"version": entry.get("version", versions.get("tensorrt")),
+    version = entry.get("tensorrt_version", entry.get("version", versions.get("tensorrt")))
+    return {"version": version,
             "compute_capability": entry.get("compute_capability", versions.get("compute_capability"))}
 
 
