@@ -63,6 +63,9 @@ def format_markdown(report: dict) -> str:
     lines += [f"- **floor missed**: {m}" for m in report.get("floors", {}).get("missed", [])]
     lines += [f"- warning: {w}" for w in report.get("warnings", [])]
     env = report.get("environment", {})
+    lines += ["", f"Note: {report['note']}." if report.get("note") else "",
+              f"Command: `{report['command']}` (OPENBLAS_NUM_THREADS={report.get('openblas_threads', 'default')})"
+              if report.get("command") else ""]
     lines += ["", "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if not isinstance(v, (list, dict)))]
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,7 @@
 """`run_bench(config)`: every format of a bundle beside the PyTorch reference, on the same prompts."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -81,7 +82,9 @@ def run_bench(config: BenchConfig) -> dict:
         "bundle": str(config.bundle), "reference": checkpoint, "config": config.to_dict(),
         "images": len(plan), "prompts": int(sum(i.num_prompts for i in plan)), "formats": rows,
         "warnings": warnings, "environment": environment(), "started": started,
-        "note": "wall-clock latencies on a shared host; compare formats within one report (measured side by side)",
+        "note": "wall-clock latencies on a shared host (other processes may have been running); compare formats "
+                "within one report, measured side by side in one run",
+        "command": " ".join(sys.argv), "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
     }
     missed = check_floors(rows, config)
     report["floors"] = {"min_iou": config.min_iou, "max_latency_ms": config.max_latency_ms,
