@@ -28,13 +28,19 @@ METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entr
 QTYPES = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
 
 
-def excluded_nodes(model: onnx.ModelProto, op_types, exclude_op_types, exclude_patterns) -> list[str]:
-    """Names of the nodes kept in float: excluded op types, and quantizable nodes matching a pattern."""
+def excluded_nodes(model: onnx.ModelProto, op_types, exclude_op_types, exclude_patterns,
+                   matmul_const_only: bool = False) -> list[str]:
+    """Names of the nodes kept in float: excluded op types, quantizable nodes matching a pattern, and
+    with `matmul_const_only` the MatMuls of two activations (attention; ORT's static quantizer ignores
+    its own MatMulConstBOnly option, so it is done here by name)."""
+    inits = {t.name for t in model.graph.initializer}
     out = []
     for node in model.graph.node:
         if node.op_type in exclude_op_types:
             out.append(node.name)
         elif node.op_type in op_types and any(p in node.name for p in exclude_patterns):
+            out.append(node.name)
+        elif matmul_const_only and node.op_type == "MatMul" and not inits & set(node.input):
             out.append(node.name)
     return out
 
@@ -72,8 +78,11 @@ def quantize_graph(src: Path, dst: Path, reader: CalibrationDataReader, config, 
         prepared = Path(work) / "prepared.onnx"
         done = pre_process(src, prepared, log) if config.int8_preprocess else "off"
         model = onnx.load(str(prepared))
-        excluded = excluded_nodes(model, config.int8_op_types, config.int8_exclude_op_types, config.int8_exclude_nodes)
-        key = cache_key(sha256_file(prepared), calib_sha, opts)
+        excluded = excluded_nodes(model, config.int8_op_types, config.int8_exclude_op_types, config.int8_exclude_nodes,
+                                  config.int8_matmul_const_only)
+        # Ranges depend only on the graph, the images, the method and which op types are calibrated,
+        # so variants of the other settings (per-channel, exclusions, symmetry) share one calibration.
+        key = cache_key(sha256_file(prepared), calib_sha, {k: opts[k] for k in ("method", "op_types")})
         cached = cache_dir(config.calib_cache) / f"{key}.json"
         hit = cached.is_file()
         ranges = cached if hit else Path(work) / "ranges.json"
@@ -83,8 +92,7 @@ def quantize_graph(src: Path, dst: Path, reader: CalibrationDataReader, config, 
             per_channel=config.int8_per_channel, reduce_range=config.int8_reduce_range,
             activation_type=QTYPES[config.activation_type], weight_type=QuantType.QInt8,
             nodes_to_exclude=excluded, calibrate_method=METHODS[config.calib_method],
-            extra_options={"ActivationSymmetric": config.activation_type == "int8", "WeightSymmetric": True,
-                           "MatMulConstBOnly": config.int8_matmul_const_only},
+            extra_options={"ActivationSymmetric": config.activation_type == "int8", "WeightSymmetric": True},
             calibration_cache_path=str(ranges),
         )
         if not hit:

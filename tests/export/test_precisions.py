@@ -132,3 +132,22 @@ def test_official_decoder_matches_ours(full_bundle):
     assert masks.shape == (1, 4, 50, 70)
     np.testing.assert_allclose(low, low_ours, atol=EXPORT_FP32_LOGITS_ATOL)
     np.testing.assert_allclose(iou, iou_ours, atol=EXPORT_FP32_LOGITS_ATOL)
+
+
+def test_exclusion_rules_on_a_small_graph():
+    from onnx import TensorProto, helper
+
+    from edgesam.export.quantize import excluded_nodes
+
+    w = onnx.numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["a"], name="/blocks.0/attn/qkv/MatMul"),
+        helper.make_node("MatMul", ["a", "x"], ["b"], name="/blocks.0/attn/MatMul"),
+        helper.make_node("Softmax", ["b"], ["c"], name="/blocks.0/attn/Softmax"),
+        helper.make_node("MatMul", ["c", "w"], ["y"], name="/neck/MatMul"),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])], [w])
+    model = helper.make_model(graph)
+    assert excluded_nodes(model, ["MatMul"], ["Softmax"], ["/neck/"]) == ["/blocks.0/attn/Softmax", "/neck/MatMul"]
+    assert excluded_nodes(model, ["MatMul"], [], [], matmul_const_only=True) == ["/blocks.0/attn/MatMul"]
