@@ -171,8 +171,16 @@ def main(argv=None) -> int:
     out = REPO / "benchmarks" / "export" / "results"
     write_json_atomic(out / f"{name}.json", result)
     write_text_atomic(out / f"{name}.md", to_markdown(result))
+    combine(out)
     print(to_markdown(result))
     return 0
+
+
+def combine(folder: Path) -> None:
+    """benchmarks/export/results.json and results.md: every recorded run, side by side."""
+    runs = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+    write_json_atomic(folder.parent / "results.json", runs)
+    write_text_atomic(folder.parent / "results.md", "\n".join(to_markdown(r) for r in runs.values()))
 
 
 def to_markdown(r: dict) -> str:

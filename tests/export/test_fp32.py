@@ -74,3 +74,19 @@ def test_exporter_is_pinned_to_torchscript(monkeypatch, tiny_model, tmp_path):
     monkeypatch.setattr(torch.onnx, "export", spy)
     onnx_export.export_official_decoder(tiny_model[0], tmp_path / "d.onnx", opset=17)
     assert seen["dynamo"] is False and seen["opset_version"] == 17
+
+
+def test_large_graphs_keep_weights_in_one_external_file(tiny_model, tmp_path):
+    """vit_h's encoder is beyond protobuf's 2 GB: weights go to <graph>.data (forced here by a 0-byte threshold)."""
+    from edgesam.export import onnx_export
+
+    files = onnx_export.export_encoder(tiny_model[0], tmp_path / "encoder.onnx", threshold=0)
+    assert files == ["encoder.onnx", "encoder.onnx.data"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == files  # no per-tensor files or scratch left behind
+    assert (tmp_path / "encoder.onnx").stat().st_size < 0.1 * (tmp_path / "encoder.onnx.data").stat().st_size
+    checks.check_graph(tmp_path / "encoder.onnx")
+    x = np.zeros((1, 3, 64, 64), np.float32)
+    out = checks.cpu_session(tmp_path / "encoder.onnx").run(None, {"image": x})[0]
+    with torch.inference_mode():
+        ref = tiny_model[0].image_encoder(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out, ref, atol=EXPORT_FP32_EMBED_ATOL)
