@@ -52,27 +52,29 @@ def export_bundle(model_or_checkpoint, out_dir, config: ExportConfig | None = No
 
 
 def _resolve_model(model_or_checkpoint, arch, checkpoint_path):
-    from edgesam.models import ArchConfig, load_model
+    from edgesam.models import load_model
 
     if isinstance(model_or_checkpoint, (str, Path)):
         model, arch = load_model(checkpoint=model_or_checkpoint)
         return model.eval(), arch, Path(model_or_checkpoint)
     model = model_or_checkpoint.eval()
     if arch is None:
-        arch = _arch_from_model(model, ArchConfig)
+        arch = _arch_from_model(model)
     return model, arch, Path(checkpoint_path) if checkpoint_path else None
 
 
-def _arch_from_model(model, arch_cls):
+def _arch_from_model(model):
     """The registered architecture matching a bare model (its width and input size)."""
     from edgesam.models import VARIANTS
 
     enc = model.image_encoder
     width, depth = enc.patch_embed.proj.out_channels, len(enc.blocks)
+    pruned = any(b.mlp.lin1.out_features != 4 * width or b.attn.qkv.out_features != 3 * width for b in enc.blocks)
     for base in VARIANTS.values():
-        if (base.embed_dim, base.depth) == (width, depth):
+        if (base.embed_dim, base.depth) == (width, depth) and not pruned:
             return base.replace(image_size=enc.img_size)
-    raise ValueError(f"arch: no registered variant has width {width} and depth {depth}; pass arch=")
+    raise ValueError(f"arch: the model (width {width}, depth {depth}{', pruned' if pruned else ''}) matches no "
+                     f"registered variant; pass arch= (load_model returns it)")
 
 
 def _logger(progress: bool):
