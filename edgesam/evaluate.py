@@ -128,7 +128,9 @@ def evaluate(model, dataset, prompt: str = "box", seed: int = 0, *, box_jitter: 
         predictor = SamReferencePredictor(model, device)
         infer = lambda image, boxes, points: predict_masks(predictor, image, boxes, points)  # noqa: E731
     report = EvalReport(label, prompt, seed, meta=dict(meta or {}))
-    indices = range(len(dataset)) if max_images is None else range(min(max_images, len(dataset)))
+    indices = range(len(dataset))
+    if max_images is not None and max_images < len(dataset):  # evenly spread, so every class is sampled
+        indices = sorted(set(np.linspace(0, len(dataset) - 1, max_images).round().astype(int).tolist()))
     for i in _maybe_tqdm(indices, progress, label):
         sample = dataset.load(i)
         if sample.masks.shape[0] == 0:

@@ -22,9 +22,9 @@ RUN = REPO / "runs" / "bench" / "vit_t_magnetic"
 MERGED = REPO / "runs" / "bench" / "vit_t_magnetic.pth"
 HERE = Path(__file__).resolve().parent
 
-CONFIG = dict(model="vit_t", init="random", image_size=128, data=str(DATA), strategy="full", epochs=5,
-              batch_size=4, objects_per_image=3, box_prob=1.0, box_jitter=0.1, lr_encoder=4e-4, lr_decoder=4e-4,
-              warmup_steps=30, weight_decay=0.01, seed=0, out=str(RUN))
+CONFIG = dict(model="vit_t", init="random", image_size=128, data=str(DATA), strategy="full", epochs=20,
+              batch_size=4, objects_per_image=3, box_prob=1.0, box_jitter=0.05, lr_encoder=3e-4, lr_decoder=1e-3,
+              warmup_steps=50, val_max_images=40, weight_decay=0.01, seed=0, out=str(RUN))
 
 
 # One thread: the 2 shared cores are oversubscribed by other engineers' jobs, where 2 threads spin.
