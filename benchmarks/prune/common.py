@@ -22,8 +22,10 @@ def context() -> dict:
             "cpu_count": os.cpu_count(), "environment": environment(), "note": NOTE}
 
 
-def write(name: str, payload: dict, markdown: str) -> None:
+def write(name: str, payload: dict, markdown) -> None:
+    """JSON first (so a formatting slip never loses a measurement), then markdown = markdown(payload)."""
     payload["loadavg_end"] = os.getloadavg()
     write_json_atomic(HERE / f"{name}.json", payload)
-    write_text_atomic(HERE / f"{name}.md", markdown)
-    print(markdown)
+    text = markdown(payload)
+    write_text_atomic(HERE / f"{name}.md", text)
+    print(text)

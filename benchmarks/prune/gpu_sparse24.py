@@ -92,7 +92,7 @@ def main():
           f"skipped {len(conversion['skipped'])}.", ""]
     if "accuracy_2to4_no_recovery" in result:
         md.append(f"Mask IoU vs dense (magnetic-tile val): {result['accuracy_2to4_no_recovery']['iou_vs_unpruned']['mean']:.4f}")
-    write("gpu_sparse24", result, "\n".join(md) + "\n")
+    write("gpu_sparse24", result, lambda _: "\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def main():
                "latency": latency, "results": rows,
                "target": {"min_iou_vs_unpruned_after_recovery": TARGET_IOU,
                           "met": {n: r["after_recovery"]["iou_vs_unpruned"]["mean"] >= TARGET_IOU for n, r in rows.items()}}}
-    write("vit_t_magnetic", payload, _markdown(payload))
+    write("vit_t_magnetic", payload, _markdown)
 
 
 def _row(report: dict) -> dict:

@@ -27,12 +27,21 @@ def export_encoders(models: dict, out_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def time_sessions(paths: dict[str, Path], image_size: int, runs: int = 5, warmup: int = 1, threads: int = 0) -> dict:
-    """Median/mean/min ms per encoder call, timed round-robin; `threads=0` lets ORT pick."""
+def time_sessions(paths: dict[str, Path], image_size: int, runs: int = 5, warmup: int = 1, threads: int = 0,
+                  low_memory: bool = False) -> dict:
+    """Median/mean/min ms per encoder call, timed round-robin; `threads=0` lets ORT pick.
+
+    `low_memory` turns off ORT's memory arena and pattern planning, so each session gives its
+    activations back after a call: several large encoders (vit_b at 1024 px needs GBs for its
+    global-attention maps) can then stay open side by side on a small machine.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
+    if low_memory:
+        opts.enable_cpu_mem_arena = False
+        opts.enable_mem_pattern = False
     sessions = {n: ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for n, p in paths.items()}
     x = np.random.default_rng(0).standard_normal((1, 3, image_size, image_size)).astype(np.float32)
     feeds = {n: {s.get_inputs()[0].name: x} for n, s in sessions.items()}
