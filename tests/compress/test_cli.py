@@ -63,3 +63,15 @@ def test_cli_errors_are_usage_errors(tmp_path):
     result = runner.invoke(main, ["prune", "--model", "vit_t", "--out", str(tmp_path / "p.pth"), "--remove-blocks", "a"])
     assert result.exit_code == 2 and "block indices" in result.output
     assert "Example" in runner.invoke(main, ["prune", "--help"]).output
+
+
+def test_recover_data_alone_enables_recovery_and_flags_override_yaml(tmp_path):
+    from edgesam.compress.cli_config import build_job
+
+    flags = {"model": "vit_t", "out": tmp_path / "p.pth", "recover_data": tmp_path, "ratio": 0.25}
+    job = build_job({"prune": {"ratio": 0.5, "importance": "taylor"}}, flags)
+    assert job.recovery is not None and job.prune.ratio == 0.25 and job.prune.importance == "taylor"
+    job = build_job({}, {"model": "vit_t", "out": tmp_path / "p.pth", "eval_data": tmp_path})
+    assert job.recovery is None
+    with pytest.raises(ValueError, match="unknown keys"):
+        build_job({"ratio": 0.5}, {"model": "vit_t", "out": tmp_path / "p.pth"})
