@@ -113,6 +113,20 @@ def accuracy(model, encoders: dict[str, Path], decoders: dict[str, Path], count:
             "iou_vs_ground_truth": {n: summarize(v) for n, v in vs_gt.items()}}
 
 
+def calibrate_only(model, cfg: ExportConfig, work: Path, image_size: int) -> int:
+    from edgesam.export.onnx_export import export_encoder
+
+    stage = work / "calibrate_stage"
+    stage.mkdir(parents=True, exist_ok=True)
+    export_encoder(model, stage / "encoder.onnx", cfg.opset, cfg.external_data_threshold)
+    del model
+    images = resolve_calibration_images(cfg.calib_data, cfg.calib_max_images)
+    info = quantize_graph(stage / "encoder.onnx", stage / "encoder.int8.onnx", ImageCalibrationReader(images, image_size),
+                          cfg, calibration_digest(images), print)
+    print(f"calibration cached: {info['cache']}")
+    return 0
+
+
 def sizes(folder: Path) -> dict:
     return {p.name: p.stat().st_size for p in sorted(folder.glob("*.onnx"))}
 
@@ -130,6 +144,9 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default=",".join(VARIANTS), help="extra int8 variants to measure ('' for none)")
     ap.add_argument("--name")
     ap.add_argument("--work", default=str(REPO / "runs" / "bench" / "export"))
+    ap.add_argument("--stage", choices=["calibrate", "all"], default="all",
+                    help="calibrate: only fill the calibration cache (a lean process: vit_b calibration needs "
+                         "~13 GB), so the full run's export finds the ranges cached")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -139,6 +156,8 @@ def main(argv=None) -> int:
     calib = str(DATA / "free" / "images")
     cfg = ExportConfig(precisions=("fp32", "fp16", "int8"), calib_data=calib, calib_max_images=args.calib_images,
                        calib_cache=str(work / "calib_cache"), check_parity=False)
+    if args.stage == "calibrate":
+        return calibrate_only(model, cfg, work, arch.image_size)
     t0 = time.perf_counter()
     manifest = export_bundle(model, work / "bundle", cfg, arch=arch, checkpoint_path=args.checkpoint)
     export_s = time.perf_counter() - t0

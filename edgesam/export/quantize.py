@@ -86,8 +86,10 @@ def quantize_graph(src: Path, dst: Path, reader: CalibrationDataReader, config, 
         cached = cache_dir(config.calib_cache) / f"{key}.json"
         hit = cached.is_file()
         ranges = cached if hit else Path(work) / "ranges.json"
+        if not hit:
+            calibrate(prepared, reader, config, Path(work), ranges)
         quantize_static(
-            str(prepared), str(dst), calibration_data_reader=None if hit else reader,
+            str(prepared), str(dst), calibration_data_reader=None,
             quant_format=QuantFormat.QDQ, op_types_to_quantize=list(config.int8_op_types),
             per_channel=config.int8_per_channel, reduce_range=config.int8_reduce_range,
             activation_type=QTYPES[config.activation_type], weight_type=QuantType.QInt8,
@@ -99,6 +101,29 @@ def quantize_graph(src: Path, dst: Path, reader: CalibrationDataReader, config, 
             _store_cache(ranges, cached, log)
     return {"excluded_nodes": excluded, "preprocess": done, "cache": {"key": key, "hit": hit, "path": str(cached)},
             **count_qdq(onnx.load(str(dst), load_external_data=False))}
+
+
+def calibrate(prepared: Path, reader: CalibrationDataReader, config, work: Path, ranges: Path) -> None:
+    """Activation ranges over the calibration images, saved in onnxruntime's calibration-cache format.
+
+    Same calibrator as `quantize_static`, but its session runs without the memory arena and memory
+    pattern: the augmented graph keeps every calibrated tensor alive, and vit_b at 1024 px otherwise
+    needs well over 13 GB per image.
+    """
+    import onnxruntime as ort
+    from onnxruntime.quantization.calibrate import TensorsData, create_calibrator, save_tensors_data
+
+    calibrator = create_calibrator(prepared, list(config.int8_op_types), augmented_model_path=str(work / "augmented.onnx"),
+                                   calibrate_method=METHODS[config.calib_method])
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # tensor names must survive
+    opts.enable_cpu_mem_arena, opts.enable_mem_pattern = False, False
+    calibrator.infer_session = ort.InferenceSession(str(work / "augmented.onnx"), opts, providers=["CPUExecutionProvider"])
+    calibrator.collect_data(reader)
+    data = calibrator.compute_data()
+    if not isinstance(data, TensorsData):
+        raise TypeError(f"calibration returned {type(data).__name__}, expected TensorsData")
+    save_tensors_data(data, ranges)
 
 
 def _store_cache(ranges: Path, cached: Path, log) -> None:
