@@ -80,6 +80,7 @@ def report():
         "tuned": tuned.to_dict(with_objects=False), "baseline": base.to_dict(with_objects=False),
         "comparison": cmp, "eval_seconds": eval_s, "environment": environment(),
         "torch_threads": THREADS, "note": "2-core CPU shared with other engineers' processes; timings are indicative only",
+        "lock_note": os.environ.get("EDGESAM_LOCK_NOTE", "train and report both ran under flock /tmp/edgesam-bench.lock"),
     }
     write_json_atomic(HERE / "results.json", out)
     md = [f"# vit_t from scratch on magnetic-tile (box prompts)", "",
