@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS=1
 flock /tmp/edgesam-bench.lock .venv/bin/edgesam bench "$WORK/vit_t_256/bundle" --data "$DATA" \
     --reference "$WORK/vit_t_256/model.pth" --max-images 16 --prompt box --out $RES/vit_t_magnetic_tile
 flock /tmp/edgesam-bench.lock .venv/bin/edgesam bench "$WORK/vit_b_1024/bundle" --data "$DATA" \
-    --reference "$WORK/vit_b_1024/model.pth" --max-images 4 --prompt box --out $RES/vit_b_magnetic_tile
+    --reference "$WORK/vit_b_1024/model.pth" --max-images 3 --prompt box --out $RES/vit_b_magnetic_tile
 flock /tmp/edgesam-bench.lock $PY benchmarks/runtime/decoder_latency.py "$WORK/vit_t_256/bundle" --out $RES/decoder_vit_t
 flock /tmp/edgesam-bench.lock $PY benchmarks/runtime/decoder_latency.py "$WORK/vit_b_1024/bundle" --repeats 3 --out $RES/decoder_vit_b
 # GPU only (exits 2 without CUDA):
