@@ -9,7 +9,10 @@ WIDTH = 100
 
 
 def _help(command: click.Command, path: list[str]) -> str:
-    ctx = click.Context(command, info_name=" ".join(path), max_content_width=WIDTH, terminal_width=WIDTH)
+    # Every verb inherits the root group's settings (-h as well as --help); give them explicitly so the
+    # text does not depend on whether click has already built a context for this command.
+    settings = {**main.context_settings, "max_content_width": WIDTH, "terminal_width": WIDTH}
+    ctx = click.Context(command, info_name=" ".join(path), **settings)
     return command.get_help(ctx)
 
 

@@ -36,7 +36,7 @@ def predict(image, checkpoint, bundle, graph_set, variant, image_size, boxes, po
             written = run_predict_bundle(image, bundle, graph_set, boxes, points, prompt_file, multimask, out)
         else:
             written = run_predict(image, checkpoint, variant, image_size, boxes, points, prompt_file, multimask, out)
-    except ValueError as exc:
+    except (ValueError, RuntimeError) as exc:  # bad input, checkpoint or bundle; a backend failure (BackendError)
         raise click.ClickException(str(exc)) from exc
     for path in written:
         click.echo(f"wrote {path}")

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
-import time
 from pathlib import Path
 
 from edgesam.utils.files import write_text_atomic
+from edgesam.utils.status import append_status
 
 
 class RunLog:
@@ -21,10 +19,7 @@ class RunLog:
     def status(self, state: str, message: str = "", figures: dict | None = None, stage: str = "prune") -> None:
         if self.dir is None:
             return
-        line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "stage": stage, "state": state,
-                "message": message, "figures": _finite(figures or {})}
-        with open(self.dir / "status.jsonl", "a") as f:
-            f.write(json.dumps(line) + "\n")
+        append_status(self.dir / "status.jsonl", stage, state, message, figures)
 
     def metrics(self, rows: list[dict], columns) -> None:
         if self.dir is None:
@@ -38,12 +33,3 @@ class RunLog:
     def text(self, name: str, content: str) -> None:
         if self.dir is not None:
             write_text_atomic(self.dir / name, content)
-
-
-def _finite(value):
-    """JSON has no NaN/inf: write null instead, so every line parses."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgesam.utils.files import write_json_atomic
+from edgesam.utils.status import append_status
 
 
 class StageFailed(RuntimeError):
@@ -46,10 +47,7 @@ class StatusLog:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def event(self, stage: str, state: str, message: str = "", figures: dict | None = None) -> None:
-        line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "stage": stage, "state": state, "message": message,
-                "figures": figures or {}}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(line, default=str) + "\n")
+        append_status(self.path, stage, state, message, figures)
 
 
 def run_stages(stages: list[Stage], out: Path, context: dict, echo: Callable[[str], None] = print) -> dict:

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
-import time
 from pathlib import Path
 
 from edgesam.utils.files import atomic_path, write_text_atomic
+from edgesam.utils.status import append_status
 
 METRIC_COLUMNS = ("epoch", "step", "train_loss", "val_miou", "val_dice", "img_s", "lr", "mem_gib")
 
@@ -24,10 +22,7 @@ class RunRecorder:
         self.labels = labels  # e.g. {"init": "random", "strategy": "full"}: on every line and plot
 
     def status(self, state: str, message: str = "", figures: dict | None = None, stage: str = "finetune"):
-        line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "stage": stage, "state": state,
-                "message": message, "figures": _finite(figures or {}), **self.labels}
-        with open(self.dir / "status.jsonl", "a") as f:
-            f.write(json.dumps(line) + "\n")
+        append_status(self.dir / "status.jsonl", stage, state, message, figures, **self.labels)
 
     def config(self, config_yaml: str):
         write_text_atomic(self.dir / "config.yaml", config_yaml)
@@ -60,11 +55,3 @@ class RunRecorder:
         with atomic_path(self.dir / "curves.png") as tmp:
             fig.savefig(tmp, format="png", dpi=90)
         plt.close(fig)
-
-
-def _finite(d):
-    if isinstance(d, dict):
-        return {k: _finite(v) for k, v in d.items()}
-    if isinstance(d, float) and not math.isfinite(d):
-        return None
-    return d
