@@ -22,11 +22,31 @@ def write_pipeline_report(ctx: dict) -> dict:
     png = out / "report.png"
     samples = _sample_predictions(paths, spec)
     _plot(samples, ctx.get("stage_seconds", {}), png)
+    ctx["accuracy"] = task_accuracy(paths, spec)
     text = format_report(ctx, png.name)
     write_text_atomic(paths["report"], text)
-    summary = {"report": str(paths["report"]), "png": str(png), "samples": len(samples)}
+    summary = {"report": str(paths["report"]), "png": str(png), "samples": len(samples), **ctx["accuracy"]}
     write_json_atomic(out / "report.json", {k: ctx.get(k) for k in ("data", "finetune", "merge", "prune", "export", "bench")})
     return summary
+
+
+def task_accuracy(paths: dict, spec) -> dict:
+    """Validation mIoU (box prompts) of the final model beside the box-filled baseline.
+
+    Predicting the whole box is the floor any useful model must clear; printing both keeps a weak
+    or collapsed model from hiding behind "IoU 1.0 against its own reference".
+    """
+    from edgesam.data import load_dataset, split_by_stem
+    from edgesam.evaluate import evaluate
+    from edgesam.models import create_model
+
+    from edgesam.pipeline.stages import _final_checkpoint
+
+    ds = load_dataset(paths["data"])
+    _, val = split_by_stem(ds.subset([i for i, r in enumerate(ds.records) if r.labelled]), spec.val_fraction, spec.seed)
+    model = evaluate(create_model(checkpoint=_final_checkpoint(spec)), val, "box", seed=spec.seed, boundary=False)
+    baseline = evaluate(None, val, "box", seed=spec.seed, boundary=False)
+    return {"val_miou": model.miou, "box_baseline_miou": baseline.miou, "val_objects": model.overall["n"]}
 
 
 def _sample_predictions(paths: dict, spec) -> list[dict]:
@@ -107,6 +127,12 @@ def format_report(ctx: dict, png_name: str) -> str:
     for name, seconds in ctx.get("stage_seconds", {}).items():
         skipped = " (skipped: inputs unchanged)" if name in ctx.get("skipped", ()) else ""
         lines.append(f"| {name} | {seconds:.1f}{skipped} | {_headline(name, ctx.get(name) or {})} |")
+    acc = ctx.get("accuracy")
+    if acc:
+        verdict = "beats" if acc["val_miou"] > acc["box_baseline_miou"] else "**does not beat**"
+        lines += ["", f"## Task accuracy (validation split, {acc['val_objects']} objects, box prompts)", "",
+                  f"Final model mIoU **{acc['val_miou']:.3f}** against the box-filled baseline (predict the whole box) "
+                  f"{acc['box_baseline_miou']:.3f}: the model {verdict} the baseline."]
     bench = ctx.get("bench") or {}
     if bench.get("formats"):
         header = [title for title, _, _ in COLUMNS]

@@ -39,6 +39,9 @@ def test_every_stage_runs_and_reports_figures(first_run):
     assert formats["fp32"]["iou_vs_reference"]["mean"] > 0.98  # fp32 ONNX reproduces its PyTorch reference
     report = (spec.out_dir / "report.md").read_text()
     assert "random initialisation" in report and "| int8 |" in report
+    accuracy = summary["report"]["figures"]
+    assert 0.0 <= accuracy["val_miou"] <= 1.0 and 0.0 < accuracy["box_baseline_miou"] <= 1.0
+    assert f"{accuracy['box_baseline_miou']:.3f}" in report  # the floor a useful model must clear is printed
     assert (spec.out_dir / "report.png").stat().st_size > 1000
     events = [json.loads(line) for line in (spec.out_dir / "status.jsonl").read_text().splitlines()]
     assert {(e["stage"], e["state"]) for e in events} >= {(s, "done") for s in STAGES}
