@@ -206,28 +206,116 @@ def upscale_logits(
     return np.matmul(np.matmul(wy, low_res), wx.T)
 
 
+@lru_cache(maxsize=64)
+def _upscale_support(out_size: int, valid: int, target: int, low: int):
+    """Banded form of `_upscale_matrix`: per output index the first supporting low-res index `start`,
+    the band weights `w` (out, k) with `w[i, d]` = weight of low index `start[i] + d` (zero past the
+    support), and the runs of consecutive outputs sharing one support (`first`, `counts`, `group`)."""
+    mat = _upscale_matrix(out_size, valid, target, low)
+    nz = mat != 0
+    if not nz.any(axis=1).all() or (mat < 0).any():
+        raise AssertionError("upscale matrix: every row must hold non-negative weights")
+    r0 = nz.argmax(axis=1)
+    r1 = low - 1 - nz[:, ::-1].argmax(axis=1)
+    if (np.diff(r0) < 0).any() or (np.diff(r1) < 0).any():
+        raise AssertionError("upscale matrix: supports must move monotonically")
+    k = int((r1 - r0).max()) + 1
+    start = np.minimum(r0, low - k)  # keep start + d inside [0, low) for every d < k
+    idx = start[:, None] + np.arange(k)
+    w = np.take_along_axis(mat, idx, axis=1)
+    w[(idx < r0[:, None]) | (idx > r1[:, None])] = 0.0
+    change = np.flatnonzero((np.diff(r0) != 0) | (np.diff(r1) != 0)) + 1
+    first = np.concatenate([[0], change])
+    counts = np.diff(np.concatenate([first, [out_size]]))
+    group = np.repeat(np.arange(first.size), counts)
+    wmin = float(mat[nz].min())
+    return start, np.ascontiguousarray(w), k, r0[first], r1[first], first, counts, group, wmin
+
+
+def _support_all(flags: np.ndarray, g_r0: np.ndarray, g_r1: np.ndarray, k: int, axis: int) -> np.ndarray:
+    """AND of `flags` over each group's contiguous support [r0, r1] along `axis` (width <= k)."""
+    acc = np.take(flags, g_r0, axis=axis)
+    for d in range(1, k):
+        acc &= np.take(flags, np.minimum(g_r0 + d, g_r1), axis=axis)
+    return acc
+
+
 def upscale_masks(
     low_res: np.ndarray, original_hw: tuple[int, int], target: int, threshold: float = MASK_THRESHOLD
 ) -> np.ndarray:
     """(..., h, w) low-res logits -> (..., H, W) bool masks equal to `upscale_logits(...) > threshold`.
 
-    An output pixel is a convex combination of the low-res cells in its support, so it can only
-    exceed the threshold where some supporting row and column holds a cell above it. Only those
-    output rows and columns are computed: for small defects on large images this is most of the
-    post-processing time saved, with bit-identical results.
+    Every output pixel is a convex combination (non-negative weights) of the low-res cells in its
+    support: at most k rows x k columns, contiguous, k <= 3 for SAM's two bilinear resizes. Where all
+    of those cells are surely above the threshold the pixel is True, where none is it is False; those
+    two maps are computed per run of output rows/columns sharing one support (a few hundred runs per
+    axis), then expanded. Only the pixels of the boundary band, whose support mixes both, get their
+    value computed, in the same two stages (rows, then columns) as `upscale_logits`.
     """
     low_res = np.asarray(low_res, dtype=np.float32)
     lead = low_res.shape[:-2]
-    flat = low_res.reshape((-1,) + low_res.shape[-2:])
-    out = np.zeros((flat.shape[0],) + tuple(original_hw), dtype=bool)
-    valid_h, valid_w = resized_shape(*original_hw, target)
-    wy = _upscale_matrix(original_hw[0], valid_h, target, flat.shape[1])
-    wx = _upscale_matrix(original_hw[1], valid_w, target, flat.shape[2])
+    lh, lw = low_res.shape[-2:]
+    out_h, out_w = int(original_hw[0]), int(original_hw[1])
+    flat = low_res.reshape((-1, lh, lw))
+    out = np.zeros((flat.shape[0], out_h, out_w), dtype=bool)
+    if out.size == 0:
+        return out.reshape(lead + (out_h, out_w))
+    valid_h, valid_w = resized_shape(out_h, out_w, target)
+    ys, wy, ky, gy_r0, gy_r1, gy_first, gy_counts, gy_of, wmin_y = _upscale_support(out_h, valid_h, target, lh)
+    xs, wx, kx, gx_r0, gx_r1, gx_first, gx_counts, gx_of, wmin_x = _upscale_support(out_w, valid_w, target, lw)
+    # A cell is "surely above" when no float32 rounding of a convex combination of such cells can
+    # reach the threshold: strictly positive and large enough that no product underflows for t = 0,
+    # a relative margin otherwise. "Surely not above" likewise.
+    thr = np.float32(threshold)
+    margin = abs(float(thr)) * 2.0**-12
+    floor = float(np.finfo(np.float32).tiny) / (wmin_y * wmin_x) * 4.0
+    hi = np.float32(float(thr) + max(margin, floor if thr == 0 else 0.0))
+    lo = np.float32(float(thr) - margin)
     for i, logits in enumerate(flat):
-        above = logits > threshold
-        rows = np.flatnonzero((wy[:, above.any(axis=1)] != 0).any(axis=1))
-        cols = np.flatnonzero((wx[:, above.any(axis=0)] != 0).any(axis=1))
-        if rows.size and cols.size:
-            block = wy[rows] @ logits @ wx[cols].T
-            out[i][np.ix_(rows, cols)] = block > threshold
-    return out.reshape(lead + tuple(original_hw))
+        above = logits > hi
+        if not above.any() and not (logits > lo).any():
+            continue  # nothing can exceed the threshold
+        below = logits <= lo
+        # Only runs whose support meets the bounding box of the cells that may be above can be True.
+        may_r, may_c = np.flatnonzero(~below.all(axis=1)), np.flatnonzero(~below.all(axis=0))
+        ga = int(np.searchsorted(gy_r1, may_r[0], "left"))
+        gb = int(np.searchsorted(gy_r0, may_r[-1], "right"))
+        xa = int(np.searchsorted(gx_r1, may_c[0], "left"))
+        xb = int(np.searchsorted(gx_r0, may_c[-1], "right"))
+        if gb <= ga or xb <= xa:
+            continue  # those cells lie in the padding, outside every output pixel's support
+        sy, sx = slice(ga, gb), slice(xa, xb)
+        all_above = _support_all(_support_all(above, gy_r0[sy], gy_r1[sy], ky, 0), gx_r0[sx], gx_r1[sx], kx, 1)
+        none_above = _support_all(_support_all(below, gy_r0[sy], gy_r1[sy], ky, 0), gx_r0[sx], gx_r1[sx], kx, 1)
+        y0, y1 = gy_first[ga], gy_first[gb - 1] + gy_counts[gb - 1]
+        x0, x1 = gx_first[xa], gx_first[xb - 1] + gx_counts[xb - 1]
+        cols = all_above[:, gx_of[x0:x1] - xa]
+        out[i, y0:y1, x0:x1] = np.repeat(cols, gy_counts[sy], axis=0)
+        band_gy, band_gx = np.nonzero(~(all_above | none_above))
+        band_gy += ga
+        band_gx += xa
+        if band_gy.size == 0:
+            continue
+        # Pixels of the band: every (row, col) of each band cell's run of rows x run of columns.
+        ny, nx = gy_counts[band_gy], gx_counts[band_gx]
+        n = ny * nx
+        cell = np.repeat(np.arange(n.size), n)
+        local = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        nxc = nx[cell]
+        py = gy_first[band_gy][cell] + local // nxc
+        px = gx_first[band_gx][cell] + local % nxc
+        # Stage 1 (rows) for the band's rows, over their full width: tmp[r] = sum_d wy[r, d] * L[ys[r] + d].
+        rows = np.flatnonzero(np.bincount(py, minlength=out_h))
+        tmp = wy[rows, 0:1] * logits[ys[rows]]
+        for d in range(1, ky):
+            tmp = tmp + wy[rows, d : d + 1] * logits[ys[rows] + d]
+        slot = np.empty(out_h, dtype=np.int64)
+        slot[rows] = np.arange(rows.size)
+        # Stage 2 (columns) per band pixel.
+        flat_tmp = tmp.reshape(-1)
+        base = slot[py] * lw + xs[px]
+        val = wx[px, 0] * flat_tmp[base]
+        for d in range(1, kx):
+            val = val + wx[px, d] * flat_tmp[base + d]
+        out[i, py, px] = val > thr
+    return out.reshape(lead + (out_h, out_w))

@@ -6,7 +6,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 
 from edgesam import geometry
 from edgesam.models import create_model
-from tests.tolerances import PREPROCESS_ATOL, UPSCALE_LOGITS_ATOL
+from tests.tolerances import PREPROCESS_ATOL, UPSCALE_LOGITS_ATOL, UPSCALE_MASK_FLIP_ATOL
 
 SHAPES = [(180, 300), (300, 180), (97, 97), (1500, 2250), (1, 40)]
 
@@ -65,6 +65,71 @@ def test_upscale_masks_equals_thresholded_logits():
     assert sparse.shape == dense.shape and sparse.dtype == bool
     assert np.array_equal(sparse, dense)
     assert dense[0].any() and not dense[2].any()
+
+
+
+def _smooth_blobs(seed, size=256, frac=0.6):
+    """Low-res logits of a large object: Gaussian blobs thresholded so ~`frac` of cells are positive."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    field = np.zeros((size, size), np.float32)
+    for _ in range(6):
+        cy, cx = rng.uniform(0, size, 2)
+        s = rng.uniform(size / 10, size / 4)
+        field += rng.uniform(0.5, 1.5) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
+    return ((field - np.quantile(field, 1 - frac)) * 20).astype(np.float32)
+
+
+def _assert_masks_match(masks, logits):
+    expect = logits > 0
+    assert masks.shape == expect.shape and masks.dtype == bool
+    differ = masks != expect
+    assert np.all(np.abs(logits[differ]) < UPSCALE_MASK_FLIP_ATOL), np.abs(logits[differ]).max()
+
+
+@pytest.mark.parametrize("hw", [(1500, 2250), (37, 500), (500, 37), (181, 97), (1, 40), (40, 1)])
+@pytest.mark.parametrize("frac", [0.5, 0.7])
+def test_upscale_masks_dense_smooth_field(hw, frac):
+    low = _smooth_blobs(int(frac * 10) + hw[0], frac=frac)
+    logits = geometry.upscale_logits(low, hw, 1024)
+    masks = geometry.upscale_masks(low, hw, 1024)
+    if hw == (1500, 2250):
+        assert 0.2 < masks.mean() < 0.95  # really dense, with a long boundary
+    _assert_masks_match(masks, logits)
+
+
+@pytest.mark.parametrize("hw", [(1500, 2250), (181, 97), (1, 40)])
+@pytest.mark.parametrize("value", [5.0, 1e-3, -1e-3, -5.0, 0.0])
+def test_upscale_masks_constant_maps(hw, value):
+    low = np.full((64, 64), value, np.float32)
+    masks = geometry.upscale_masks(low, hw, 256)
+    assert masks.shape == hw and masks.dtype == bool
+    assert masks.all() if value > 0 else not masks.any()
+
+
+def test_upscale_masks_object_in_padding_only():
+    # (37, 500) fills only the top ~19 of 256 low-res rows: positives below never reach the output.
+    low = np.full((256, 256), -3.0, np.float32)
+    low[200:, :] = 4.0
+    masks = geometry.upscale_masks(low, (37, 500), 1024)
+    assert masks.shape == (37, 500) and not masks.any()
+
+
+@pytest.mark.parametrize("lead", [(), (1,), (3,), (2, 3), (2, 1, 2)])
+def test_upscale_masks_batch_shapes(lead):
+    rng = np.random.default_rng(7)
+    n = int(np.prod(lead, dtype=int))
+    fields = [_smooth_blobs(s, size=64, frac=0.6) for s in range(n)]
+    if n > 1:
+        fields[1] = np.full((64, 64), -2.0, np.float32)
+        fields[-1] = rng.normal(0, 3, (64, 64)).astype(np.float32)
+    low = np.stack(fields).reshape(lead + (64, 64))
+    hw = (181, 270)
+    masks = geometry.upscale_masks(low, hw, 256)
+    assert masks.shape == lead + hw
+    _assert_masks_match(masks, geometry.upscale_logits(low, hw, 256))
+    for idx in np.ndindex(*lead):
+        assert np.array_equal(masks[idx], geometry.upscale_masks(low[idx], hw, 256))
 
 
 @pytest.mark.parametrize(

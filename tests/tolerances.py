@@ -76,3 +76,9 @@ GRAD_CHECKPOINT_ATOL = 1e-6
 # TensorRT fp32 engines may use TF32 tensor cores for matmuls (10-bit mantissa): logits O(10) move by
 # up to ~1e-2; 5e-2 still catches any wrong binding or shape (those give O(1) errors).
 RUNTIME_TRT_FP32_LOGITS_ATOL = 5e-2
+
+# --- geometry: upscale_masks boundary band ------------------------------------------------------
+# upscale_masks computes only the boundary band's values, per pixel in the same two stages as
+# upscale_logits but without BLAS's summation order (FMA): a pixel may differ from
+# `upscale_logits > 0` only where that logit is within float32 rounding of 0 (terms are O(10)).
+UPSCALE_MASK_FLIP_ATOL = 1e-5
