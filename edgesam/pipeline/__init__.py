@@ -19,8 +19,10 @@ def demo_spec(out: str = "runs/demo") -> PipelineSpec:
         model="vit_t",
         image_size=256,
         synth=SynthSpec(count=96, size=256, free=16, seed=0),
-        finetune={"strategy": "full", "epochs": 6, "batch_size": 4, "objects_per_image": 4, "box_prob": 1.0,
-                  "lr_encoder": 1e-3, "lr_decoder": 1e-3, "warmup_steps": 10},
+        # From scratch, the encoder needs a much smaller step than the decoder (a fast encoder collapses
+        # the model to empty masks); no weight decay while it is still learning to use the prompts.
+        finetune={"strategy": "full", "epochs": 12, "batch_size": 4, "objects_per_image": 4, "box_prob": 1.0,
+                  "box_jitter": 0.05, "lr_encoder": 3e-5, "lr_decoder": 1e-3, "weight_decay": 0.0, "warmup_steps": 20},
         prune={"head_ratio": 0.34, "mlp_ratio": 0.5},
         recover_epochs=1,
         export={"precisions": ["fp32", "int8"], "calib_max_images": 16},
