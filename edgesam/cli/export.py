@@ -14,16 +14,15 @@ def _split(values) -> list[str]:
 
 def build_config(spec: Path | None, **flags):
     """ExportConfig from an optional YAML spec, with the given (non-None) flags taking precedence."""
-    import yaml
-
     from edgesam.export import ExportConfig
+    from edgesam.utils.yamlio import read_yaml_mapping
 
     values = {}
     if spec is not None:
-        loaded = yaml.safe_load(spec.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise click.BadParameter(f"{spec}: expected a mapping of export settings", param_hint="-c")
-        values.update(loaded)
+        try:
+            values.update(read_yaml_mapping(spec))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="-c") from exc
     values.update({k: v for k, v in flags.items() if v is not None})
     try:
         return ExportConfig.from_dict(values)

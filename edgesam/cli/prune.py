@@ -58,9 +58,10 @@ def prune(config_path, print_config, **flags):
     if print_config:
         click.echo(yaml.safe_dump(default_config(), sort_keys=False))
         return
-    base = yaml.safe_load(config_path.read_text()) if config_path else {}
+    from edgesam.utils.yamlio import read_yaml_mapping
+
     try:
-        job = build_job(base or {}, flags)
+        job = build_job(read_yaml_mapping(config_path) if config_path else {}, flags)
     except ValueError as exc:
         raise click.UsageError(str(exc))
     from edgesam.compress.pipeline import run_prune

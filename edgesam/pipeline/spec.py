@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from edgesam.utils.yamlio import read_yaml_mapping
+
 
 @dataclass
 class SynthSpec:
@@ -61,12 +63,7 @@ class PipelineSpec:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> "PipelineSpec":
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"{path}: not a readable YAML spec ({exc})") from exc
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping at the top level")
+        data = read_yaml_mapping(path)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from edgesam.utils.yamlio import read_yaml_mapping
+
 from edgesam.data import AugmentConfig
 
 STRATEGIES = ("lora", "decoder", "partial", "full")
@@ -130,12 +132,7 @@ class FinetuneConfig:
     def from_yaml(cls, path: str | Path, **overrides) -> "FinetuneConfig":
         """Load a YAML file; `overrides` (e.g. from CLI flags, None = not given) win over the file."""
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"{path}: cannot read YAML config: {e}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of field: value at top level")
+        data = read_yaml_mapping(path, ConfigError)
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(data, where=str(path))
 
