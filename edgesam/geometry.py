@@ -23,6 +23,9 @@ from PIL import Image
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
 MASK_THRESHOLD = 0.0
+# Above this share of boundary-band pixels in the region that may be positive, upscale_masks
+# computes the region with one block product instead of per-pixel gathers (measured crossover).
+DENSE_BAND_FRACTION = 0.2
 
 
 class GeometryError(ValueError):
@@ -299,6 +302,12 @@ def upscale_masks(
         # Pixels of the band: every (row, col) of each band cell's run of rows x run of columns.
         ny, nx = gy_counts[band_gy], gx_counts[band_gx]
         n = ny * nx
+        if int(n.sum()) > DENSE_BAND_FRACTION * (y1 - y0) * (x1 - x0):
+            # A ragged mask (boundary nearly everywhere): one block product beats per-pixel gathers.
+            wy_full = _upscale_matrix(out_h, valid_h, target, lh)
+            wx_full = _upscale_matrix(out_w, valid_w, target, lw)
+            out[i, y0:y1, x0:x1] = (wy_full[y0:y1] @ logits @ wx_full[x0:x1].T) > thr
+            continue
         cell = np.repeat(np.arange(n.size), n)
         local = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
         nxc = nx[cell]
