@@ -152,7 +152,7 @@ def _headline(stage: str, figures: dict) -> str:
         "finetune": lambda f: (f"{f.get('strategy')} ({f.get('init')}): val mIoU {f.get('best_miou', float('nan')):.3f}, "
                                f"Dice {f.get('best_dice', float('nan')):.3f}, {f.get('images_per_s', 0):.1f} img/s, "
                                f"{f.get('epochs')} epochs"),
-        "merge": lambda f: (f"merged == adapted within {f.get('tolerance')}: max diff {f.get('max_diff_merged_vs_adapted', 0):.2e}; "
+        "merge": lambda f: (f"merged == adapted within {f.get('tolerance', 0):.1e}: max diff {f.get('max_diff_merged_vs_adapted', 0):.2e}; "
                             f"vs base {f.get('max_diff_merged_vs_base', 0):.2e}; plain={f.get('plain')}"),
         "prune": _prune_headline,
         "export": lambda f: "graph sets: " + ", ".join(
