@@ -33,6 +33,7 @@ class Stage:
     run: Callable[[dict], dict]  # context -> figures (also stored into context[name])
     fingerprint: Callable[[dict], dict]  # context -> JSON-able description of the inputs
     outputs: Callable[[dict], list[Path]] = field(default=lambda ctx: [])
+    always: bool = False  # rerun every time (the closing report reflects the whole run)
 
 
 def fingerprint_digest(obj) -> str:
@@ -59,7 +60,7 @@ def run_stages(stages: list[Stage], out: Path, context: dict, echo: Callable[[st
         digest = fingerprint_digest(stage.fingerprint(context))
         mark = marks / f"{stage.name}.json"
         previous = json.loads(mark.read_text()) if mark.is_file() else None
-        if previous and previous["fingerprint"] == digest and all(p.exists() for p in stage.outputs(context)):
+        if not stage.always and previous and previous["fingerprint"] == digest and all(p.exists() for p in stage.outputs(context)):
             context[stage.name] = previous["figures"]
             context.setdefault("stage_seconds", {})[stage.name] = previous["seconds"]
             context.setdefault("skipped", set()).add(stage.name)
