@@ -53,8 +53,9 @@ class FinetuneConfig:
     # data
     data: str | None = None
     val_fraction: float = 0.2
+    split_seed: int = 0  # which images are held out: fixed apart from `seed`, so seeds compare on one val split
     min_area: int = 16
-    seed: int = 0
+    seed: int = 0  # init, augmentation, prompts and data order
     # strategy
     strategy: str | None = None  # lora | decoder | partial | full
     lora_rank: int = 4
@@ -132,7 +133,7 @@ class FinetuneConfig:
             raise ConfigError("model: give a variant or a checkpoint")
         for name in ("epochs", "batch_size", "objects_per_image", "lora_rank", "grad_accum", "partial_blocks"):
             _at_least(name, getattr(self, name), 1)
-        for name in ("warmup_steps", "patience", "num_workers", "n_pos", "n_neg", "min_area"):
+        for name in ("warmup_steps", "patience", "num_workers", "n_pos", "n_neg", "min_area", "split_seed"):
             _at_least(name, getattr(self, name), 0)
         for name in ("lr_encoder", "lr_adapter", "lr_decoder", "lora_alpha", "weight_decay", "grad_clip", "box_jitter"):
             _number(name, getattr(self, name), low=0.0)

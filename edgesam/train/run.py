@@ -155,7 +155,7 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False
     labelled = dataset.subset([i for i, r in enumerate(dataset.records) if r.labelled])
     if len(labelled) < 2:
         raise ValueError(f"{cfg.data}: found {len(labelled)} labelled images; need at least 2 (train + val)")
-    train_ds, val_ds = split_by_stem(labelled, cfg.val_fraction, cfg.seed)
+    train_ds, val_ds = split_by_stem(labelled, cfg.val_fraction, cfg.split_seed)
 
     sam, arch, base_path, base_sha = build_base(cfg, run_dir)
     image_size = arch.image_size
