@@ -36,6 +36,7 @@ def test_every_stage_runs_and_reports_figures(first_run):
     assert summary["merge"]["figures"]["max_diff_merged_vs_adapted"] <= summary["merge"]["figures"]["tolerance"]
     formats = {row["format"]: row for row in summary["bench"]["figures"]["formats"]}
     assert {"pytorch", "fp32", "int8"} <= set(formats)
+    assert formats["fp32"]["empty"]["reference"] == 0  # the IoU below compares real masks
     assert formats["fp32"]["iou_vs_reference"]["mean"] > 0.98  # fp32 ONNX reproduces its PyTorch reference
     report = (spec.out_dir / "report.md").read_text()
     assert "random initialisation" in report and "| int8 |" in report
