@@ -113,7 +113,7 @@ def accuracy(model, encoders: dict[str, Path], decoders: dict[str, Path], count:
             preds[name] += list(masks)
             vs_gt[name] += [mask_iou(p, g) for p, g in zip(masks, gt)]
     # empty/empty pairs are left out of the IoU and counted (two empty masks agree on nothing measurable)
-    agreements = {n: mask_agreement(np.stack(p), np.stack(references)).to_dict() for n, p in preds.items()}
+    agreements = {n: mask_agreement(p, references).to_dict() for n, p in preds.items()}
     return {"empty_reference_masks": int(sum(not m.any() for m in references)),
             "empty_masks": {n: {k: a[k] for k in ("reference_empty", "prediction_empty", "both_empty", "prompts")}
                             for n, a in agreements.items()},

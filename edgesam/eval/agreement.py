@@ -92,14 +92,17 @@ def reference_empty_reason(empty: list[str], prompts: int) -> str:
             f">= {MIN_NONEMPTY_REFERENCE_SHARE:.0%} non-empty references")
 
 
-def mask_agreement(pred: np.ndarray, reference: np.ndarray, names: list[str] | None = None) -> Agreement:
-    """Agreement of (N, ...) predicted masks with (N, ...) reference masks (any trailing mask shape)."""
-    pred, reference = np.asarray(pred, bool), np.asarray(reference, bool)
-    if pred.shape != reference.shape:
-        raise ValueError(f"mask_agreement: shapes differ: {pred.shape} vs {reference.shape}")
-    n = len(pred)
-    names = list(names) if names is not None else [f"mask {i}" for i in range(n)]
-    return Agreement(names, metrics.batch_iou(pred, reference), metrics.is_empty(reference), metrics.is_empty(pred))
+def mask_agreement(pred, reference, names: list[str] | None = None) -> Agreement:
+    """Agreement of N predicted masks with N reference masks: two (N, ...) arrays, or two sequences of
+    masks whose shapes may differ between pairs (images of different sizes)."""
+    if len(pred) != len(reference):
+        raise ValueError(f"mask_agreement: {len(pred)} predicted masks vs {len(reference)} reference masks")
+    pairs = list(zip(pred, reference))
+    names = list(names) if names is not None else [f"mask {i}" for i in range(len(pairs))]
+    ious = np.array([metrics.mask_iou(p, r) for p, r in pairs], np.float64)
+    reference_empty = np.array([not np.asarray(r, bool).any() for _, r in pairs], bool)
+    prediction_empty = np.array([not np.asarray(p, bool).any() for p, _ in pairs], bool)
+    return Agreement(names, ious, reference_empty, prediction_empty)
 
 
 def compare_records(records, reference) -> Agreement:
@@ -109,7 +112,7 @@ def compare_records(records, reference) -> Agreement:
         raise ValueError("compare_records: the two record lists were not scored on the same prompt plan")
     if any(r.mask is None for r in list(records) + list(reference)):
         raise ValueError("compare_records: score both sides with keep_masks=True")
-    ious = np.array([metrics.mask_iou(r.mask, ref.mask) for r, ref in zip(records, reference)], np.float64)
-    task = {"model": metrics.summarize([r.iou for r in records]), "reference": metrics.summarize([r.iou for r in reference])}
-    return Agreement(names, ious, np.array([r.pred_empty for r in reference], bool),
-                     np.array([r.pred_empty for r in records], bool), task)
+    agreement = mask_agreement([r.mask for r in records], [r.mask for r in reference], names)
+    agreement.task = {"model": metrics.summarize([r.iou for r in records]),
+                      "reference": metrics.summarize([r.iou for r in reference])}
+    return agreement
