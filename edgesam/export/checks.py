@@ -23,7 +23,8 @@ from edgesam.models.prompt import decode_all
 
 
 class ParityError(RuntimeError):
-    """An exported graph whose outputs differ from the PyTorch model beyond the tolerance."""
+    """An exported graph whose outputs differ from the PyTorch model beyond the tolerance (or cannot be
+    compared: the PyTorch model's masks are empty)."""
 
 
 def check_graph(path: Path) -> None:
@@ -153,7 +154,8 @@ def enforce(figures: dict, tolerance: dict, graph_set: str, files: tuple) -> Non
         failures += _mask_iou_failures(figures, tolerance["mask_iou_min"])
     if failures:
         raise ParityError(
-            f"{graph_set} graphs {', '.join(map(str, files))} differ from the PyTorch model: " + "; ".join(failures)
+            f"{graph_set} graphs {', '.join(map(str, files))} fail the parity check against the PyTorch model: "
+            + "; ".join(failures)
             + ". The export was not written. (Loosen ExportConfig.tolerances only if you accept this accuracy.)"
         )
 
