@@ -78,11 +78,12 @@ def latency(encoders: dict[str, Path], x: np.ndarray, runs: int, warmup: int, th
 
 def iou_samples(count: int, seed: int = 0):
     """(image, boxes, gt masks) from magnetic-tile's labelled classes, spread over the classes."""
-    ds = load_dataset(DATA)
-    labelled = [i for i, r in enumerate(ds.records) if r.mask_path is not None or r.coco_anns]
-    picks = np.linspace(0, len(labelled) - 1, min(count, len(labelled))).round().astype(int)
+    from edgesam.eval import labelled_images
+
+    ds = labelled_images(load_dataset(DATA))
+    picks = np.linspace(0, len(ds) - 1, min(count, len(ds))).round().astype(int)
     for i in picks:
-        sample = ds.load(labelled[i])
+        sample = ds.load(int(i))
         if len(sample.masks) == 0:
             continue
         masks = sample.masks[:4]
