@@ -35,16 +35,17 @@ def evaluate_model(model, dataset, prompt: str = "box", seed: int = 0, *, box_ji
 
 
 def run_eval(checkpoint, data, prompt="box", seed=0, *, adapter=None, base=None, box_jitter=0.0, split="all",
-             val_fraction=0.2, image_size=None, max_images=None, out=None) -> str:
+             val_fraction=0.2, split_seed=0, image_size=None, max_images=None, out=None) -> str:
     """What `edgesam eval` does: evaluate one model, or a tuned model against a base; returns markdown.
 
     With `adapter` (a finetune run dir) the tuned model is the checkpoint with that adapter merged
-    (verified by `merge_run`) and the base is the checkpoint itself. `seed` seeds both the prompts
-    and, with `split="val"`, the split (a finetune run uses one seed for both).
+    (verified by `merge_run`) and the base is the checkpoint itself. `seed` seeds the prompts (and which
+    images a `max_images` cap keeps); with `split="val"`, `val_fraction` and `split_seed` must be the
+    finetune run's.
     """
     from edgesam.models import load_model
 
-    plan = build_plan(scoring_set(data, split, val_fraction, seed), prompt, seed, box_jitter, max_images)
+    plan = build_plan(scoring_set(data, split, val_fraction, split_seed), prompt, seed, box_jitter, max_images)
     tuned_path, base_path = Path(checkpoint), Path(base) if base else None
     with tempfile.TemporaryDirectory() as tmp:
         if adapter:

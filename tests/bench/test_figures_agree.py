@@ -22,7 +22,8 @@ def test_eval_bench_and_pipeline_report_agree_exactly(bench_setup, tmp_path):
     runner = CliRunner()
 
     result = runner.invoke(main, ["eval", "--checkpoint", str(checkpoint), "--data", str(data), "--split", "val",
-                                  "--val-fraction", str(VAL_FRACTION), "--seed", str(SEED), "--out", str(tmp_path / "ev")])
+                                  "--val-fraction", str(VAL_FRACTION), "--split-seed", str(SEED), "--seed", str(SEED),
+                                  "--out", str(tmp_path / "ev")])
     assert result.exit_code == 0, result.output
     evaluated = json.loads((tmp_path / "ev" / "eval.json").read_text())
 
