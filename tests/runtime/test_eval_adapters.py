@@ -23,3 +23,19 @@ def test_runtime_and_reference_score_the_same_plan_alike(segmenter, tiny_model, 
     assert d["prompts"] == plan.num_prompts >= 4 and agreement.floor_failure(0.99, "fp32") is None
     assert d["task_iou"]["mean"] == pytest.approx(d["reference_task_iou"]["mean"], abs=0.01)
     assert [r.name for r in runtime] == [f"{item.key}#{k}" for item in plan for k in range(item.num_prompts)]
+
+
+from tests.runtime.test_roi_bundle import roi_bundle, roi_checkpoint  # noqa: E402,F401  (fixtures)
+
+
+def test_a_roi_framed_model_is_scored_through_its_own_calls(roi_bundle, roi_checkpoint, data):
+    """The scorer never touches encoders: a model that crops around each box is scored unchanged."""
+    from edgesam.models import create_model
+    from edgesam.runtime import Segmenter
+
+    plan = build_plan(load_dataset(data), "box", seed=0, box_jitter=0.1)
+    runtime = score(SegmenterAdapter(Segmenter.open(roi_bundle, threads=1)), plan, keep_masks=True)
+    reference = score(model_adapter(create_model(checkpoint=roi_checkpoint)), plan, keep_masks=True)
+    agreement = compare_records(runtime, reference)
+    assert agreement.to_dict()["reference_empty"] == 0  # real masks on both sides
+    assert agreement.floor_failure(0.99, "roi fp32") is None
