@@ -151,7 +151,7 @@ def _check_set(tmp: Path, name: str, encoder: str, decoder: str, config, manifes
     figures = checks.measure(tmp / encoder, tmp / decoder, ref)
     manifest["checks"][name] = figures
     log(f"{name}: parity embed max|d| {figures['embed_max_abs']:.3g}, logits max|d| {figures['logits_max_abs']:.3g}, "
-        f"mask IoU {figures['mask_iou_mean']:.4f}")
+        f"{checks.mask_iou_text(figures)}")
     if config.check_parity:
         checks.enforce(figures, config.tolerances[name], name, (encoder, decoder))
 

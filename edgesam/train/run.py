@@ -132,7 +132,8 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False
     `stop_after_epochs` ends this session after that many epochs without changing the schedule
     (what a killed run looks like to `--resume`; also for splitting a long run into sessions).
     """
-    from edgesam.data import Augmenter, load_dataset, split_by_stem
+    from edgesam.data import Augmenter, load_dataset
+    from edgesam.eval.split import labelled_images, train_val
     from edgesam.models.attention import use_efficient_attention
     from edgesam.train.cache import EmbeddingCache
     from edgesam.train.loop import LossModule, Trainer
@@ -152,10 +153,10 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False
     recorder = RunRecorder(run_dir, {"init": cfg.init, "strategy": cfg.strategy}) if rank == 0 else None
 
     dataset = load_dataset(cfg.data, min_area=cfg.min_area)
-    labelled = dataset.subset([i for i, r in enumerate(dataset.records) if r.labelled])
+    labelled = labelled_images(dataset)
     if len(labelled) < 2:
         raise ValueError(f"{cfg.data}: found {len(labelled)} labelled images; need at least 2 (train + val)")
-    train_ds, val_ds = split_by_stem(labelled, cfg.val_fraction, cfg.split_seed)
+    train_ds, val_ds = train_val(dataset, cfg.val_fraction, cfg.split_seed)
 
     sam, arch, base_path, base_sha = build_base(cfg, run_dir)
     image_size = arch.image_size
@@ -259,14 +260,15 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
 
 def make_validator(cfg, val_ds, device, rank, world):
     """Box-prompted val mIoU/Dice (rank 0 computes; the figure is broadcast so ranks agree)."""
-    from edgesam.evaluate import evaluate
+    from edgesam.eval import build_plan, evaluate, model_adapter
+
+    plan = build_plan(val_ds, "box", cfg.seed, max_images=cfg.val_max_images) if rank == 0 else None
 
     def validate(sam):
         figures = torch.full((2,), float("nan"), dtype=torch.float64)
         per_class = {}
         if rank == 0:
-            report = evaluate(sam, val_ds, "box", cfg.seed, boundary=False, max_images=cfg.val_max_images,
-                              device=str(device))
+            report = evaluate(model_adapter(sam, str(device)), plan, "validation", boundary=False)
             o = report.overall
             figures = torch.tensor([o["miou"] or 0.0, o["dice"] or 0.0], dtype=torch.float64)
             per_class = {k: v["miou"] for k, v in report.by("class_name").items()}

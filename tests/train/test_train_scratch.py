@@ -26,7 +26,8 @@ def test_roi_needs_box_prompts():
 
 
 def test_short_scratch_run_learns_and_segments(tiny_data, tmp_path):
-    from edgesam.data import load_dataset, sample_box, split_by_stem
+    from edgesam.data import load_dataset, sample_box
+    from edgesam.eval import train_val
     from edgesam.models import create_model
     from edgesam.predict import SamReferencePredictor
     from edgesam.train import merge_run
@@ -42,7 +43,7 @@ def test_short_scratch_run_learns_and_segments(tiny_data, tmp_path):
     model = create_model(checkpoint=tmp_path / "merged.pth")
     assert model.framing == cfg.framing  # the recipe's framing travels with the merged checkpoint
     ds = load_dataset(tiny_data)
-    _, val = split_by_stem(ds.subset([i for i, r in enumerate(ds.records) if r.labelled]), 0.2, 0)
+    _, val = train_val(ds, 0.2, 0)
     predictor = SamReferencePredictor(model)
     marked = 0
     for i in range(len(val)):
