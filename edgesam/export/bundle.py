@@ -29,6 +29,9 @@ def export_bundle(model_or_checkpoint, out_dir, config: ExportConfig | None = No
     out_dir = Path(out_dir)
     check_destination(out_dir)
     model, arch, checkpoint_path = _resolve_model(model_or_checkpoint, arch, checkpoint_path)
+    if config.decoder_style == "official" and not framing_of(arch).is_default:
+        raise ValueError(f"decoder_style: official is segment-anything's whole-image decoder graph; this model frames "
+                         f"its input as {framing_of(arch).describe()}, which that graph cannot express")
     calib = _calibration(config) if "int8" in config.precisions else None  # fail before any work
     if "engine" in config.formats:
         from edgesam.export.tensorrt import require_tensorrt

@@ -67,38 +67,54 @@ def sample_prompts(original_hw: tuple[int, int], image_size: int) -> tuple[np.nd
 
 @dataclass
 class ParitySample:
-    image: np.ndarray  # (1, 3, S, S) encoder input
+    """The PyTorch model's answers on the parity sample, prompted as the model is used.
+
+    Whole-image models: a round without and a round with a mask prompt (the reference's own low-res
+    masks), every output. A model that takes its box as the dense prompt: one round with that prompt,
+    and only its single-mask output (the others are never trained, so their masks mean nothing).
+    """
+
+    image: np.ndarray  # (1, 3, S, S) encoder input; ROI framing: (B, 3, S, S) crops
     coords: np.ndarray
     labels: np.ndarray
     embeddings: np.ndarray  # PyTorch reference
-    low_res: np.ndarray  # (2, B, 4, m, m): without / with mask prompt
+    low_res: np.ndarray  # (rounds, B, 4, m, m)
     iou: np.ndarray
+    mask_input: np.ndarray | None = None  # the first round's mask prompt (the dense box), else None
+    outputs: int = 4  # mask outputs per prompt set that the model answers with
 
 
-def roi_sample_inputs(image: np.ndarray, framing, image_size: int):
-    """ROI-framed models: three boxes, each with one point, as crops -> (crops, coords, labels)."""
+def boxed_sample_inputs(image: np.ndarray, framing, image_size: int) -> roi.ModelInputs:
+    """Models prompted by boxes (ROI framing, dense box): three boxes, each with one point."""
     h, w = image.shape[:2]
     boxes = np.array([[0.15 * w, 0.3 * h, 0.55 * w, 0.7 * h], [0.6 * w, 0.1 * h, 0.9 * w, 0.3 * h],
                       [0.05 * w, 0.05 * h, 0.3 * w, 0.5 * h]], np.float32)
     points = np.array([[[0.35 * w, 0.5 * h]], [[0.75 * w, 0.2 * h]], [[0.2 * w, 0.2 * h]]], np.float32)
     labels = np.array([[1], [0], [1]], np.float32)
-    prepared = roi.roi_inputs(geometry.to_rgb_uint8(image), points, labels, boxes, framing, image_size)
-    return prepared.images, prepared.coords, prepared.labels
+    if framing.roi:
+        return roi.roi_inputs(geometry.to_rgb_uint8(image), points, labels, boxes, framing, image_size)
+    inputs = roi.image_inputs(points, labels, boxes, framing, image.shape[:2], image_size)
+    inputs.images = geometry.preprocess(image, image_size)[0]
+    return inputs
 
 
 @torch.inference_mode()
 def reference_sample(model, image: np.ndarray | None = None) -> ParitySample:
-    """The PyTorch model's outputs on the parity sample, framed as the model frames its input."""
+    """The PyTorch model's outputs on the parity sample, framed and prompted as the model is used."""
     size = model.image_encoder.img_size
     image = sample_image() if image is None else image
     framing = getattr(model, "framing", roi.WHOLE_IMAGE)
-    if framing.roi:
-        x, coords, labels = roi_sample_inputs(image, framing, size)
+    if framing.roi or framing.dense_box:
+        inputs = boxed_sample_inputs(image, framing, size)
+        x, coords, labels, mask = inputs.images, inputs.coords, inputs.labels, inputs.mask_input
     else:
         x, original_hw, _ = geometry.preprocess(image, size)
-        coords, labels = sample_prompts(original_hw, size)
+        (coords, labels), mask = sample_prompts(original_hw, size), None
     feats = model.image_encoder(torch.from_numpy(x))
     c, lab = torch.from_numpy(coords), torch.from_numpy(labels)
+    if framing.dense_box:
+        low, iou = decode_all(model, feats, c, lab, torch.from_numpy(mask))
+        return ParitySample(x, coords, labels, feats.numpy(), low[None].numpy(), iou[None].numpy(), mask, outputs=1)
     low0, iou0 = decode_all(model, feats, c, lab)
     low1, iou1 = decode_all(model, feats, c, lab, mask_input=low0[:, :1])
     return ParitySample(x, coords, labels, feats.numpy(), torch.stack([low0, low1]).numpy(),
@@ -122,13 +138,14 @@ def measure(encoder: Path, decoder: Path, ref: ParitySample) -> dict:
     """ONNX Runtime end to end (its own embeddings into its own decoder) against the reference."""
     emb = cpu_session(encoder).run(None, {io_spec.ENCODER_INPUT: ref.image})[0]
     dec = cpu_session(decoder)
-    low0, iou0 = dec.run(None, decoder_feeds(emb, ref.coords, ref.labels))
-    # The mask prompt is the reference's own, so both paths see the same second-round input.
-    low1, iou1 = dec.run(None, decoder_feeds(emb, ref.coords, ref.labels, ref.low_res[0][:, :1]))
-    low, iou = np.stack([low0, low1]), np.stack([iou0, iou1])
+    rounds = [dec.run(None, decoder_feeds(emb, ref.coords, ref.labels, ref.mask_input))]
+    if len(ref.low_res) > 1:  # the mask prompt is the reference's own, so both paths see the same input
+        rounds.append(dec.run(None, decoder_feeds(emb, ref.coords, ref.labels, ref.low_res[0][:, :1])))
+    low, iou = np.stack([r[0] for r in rounds]), np.stack([r[1] for r in rounds])
     d_emb = np.abs(emb - ref.embeddings)
     m = low.shape[-1]
-    masks = mask_agreement((low > 0).reshape(-1, m, m), (ref.low_res > 0).reshape(-1, m, m), mask_names(low.shape))
+    used, ref_used = low[:, :, :ref.outputs], ref.low_res[:, :, :ref.outputs]
+    masks = mask_agreement((used > 0).reshape(-1, m, m), (ref_used > 0).reshape(-1, m, m), mask_names(used.shape))
     agreement = masks.to_dict()
     return {
         "embed_max_abs": float(d_emb.max()),
