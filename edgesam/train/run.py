@@ -61,17 +61,17 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
 def build_base(cfg, run_dir: Path):
     """(sam, arch, base_path, base_sha256). Random init writes its initial weights as the base.
 
-    The returned arch (and `sam.framing`) record the input framing this run trains, whatever the base
-    file records: the trained model is used the way it was trained.
+    The base records its own input framing (random init: the config's, else whole image); see
+    `frame_as_trained` for the framing the run trains.
     """
     from edgesam.models import arch_for, build_sam, load_model, save_checkpoint
-    from edgesam.roi import with_framing
+    from edgesam.roi import WHOLE_IMAGE, with_framing
     from edgesam.utils.files import sha256_file
 
     if cfg.init == "random":
         torch.manual_seed(cfg.seed)
         arch = arch_for(cfg.model, cfg.image_size)
-        arch = with_framing(arch.replace(extra={**arch.extra, "init": "random"}), cfg.framing)
+        arch = with_framing(arch.replace(extra={**arch.extra, "init": "random"}), cfg.framing or WHOLE_IMAGE)
         sam = build_sam(arch)
         base = run_dir / BASE
         if not base.exists():
@@ -80,10 +80,21 @@ def build_base(cfg, run_dir: Path):
             sam, arch = load_model(None, base)
     else:
         sam, arch = load_model(cfg.model, cfg.checkpoint, cfg.image_size)
-        arch = with_framing(arch, cfg.framing)
-        sam.framing = cfg.framing
         base = Path(cfg.checkpoint)
     return sam, arch, base.resolve(), sha256_file(base)
+
+
+def frame_as_trained(cfg, sam, arch):
+    """(config, arch) with the framing this run trains: the config's where it sets one, else the base's.
+
+    The trained model records it (arch, `sam.framing`), so it is used the way it was trained; a model
+    trained in ROI framing is fine-tuned in ROI framing without anyone passing it again.
+    """
+    from edgesam.roi import framing_of, with_framing
+
+    cfg = cfg.with_framing_of(framing_of(arch))
+    sam.framing = cfg.framing
+    return cfg, with_framing(arch, cfg.framing)
 
 
 def enable_gradient_checkpointing(sam) -> None:
@@ -159,6 +170,7 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False
     train_ds, val_ds = train_val(dataset, cfg.val_fraction, cfg.split_seed)
 
     sam, arch, base_path, base_sha = build_base(cfg, run_dir)
+    cfg, arch = frame_as_trained(cfg, sam, arch)
     image_size = arch.image_size
     if cfg.efficient_attention:
         use_efficient_attention(sam)
