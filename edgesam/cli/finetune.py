@@ -69,6 +69,8 @@ def finetune(spec, print_config, resume, compare, no_augment, **flags):
     on the whole image with focal+Dice; `scratch` (--init random) trains every weight on one crop per
     object around its box, with the box also given as a dense mask prompt and BCE+Dice. The input
     framing (whole image or ROI crops) is recorded with the model: eval, export and the runtime apply it.
+    A LoRA run's adapter/ is a peft adapter: peft's PeftModel.from_pretrained(base_sam, "RUN/adapter")
+    loads it onto the base model.
 
     \b
     Example:

@@ -228,7 +228,7 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False
 
 def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=None) -> int:
     """Consume the loop's events: progress bar, status lines, metrics, checkpoints, adapter."""
-    from edgesam.train.adapter import ADAPTER_DIR, WEIGHTS, write_adapter
+    from edgesam.train.adapter import ADAPTER_DIR, adapter_bytes, write_adapter
     from edgesam.utils.files import atomic_path
 
     bar = None
@@ -236,7 +236,7 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
         from tqdm import tqdm
 
         bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=f"finetune {cfg.strategy}", unit="step")
-    size = (run_dir / ADAPTER_DIR / WEIGHTS).stat().st_size if (run_dir / ADAPTER_DIR / WEIGHTS).exists() else 0
+    size = adapter_bytes(run_dir)
     epochs_done = 0
     for event in trainer.run():
         if event["state"] == "epoch":
@@ -255,7 +255,8 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
                 tensors = trainer.strategy.trainable_state()
                 with atomic_path(run_dir / BEST) as tmp:
                     torch.save({"trainable": tensors, "epoch": f["epoch"], "val_miou": f["val_miou"]}, tmp)
-                size = write_adapter(run_dir, tensors, {**meta, "epoch": f["epoch"], "val_miou": f["val_miou"]})
+                size = write_adapter(run_dir, tensors, {**meta, "epoch": f["epoch"], "val_miou": f["val_miou"],
+                                                        "val_dice": f["val_dice"]})
                 if bar is not None:
                     bar.write(f"epoch {f['epoch']}: val mIoU {f['val_miou']:.4f} (best); adapter "
                               f"{size / 2**20:.2f} MiB at {run_dir / ADAPTER_DIR}")
@@ -293,12 +294,9 @@ def make_validator(cfg, val_ds, device, rank, world):
 
 
 def adapter_meta(cfg, arch, base_path, base_sha, strategy) -> dict:
-    from edgesam.train.strategies import lora_target_pattern
+    from edgesam.train.strategies import lora_settings
 
-    pattern = lora_target_pattern(cfg)
-    lora = None if pattern is None else {"rank": cfg.lora_rank, "alpha": cfg.lora_alpha,
-                                          "dropout": cfg.lora_dropout, "target_modules": pattern}
     return {"strategy": cfg.strategy, "init": cfg.init, "decoder_mode": cfg.decoder_mode,
-            "partial_blocks": cfg.partial_blocks, "lora": lora, "arch": arch.to_dict(),
+            "partial_blocks": cfg.partial_blocks, "lora": lora_settings(cfg), "arch": arch.to_dict(),
             "base_checkpoint": str(base_path), "base_sha256": base_sha,
             "trainable_params": strategy.trainable_params}
