@@ -16,6 +16,27 @@ class PromptError(ValueError):
     """A prompt that is malformed: names the entry and what was expected."""
 
 
+# The one rule for box corners, worded once for the CLI and the runtime. Corners are inclusive (the
+# tight box of a one-pixel object has x0 == x1), so only an inverted box is wrong.
+BOX_CORNERS_EXPECTED = "expected x0 <= x1 and y0 <= y1 (corners as x0, y0, x1, y1)"
+
+
+def box_is_inverted(box) -> bool:
+    return box[2] < box[0] or box[3] < box[1]
+
+
+def outside_image(name: str, xy: np.ndarray, original_hw: tuple[int, int]) -> str | None:
+    """The error for the first (x, y) of `xy` (..., 2) outside the image, or None when all are inside."""
+    h, w = original_hw
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    bad = (xy[:, 0] < 0) | (xy[:, 0] > w) | (xy[:, 1] < 0) | (xy[:, 1] > h)
+    if not bad.any():
+        return None
+    first = [float(v) for v in xy[bad][0]]
+    return (f"{name}: coordinate {first} lies outside the {w}x{h} (width x height) image; "
+            f"expected 0 <= x <= {w} and 0 <= y <= {h} in original-image pixels")
+
+
 @dataclass
 class Prompts:
     """Points (N, 2) with labels (N,), and boxes (B, 4); either part may be None."""
@@ -27,6 +48,14 @@ class Prompts:
     def __post_init__(self):
         if self.points is None and self.boxes is None:
             raise PromptError("prompts: give at least one point or box")
+
+    def check_inside(self, original_hw: tuple[int, int]) -> "Prompts":
+        """Refuse coordinates outside an image of `original_hw` (H, W), as the runtime does."""
+        for name, xy in (("points", self.points), ("boxes", self.boxes)):
+            problem = None if xy is None else outside_image(name, xy, original_hw)
+            if problem:
+                raise PromptError(problem)
+        return self
 
 
 def parse_prompt_list(items: list, source: str = "prompts") -> Prompts:
@@ -46,8 +75,8 @@ def parse_prompt_list(items: list, source: str = "prompts") -> Prompts:
             labels.append(label)
         elif kind == "box":
             box = _numbers(data, 4, where)
-            if box[2] <= box[0] or box[3] <= box[1]:
-                raise PromptError(f"{where}.data: expected x0 < x1 and y0 < y1, got {box}")
+            if box_is_inverted(box):
+                raise PromptError(f"{where}.data: {BOX_CORNERS_EXPECTED}, got {box}")
             boxes.append(box)
         else:
             raise PromptError(f"{where}.type: expected 'point' or 'box', got {kind!r}")
