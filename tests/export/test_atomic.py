@@ -87,3 +87,38 @@ def test_refuses_to_replace_a_folder_that_is_not_a_bundle(tiny_model, tmp_path):
     with pytest.raises(BundleDestinationError, match="photos: exists, is not empty and holds no manifest.json"):
         export_bundle(tiny_model[0], out, ExportConfig(), progress=False)
     assert (out / "keep.jpg").exists()
+
+
+def _staging_folder(parent, name, owner_pid, files=("encoder.onnx",)):
+    import socket
+
+    folder = parent / name
+    folder.mkdir()
+    for f in files:
+        (folder / f).write_bytes(b"x")
+    (folder / ".edgesam-owner").write_text(f"{socket.gethostname()} {owner_pid}\n")
+    return folder
+
+
+def test_next_export_cleans_what_killed_exports_left(tmp_path):
+    import os
+    import subprocess
+
+    from edgesam.export.staging import staged_dir
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a process id that no longer runs, as a killed export's
+    out = tmp_path / "bundle"
+    _staging_folder(tmp_path, ".bundle.partial-killed", dead.pid)
+    _staging_folder(tmp_path, ".bundle.partial-running", os.getpid())  # a concurrent export: kept
+    killed_mid_swap = _staging_folder(tmp_path, ".bundle.old-killed", dead.pid, files=())
+    (killed_mid_swap / "bundle").mkdir()
+    (killed_mid_swap / "bundle" / MANIFEST_NAME).write_text('{"previous": true}')
+    (tmp_path / ".photos.partial-x").mkdir()  # another destination's: not ours
+
+    with staged_dir(out) as tmp:
+        assert (out / MANIFEST_NAME).read_text() == '{"previous": true}'  # put back before anything else
+        (tmp / MANIFEST_NAME).write_text('{"new": true}')
+    assert (out / MANIFEST_NAME).read_text() == '{"new": true}'
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME]
+    assert _leftovers(tmp_path) == [".bundle.partial-running", ".photos.partial-x"]
