@@ -4,8 +4,10 @@ import json
 import re
 
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
+from safetensors.torch import load_file
 
 from edgesam.cli.main import main
 from edgesam.data.io import DataError
@@ -24,17 +26,22 @@ def rows(run_dir):
 
 
 def assert_same_run(a, b):
+    """Same figures every epoch and bit-identical trained weights. (These tiny random-init models
+    predict empty masks, val mIoU 0, so the weights and the per-epoch losses carry the comparison.)"""
     ra, rb = rows(a), rows(b)
     assert len(ra) == len(rb) and ra
     for x, y in zip(ra, rb):
         for key in COMPARED:
             assert float(x[key]) == pytest.approx(float(y[key]), abs=RESUME_METRIC_ATOL), (key, x, y)
-    assert any(float(r["val_miou"]) > 0 for r in ra)  # the compared runs segment something
+    assert len({r["train_loss"] for r in ra}) == len(ra)  # the loss moved: the runs trained
+    wa, wb = (load_file(str(d / "adapter/adapter.safetensors")) for d in (a, b))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-# 4 training images, 3 per accumulated step: steps 1-2 in epoch 1 and 3-4 in epoch 2, the 2nd of each partial
-@pytest.mark.parametrize("interrupt_at", [2, 4])
-def test_interrupted_inside_an_epoch_resumes_to_the_same_run(tiny_data, tmp_path, monkeypatch, interrupt_at):
+def test_interrupted_inside_an_epoch_resumes_to_the_same_run(tiny_data, tmp_path, monkeypatch):
+    # 4 training images, 3 per accumulated step: steps 1-2 in epoch 1 and 3-4 in epoch 2, the 2nd of each
+    # partial. Dying inside step 4 resumes from step 3's checkpoint, in the middle of epoch 2.
+    interrupt_at = 4
     kw = dict(strategy="lora", lora_dropout=0.1, epochs=2, batch_size=1, grad_accum=3, box_prob=0.5)
     finetune(tiny_config(tiny_data, tmp_path / "full", **kw), progress=False)
 
