@@ -262,3 +262,21 @@ def _check_not_empty(report: DatasetReport) -> None:
         kinds = ", ".join(IMAGE_EXTENSIONS)
         report.errors.append(f"{report.root}: empty dataset: no image files found ({report.layout} layout; "
                              f"expected {kinds} files in its images/ folder(s) or COCO JSON)")
+
+
+def require_valid_dataset(path: str | os.PathLike, min_area: int = DEFAULT_MIN_AREA, labelled: bool = True,
+                          on_image: Callable[[], None] | None = None) -> DatasetReport:
+    """:func:`check_dataset`, raising :class:`DataError` unless the dataset can be used as it is.
+
+    What the verbs that read a dataset (finetune, eval, bench, prune) run before any other work, so
+    a bad file stops them at once with the line `edgesam data check` would print for it. With
+    ``labelled``, at least one image must have a mask.
+    """
+    report = check_dataset(path, min_area=min_area, on_image=on_image)
+    if not report.ok:
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        raise DataError(f"{report.errors[0]}{more}; `edgesam data check {path}` lists every problem")
+    if labelled and report.totals()["pairs"] == 0:
+        raise DataError(f"{path}: no labelled image (an image with its mask, or COCO annotations); "
+                        f"this needs ground truth; {LAYOUT_HELP}")
+    return report

@@ -47,4 +47,7 @@ def read_adapter(run_dir: Path) -> tuple[dict[str, torch.Tensor], dict]:
     for key in ("strategy", "base_sha256", "base_checkpoint", "arch"):
         if key not in meta:
             raise ValueError(f"{cfg_path}: missing field {key!r}")
-    return load_file(str(w_path)), meta
+    try:
+        return load_file(str(w_path)), meta
+    except Exception as e:  # safetensors raises its own error types for truncated or foreign files
+        raise ValueError(f"{w_path}: not a readable safetensors file, corrupt or truncated ({e})") from None

@@ -202,16 +202,16 @@ def validated_dataset(cfg, progress: bool):
     Refuses, before any model is built, a dataset with a bad file, without images, with fewer than
     two labelled images (a train and a validation split) or without a single object to learn.
     """
-    from edgesam.data import check_dataset, load_dataset
+    from edgesam.data import load_dataset
+    from edgesam.data.check import require_valid_dataset
     from edgesam.data.io import DataError
 
     bar = _bar(progress, desc="checking data", unit="img")
-    report = check_dataset(cfg.data, min_area=cfg.min_area, on_image=bar.update if bar is not None else None)
-    if bar is not None:
-        bar.close()
-    if not report.ok:
-        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
-        raise DataError(f"{report.errors[0]}{more}; `edgesam data check {cfg.data}` lists every problem")
+    try:
+        report = require_valid_dataset(cfg.data, cfg.min_area, on_image=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
     dataset = load_dataset(cfg.data, min_area=cfg.min_area)
     labelled = dataset.subset([i for i, r in enumerate(dataset.records) if r.labelled])
     if len(labelled) < 2:
