@@ -58,28 +58,30 @@ class Prompts:
         return self
 
 
-def parse_prompt_list(items: list, source: str = "prompts") -> Prompts:
-    """The JSON prompt-file form -> Prompts (validated entry by entry)."""
+def parse_prompt_list(items: list, source: str = "prompts", names: list[str] | None = None) -> Prompts:
+    """The JSON prompt-file form -> Prompts (validated entry by entry; errors name `source[i]`, or
+    `names[i]` when given, e.g. the flag an entry came from)."""
     if not isinstance(items, list):
         raise PromptError(f"{source}: expected a JSON list of prompt objects, got {type(items).__name__}")
     points, labels, boxes = [], [], []
     for i, item in enumerate(items):
         where = f"{source}[{i}]"
+        field = (lambda name, flag=names[i]: flag) if names else (lambda name, w=where: f"{w}.{name}")
         kind = item.get("type") if isinstance(item, dict) else None
         data = item.get("data") if isinstance(item, dict) else None
         if kind == "point":
-            points.append(_numbers(data, 2, where))
+            points.append(_numbers(data, 2, field("data")))
             label = item.get("label", 1)
             if label not in (0, 1):
-                raise PromptError(f"{where}.label: expected 1 (positive) or 0 (negative), got {label!r}")
+                raise PromptError(f"{field('label')}: expected label 1 (positive) or 0 (negative), got {label!r}")
             labels.append(label)
         elif kind == "box":
-            box = _numbers(data, 4, where)
+            box = _numbers(data, 4, field("data"))
             if box_is_inverted(box):
-                raise PromptError(f"{where}.data: {BOX_CORNERS_EXPECTED}, got {box}")
+                raise PromptError(f"{field('data')}: {BOX_CORNERS_EXPECTED}, got {box}")
             boxes.append(box)
         else:
-            raise PromptError(f"{where}.type: expected 'point' or 'box', got {kind!r}")
+            raise PromptError(f"{field('type')}: expected 'point' or 'box', got {kind!r}")
     return Prompts(
         np.array(points, np.float32) if points else None,
         np.array(labels, np.float32) if points else None,
@@ -101,27 +103,32 @@ def parse_flag(text: str, size: int, name: str) -> list[float]:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         raise PromptError(f"--{name} {text!r}: expected {size} comma-separated numbers") from None
-    return _numbers(values, size, f"--{name}")
+    return values
 
 
 def from_flags(points: tuple[str, ...], boxes: tuple[str, ...]) -> Prompts:
-    """`--point x,y[,label]` and `--box x0,y0,x1,y1` flags -> Prompts."""
-    items = []
+    """`--point x,y[,label]` and `--box x0,y0,x1,y1` flags -> Prompts; errors quote the flag."""
+    items, names = [], []
     for text in points:
         values = text.split(",")
-        label = int(float(values[2])) if len(values) == 3 else 1
+        if len(values) not in (2, 3):
+            raise PromptError(f"--point {text!r}: expected x,y or x,y,label (label 1 positive, 0 negative)")
+        label = parse_flag(values[2], 1, "point")[0] if len(values) == 3 else 1
         items.append({"type": "point", "data": parse_flag(",".join(values[:2]), 2, "point"), "label": label})
-    items += [{"type": "box", "data": parse_flag(text, 4, "box")} for text in boxes]
-    return parse_prompt_list(items, "flags")
+        names.append(f"--point {text!r}")
+    for text in boxes:
+        items.append({"type": "box", "data": parse_flag(text, 4, "box")})
+        names.append(f"--box {text!r}")
+    return parse_prompt_list(items, "flags", names)
 
 
 def _numbers(data, size: int, where: str) -> list[float]:
     if not isinstance(data, (list, tuple)) or len(data) != size:
-        raise PromptError(f"{where}.data: expected {size} numbers, got {data!r}")
+        raise PromptError(f"{where}: expected {size} numbers, got {data!r}")
     try:
         values = [float(v) for v in data]
     except (TypeError, ValueError):
-        raise PromptError(f"{where}.data: expected {size} numbers, got {data!r}") from None
+        raise PromptError(f"{where}: expected {size} numbers, got {data!r}") from None
     if not np.all(np.isfinite(values)):
-        raise PromptError(f"{where}.data: expected finite numbers, got {data!r}")
+        raise PromptError(f"{where}: expected finite numbers, got {data!r}")
     return values

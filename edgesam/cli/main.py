@@ -13,7 +13,7 @@ import importlib.util
 import click
 
 from edgesam import threads
-from edgesam.cli.errors import DEBUG_ENV, debug_requested, to_click_error
+from edgesam.cli.errors import DEBUG_ENV, debug_requested, one_line, to_click_error
 
 # verb -> "module:attribute"; each module parses flags, builds a config and calls one library function.
 COMMANDS = {
@@ -52,7 +52,10 @@ class LazyGroup(click.Group):
         with threads.configured(ctx.params.get("cpu_threads")):
             try:
                 return super().invoke(ctx)
-            except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            except (click.exceptions.Exit, click.exceptions.Abort):
+                raise
+            except click.ClickException as exc:
+                exc.message = one_line(exc.message)  # a verb's own error is one line too
                 raise
             except Exception as exc:
                 if debug_requested(ctx.params.get("debug", False)):
