@@ -5,8 +5,8 @@ worker threads that busy-wait between parallel regions (OpenMP's default) burn t
 processes need, and a thread pool sized for every core keeps being preempted. So:
 
 - `OMP_WAIT_POLICY=PASSIVE` is set before torch's OpenMP runtime starts (it reads the variable once,
-  when torch is first imported): idle workers sleep instead of spinning. ONNX Runtime's own spinning
-  is switched off in its session options (`edgesam.runtime.ort_backend`).
+  when torch is first imported): idle workers sleep instead of spinning. ONNX Runtime's spinning is
+  switched off per session (`no_spinning`; the runtime's sessions in `edgesam.runtime.ort_backend`).
 - The thread count is, in order: an explicit request (`edgesam --cpu-threads N`), `$EDGESAM_THREADS`,
   `$OMP_NUM_THREADS` when the user set it, else the cores this process may use minus the one-minute
   load average (at least 1).
@@ -27,6 +27,13 @@ POOL_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 def passive_waiting() -> None:
     """Idle OpenMP workers sleep instead of spinning (unless the user chose a policy)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def no_spinning(session_options):
+    """ONNX Runtime session options whose idle pool threads sleep (ORT spins by default and has no
+    environment variable for it: every session edgesam opens goes through this or the runtime's own)."""
+    session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return session_options
 
 
 def usable_cores() -> int:

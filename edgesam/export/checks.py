@@ -18,6 +18,7 @@ import torch
 from edgesam import geometry, io_spec
 from edgesam.metrics import batch_iou
 from edgesam.models.prompt import decode_all
+from edgesam.threads import no_spinning
 
 
 class ParityError(RuntimeError):
@@ -30,7 +31,7 @@ def check_graph(path: Path) -> None:
 
 
 def cpu_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
+    opts = no_spinning(ort.SessionOptions())
     if threads:
         opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
