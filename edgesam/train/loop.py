@@ -119,6 +119,7 @@ class Trainer:
         self.autocast, self.scaler = autocast_context(cfg, device)
         self.step, self.epoch, self.best, self.bad_epochs = 0, 0, -1.0, 0
         self.batches_done = 0  # loader batches of the current epoch already trained on (the resume point)
+        self.data_signature: str | None = None  # recorded so a resumed run can tell the dataset changed
         self.epoch_loss, self.epoch_images, self.epoch_time = [], 0, 0.0
         self.history: list[dict] = []
 
@@ -134,7 +135,7 @@ class Trainer:
             "epoch_images": self.epoch_images, "epoch_time": self.epoch_time,
             "history": self.history, "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "config": self.cfg.to_dict(),
+            "config": self.cfg.to_dict(), "data_signature": self.data_signature,
         }
 
     def load_state_dict(self, state: dict) -> None:

@@ -168,24 +168,51 @@ def run_config_path(out: str | Path) -> Path:
     return path
 
 
-def load_resume_state(run_dir: Path, cfg, required: bool = True) -> dict | None:
-    """The resume state in `run_dir/last.pt`, checked against `cfg`; None when absent and not `required`."""
+def load_resume_state(run_dir: Path, cfg, data_signature: str, mode: bool | str = True) -> dict | None:
+    """The resume state in `run_dir/last.pt`, checked against `cfg` and the dataset's signature.
+
+    mode True (--resume): the state must exist. mode "auto": a run found unfinished is resumed, and
+    None is returned when there is no run (or a finished one, which the caller refuses to overwrite).
+    """
     from edgesam.models.checkpoint import diagnose_unreadable
 
     path = run_dir / LAST
     if not path.is_file():
-        if required:
+        if mode is True:
             run_config_path(run_dir)  # raises, with the message for a run dir without a run
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ResumeError(f"{path}: {diagnose_unreadable(path, exc)}") from exc
+    if mode == "auto" and _finished(state, cfg):
+        return None
     changed = settings_changed(state.get("config"), cfg.to_dict())
     if changed:
         raise ResumeError(f"{path}: was written by a run with other settings ({'; '.join(changed)}); resume with "
                           f"the run's own settings (its config.yaml), or start a new run in another --out")
+    if state.get("data_signature") not in (None, data_signature):
+        raise ResumeError(f"{path}: the dataset {cfg.data} changed since this run started (files added, removed "
+                          f"or resized); start a new run in another --out")
     return state
+
+
+def _finished(state: dict, cfg) -> bool:
+    epochs_done = state["epoch"] >= cfg.epochs
+    steps_done = cfg.max_steps is not None and state["step"] >= cfg.max_steps and not state.get("batches_done")
+    return epochs_done or steps_done
+
+
+def data_signature(dataset) -> str:
+    """A digest of the dataset's files (names and sizes): what a resumed run must find unchanged."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for rec in dataset.records:
+        for path in (rec.image_path, rec.mask_path):
+            if path is not None:
+                digest.update(f"{rec.key}|{Path(path).name}|{Path(path).stat().st_size}\n".encode())
+    return digest.hexdigest()
 
 
 def settings_changed(recorded: dict | None, current: dict) -> list[str]:
@@ -256,14 +283,20 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
     device = resolve_device(cfg)
     rank, world = init_distributed(device)
     run_dir = cfg.out_dir
-    resume_state = load_resume_state(run_dir, cfg, required=resume is True) if resume else None
+    if resume is True and not (run_dir / LAST).is_file():
+        run_config_path(run_dir)  # raises: nothing to resume (before the dataset is read)
+    labelled = validated_dataset(cfg, progress and rank == 0)
+    signature = data_signature(labelled)
+    resume_state = load_resume_state(run_dir, cfg, signature, resume) if resume else None
     if rank == 0 and resume_state is None and (run_dir / LAST).exists():
         raise FileExistsError(f"{run_dir}: holds a run already (last.pt); pass --resume or choose another --out")
-    labelled = validated_dataset(cfg, progress and rank == 0)
     run_dir.mkdir(parents=True, exist_ok=True)
     recorder = RunRecorder(run_dir, {"init": cfg.init, "strategy": cfg.strategy}) if rank == 0 else None
     train_ds, val_ds = split_by_stem(labelled, cfg.val_fraction, cfg.seed)
 
+    if progress and rank == 0:
+        print(f"building {cfg.model or 'the model'}" + (f" from {cfg.checkpoint}" if cfg.init == "pretrained" else
+                                                       " (random init)"), flush=True)
     sam, arch, base_path, base_sha = build_base(cfg, run_dir)
     image_size = arch.image_size
     if cfg.efficient_attention:
@@ -283,6 +316,7 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
     validate = make_validator(cfg, val_ds, device, rank, world, progress)
     trainer = Trainer(cfg, strategy, train_ds, val_ds, image_size, device, augmenter, cache, validate,
                       rank, world, module)
+    trainer.data_signature = signature
     if resume_state is not None:
         trainer.load_state_dict(resume_state)
 

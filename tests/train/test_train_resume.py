@@ -112,3 +112,20 @@ def test_memory_estimate_is_within_a_factor_of_1_5_of_the_peak(tiny_data, tmp_pa
     estimate = setup["figures"]["memory_estimate_gib"]["total"]
     assert 1 / 1.5 <= result.peak_mem_gib / estimate <= 1.5, (estimate, result.peak_mem_gib)
     assert (tmp_path / LAST).exists()
+
+
+def test_auto_resume_continues_an_unfinished_run_only(tiny_data, tmp_path, monkeypatch):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    cfg = tiny_config(data, tmp_path / "run", epochs=4, max_steps=2)  # one step per epoch
+    assert finetune(cfg, progress=False, resume="auto").steps == 2  # nothing there: a fresh run
+    with pytest.raises(FileExistsError, match="holds a run already"):  # finished: not silently reused
+        finetune(cfg, progress=False, resume="auto")
+    assert finetune(cfg.replace(max_steps=3), progress=False, resume="auto").steps == 3  # unfinished: continued
+    victim = sorted((data / "pit/images").iterdir())[0]
+    (data / "pit/masks" / victim.name).unlink()
+    victim.unlink()
+    with pytest.raises(ResumeError, match="dataset .* changed"):
+        finetune(cfg.replace(max_steps=4), progress=False, resume=True)
