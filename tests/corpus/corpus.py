@@ -197,12 +197,12 @@ def bad_bundles(root: Path, good: Path) -> list[Input]:
 
     def variant(name, culprit, change):
         folder = root / name.split(" (")[0].replace(" ", "_")
-        shutil.copytree(good, folder)
+        shutil.copytree(good, folder, copy_function=os.link)  # changes below replace files, never edit them
         manifest_path = folder / MANIFEST_NAME
         manifest = json.loads(manifest_path.read_text())
         target = change(folder, manifest) or folder
         if manifest_path.exists() and manifest:
-            manifest_path.write_text(json.dumps(manifest))
+            _replace(manifest_path, json.dumps(manifest).encode())
         out.append(Input("bundle", name, folder, culprit or Path(target).name))
 
     def rehash(folder, manifest):
@@ -214,18 +214,18 @@ def bad_bundles(root: Path, good: Path) -> list[Input]:
         graph = folder / manifest["graphs"]["fp32"]["encoder"]["file"]
         data = bytearray(graph.read_bytes())
         data[len(data) // 2] ^= 0xFF
-        graph.write_bytes(bytes(data))
+        _replace(graph, bytes(data))
         return graph
 
     def truncated_graph(folder, manifest):
         graph = folder / manifest["graphs"]["fp32"]["decoder"]["file"]
-        graph.write_bytes(graph.read_bytes()[:1000])
+        _replace(graph, graph.read_bytes()[:1000])
         rehash(folder, manifest)  # hashes that match: only the graph itself can tell
         return graph
 
     def truncated_manifest(folder, manifest):
-        text = (folder / MANIFEST_NAME).read_text()
-        (folder / MANIFEST_NAME).write_text(text[: len(text) // 2])
+        text = (folder / MANIFEST_NAME).read_bytes()
+        _replace(folder / MANIFEST_NAME, text[: len(text) // 2])
         manifest.clear()
         return folder / MANIFEST_NAME
 
@@ -259,6 +259,12 @@ def bad_bundles(root: Path, good: Path) -> list[Input]:
     variant("missing graph", None, missing_graph)
     variant("future format version", "format_version", future_format)
     return out
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write `data` as a new file at `path` (the old one may be a hard link to the good bundle's)."""
+    path.unlink()
+    path.write_bytes(data)
 
 
 # ---------------------------------------------------------------------------------------- prompts

@@ -96,9 +96,18 @@ def test_the_corpus_is_large_enough_and_matches_its_catalog(corpus):
     assert built == {kind: set(names) for kind, names in CATALOG.items()}
 
 
-def _digest(path: Path) -> dict[str, str]:
+def _digest(path: Path) -> dict[str, tuple]:
+    """Per file: its content hash when small; for large files (graphs, checkpoints) inode, size, and the
+    modification and change times, which any write moves (and ctime cannot be set back by a program)."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    out = {}
+    for f in files:
+        st = f.stat()
+        if st.st_size <= 1 << 20:
+            out[str(f)] = (hashlib.sha256(f.read_bytes()).hexdigest(),)
+        else:
+            out[str(f)] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return out
 
 
 def _given_files(args, root: Path) -> dict[str, str]:
