@@ -90,12 +90,33 @@ def autocast_context(cfg, device: torch.device):
 
 
 def memory_now(device: torch.device) -> float:
-    """Peak memory so far in GiB: CUDA allocator peak, else the process's max RSS."""
+    """Peak memory in GiB since `reset_peak_memory`: the CUDA allocator's peak, else the process's peak
+    resident memory (Linux's VmHWM; elsewhere the peak over the process's life, ru_maxrss)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 30
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2 ** 20
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start the peak of `memory_now` afresh, so a run in a long-lived process (a notebook, the
+    pipeline, a test session) reports its own peak, not one of an earlier job."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:  # "5" resets the peak resident set size (Linux)
+            f.write("5")
+    except OSError:
+        pass
 
 
 class Trainer:
@@ -154,9 +175,14 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 
     @property
+    def stopped_early(self) -> bool:
+        return bool(self.cfg.patience) and self.bad_epochs >= self.cfg.patience
+
+    @property
     def finished(self) -> bool:
-        """Nothing left to run: every epoch (or max_steps) trained and validated."""
-        return not (self.epoch < self.cfg.epochs and (self.step < self.total_steps or self.batches_done))
+        """Nothing left to run: every epoch (or max_steps) trained and validated, or stopped early."""
+        running = self.epoch < self.cfg.epochs and (self.step < self.total_steps or self.batches_done)
+        return self.stopped_early or not running
 
     # ------------------------------------------------------------------ loop
     def loader(self):
@@ -183,13 +209,15 @@ class Trainer:
         while not self.finished:
             yield from self.train_epoch()
             yield {"state": "validating", "figures": {"epoch": self.epoch, "step": self.step,
-                                                      "val_images": len(self.val_ds) if self.val_ds is not None else 0}}
-            event = self.end_epoch()
-            yield event
-            if self.cfg.patience and self.bad_epochs >= self.cfg.patience:
+                                                      "val_images": self.validation_images()}}
+            yield self.end_epoch()
+            if self.stopped_early:
                 yield {"state": "early_stop", "message": f"no val mIoU gain for {self.bad_epochs} epochs"}
-                break
         yield {"state": "done", "figures": {"best_miou": self.best, "steps": self.step, "epochs": self.epoch}}
+
+    def validation_images(self) -> int:
+        n = len(self.val_ds) if self.val_ds is not None else 0
+        return min(n, self.cfg.val_max_images) if self.cfg.val_max_images else n
 
     def train_epoch(self):
         self.sam.train()

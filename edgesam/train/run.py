@@ -163,8 +163,8 @@ def run_config_path(out: str | Path) -> Path:
     """The config.yaml a `--resume` of the run in `out` starts from; ResumeError when there is no run."""
     path = Path(out) / "config.yaml"
     if not path.is_file() or not (Path(out) / LAST).is_file():
-        raise ResumeError(f"{out}: nothing to resume (no {LAST}: no run there reached its first checkpoint); "
-                          f"start the run without --resume, or give the --out of the run to continue")
+        raise ResumeError(f"{out}: nothing to resume (no {LAST}: a run writes it within its first minute of "
+                          f"training); start the run without --resume, or give the --out of the run to continue")
     return path
 
 
@@ -198,9 +198,11 @@ def load_resume_state(run_dir: Path, cfg, data_signature: str, mode: bool | str 
 
 
 def _finished(state: dict, cfg) -> bool:
+    """The recorded run has nothing left to do under `cfg` (the same rule as `Trainer.finished`)."""
     epochs_done = state["epoch"] >= cfg.epochs
     steps_done = cfg.max_steps is not None and state["step"] >= cfg.max_steps and not state.get("batches_done")
-    return epochs_done or steps_done
+    stopped_early = bool(cfg.patience) and state["bad_epochs"] >= cfg.patience
+    return epochs_done or steps_done or stopped_early
 
 
 def data_signature(dataset) -> str:
@@ -272,7 +274,7 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
     from edgesam.data import Augmenter, split_by_stem
     from edgesam.models.attention import use_efficient_attention
     from edgesam.train.cache import EmbeddingCache
-    from edgesam.train.loop import LossModule, Trainer
+    from edgesam.train.loop import LossModule, Trainer, reset_peak_memory
     from edgesam.train.record import RunRecorder
     from edgesam.train.strategies import apply_strategy
 
@@ -321,6 +323,7 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
         trainer.load_state_dict(resume_state)
 
     meta = adapter_meta(cfg, arch, base_path, base_sha, strategy)
+    reset_peak_memory(device)
     if recorder:
         recorder.config(cfg.to_yaml())
         est = estimate_memory_gib(sam, strategy, cfg, image_size, device, len(train_ds))
@@ -359,7 +362,8 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
 
 def _resume_message(trainer, run_dir: Path) -> str:
     if trainer.finished:
-        return (f"nothing to resume: the run in {run_dir} is complete ({trainer.epoch} epochs, {trainer.step} steps); "
+        how = "stopped early (--patience)" if trainer.stopped_early else "complete"
+        return (f"nothing to resume: the run in {run_dir} is {how} ({trainer.epoch} epochs, {trainer.step} steps); "
                 f"to train longer, resume with a larger --epochs")
     where = f", {trainer.batches_done} batches into it" if trainer.batches_done else ""
     return f"resuming {run_dir} at step {trainer.step} of {trainer.total_steps} (epoch {trainer.epoch + 1}{where})"
