@@ -110,11 +110,11 @@ def markdown(report: dict) -> str:
              "| variant | condition | wall s | user CPU s | sys CPU s | load avg before | user ratio loaded/quiet |",
              "|---|---|---|---|---|---|---|"]
     for variant, runs in report["runs"].items():
-        ratio = runs["loaded"]["user_s"] / runs["quiet"]["user_s"]
-        for condition in ("quiet", "loaded"):
+        ratio = runs["loaded"]["user_s"] / runs["quiet"]["user_s"] if len(runs) == 2 else None
+        for condition in (c for c in ("quiet", "loaded") if c in runs):
             r = runs[condition]
             lines.append(f"| {variant} | {condition} | {r['wall_s']:.1f} | {r['user_s']:.1f} | {r['sys_s']:.1f} | "
-                         f"{r['loadavg_before'][0]:.2f} | {f'{ratio:.2f}' if condition == 'loaded' else ''} |")
+                         f"{r['loadavg_before'][0]:.2f} | {f'{ratio:.2f}' if condition == 'loaded' and ratio else ''} |")
     lines += ["", f"Recorded {report['time']}; command run from {REPO}. A quiet machine is one whose load "
               "average before the quiet run is near 0: on a shared machine the quiet figures are not quiet."]
     return "\n".join(lines) + "\n"
@@ -144,11 +144,15 @@ def main() -> None:
                     print(f"[contention] {variant}, {condition}: {' '.join(command)}", file=sys.stderr, flush=True)
                     report["runs"][variant][condition] = measure(command, VARIANTS[variant], load)
                     print(f"[contention]   {json.dumps(report['runs'][variant][condition])}", file=sys.stderr)
+                    save(report, label)  # after every run: a long benchmark that is stopped keeps what it measured
+    print(markdown(report))
+
+
+def save(report: dict, label: str) -> None:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / f"{label}.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / f"{label}.md").write_text(markdown(report))
-    print(markdown(report))
 
 
 if __name__ == "__main__":
