@@ -58,6 +58,14 @@ def burners(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
+def settle(max_wait_s: float, below: float = 0.5) -> None:
+    """Wait (up to `max_wait_s`) for the one-minute load average to fall below `below`: the previous
+    loaded run raises it for minutes, and edgesam sizes its threads from it."""
+    deadline = time.monotonic() + max_wait_s
+    while os.getloadavg()[0] >= below and time.monotonic() < deadline:
+        time.sleep(5.0)
+
+
 def measure(command: list[str], env: dict, load: int) -> dict:
     """Run `command`; its wall time and its own rusage (user, sys), with `load` burners beside it."""
     load_before = os.getloadavg()
@@ -126,6 +134,8 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=len(os.sched_getaffinity(0)), help="competing busy processes")
     parser.add_argument("--smoke", action="store_true", help="a short finetune instead of the demo")
     parser.add_argument("--label", default=None, help="results file name [demo | smoke]")
+    parser.add_argument("--settle-s", type=float, default=180.0,
+                        help="before a quiet run, wait up to this long for the load average to fall below 0.5")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND... to measure instead")
     args = parser.parse_args()
     command = [c for c in args.command if c != "--"]
@@ -141,6 +151,8 @@ def main() -> None:
                 report["runs"][variant] = {}
                 for condition, load in (("quiet", 0), ("loaded", args.load)):
                     fresh_outputs(workdir)
+                    if not load:
+                        settle(args.settle_s)
                     print(f"[contention] {variant}, {condition}: {' '.join(command)}", file=sys.stderr, flush=True)
                     report["runs"][variant][condition] = measure(command, VARIANTS[variant], load)
                     print(f"[contention]   {json.dumps(report['runs'][variant][condition])}", file=sys.stderr)
