@@ -122,3 +122,20 @@ def test_next_export_cleans_what_killed_exports_left(tmp_path):
     assert (out / MANIFEST_NAME).read_text() == '{"new": true}'
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME]
     assert _leftovers(tmp_path) == [".bundle.partial-running", ".photos.partial-x"]
+
+
+def test_calib_build_replaces_only_a_calibration_set(tmp_path):
+    from edgesam.data import synthesize_dataset
+    from edgesam.export.calib_select import build_calibration_set
+
+    src = synthesize_dataset(tmp_path / "src", count=4, seed=0, size=48)
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "keep.jpg").write_bytes(b"x")
+    with pytest.raises(BundleDestinationError, match="holds no selection.json"):
+        build_calibration_set(src, out, 2)
+    assert sorted(p.name for p in out.iterdir()) == ["keep.jpg"]
+    first = build_calibration_set(src, tmp_path / "calib", 2)
+    second = build_calibration_set(src, tmp_path / "calib", 3)  # an earlier set is replaced
+    assert (first["count"], second["count"]) == (2, 3) and len(list((tmp_path / "calib").glob("*.png"))) == 3
+    assert _leftovers(tmp_path) == []
