@@ -72,19 +72,21 @@ def measure(command: list[str], env: dict, load: int) -> dict:
     procs = burners(load)
     try:
         time.sleep(2.0 if load else 0.0)  # let the burners take their cores
-        start = time.perf_counter()
-        child = subprocess.Popen(command, env={**os.environ, **env}, cwd=REPO, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - start
-        stderr = child.stderr.read().decode(errors="replace")
+        # The command's output goes to a file: a pipe nobody reads while it runs fills up and blocks it.
+        with tempfile.TemporaryFile() as log:
+            start = time.perf_counter()
+            child = subprocess.Popen(command, env={**os.environ, **env}, cwd=REPO, stdout=log, stderr=log)
+            _, status, usage = os.wait4(child.pid, 0)
+            wall = time.perf_counter() - start
+            log.seek(0)
+            output = log.read().decode(errors="replace")
     finally:
         for p in procs:
             p.kill()
             p.wait()
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
-        raise SystemExit(f"{' '.join(command)} failed (exit {code}):\n{stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(command)} failed (exit {code}):\n{output[-3000:]}")
     return {"load_processes": load, "wall_s": wall, "user_s": usage.ru_utime, "sys_s": usage.ru_stime,
             "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
 
