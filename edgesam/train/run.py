@@ -108,8 +108,8 @@ def estimate_memory_gib(sam, strategy, cfg, image_size: int, device: torch.devic
     the padding of windowed blocks (a 32x32 grid in 14x14 windows is 42x42 tokens); the in-memory
     embedding cache of strategy decoder. On a CPU the process's resident memory when training starts
     (interpreter, libraries, weights) is measured instead of assumed: it is most of a small run's peak.
-    Checked against measured peaks on a CPU (vit_t 64-256 px, vit_b 256-512 px, lora and full): within
-    a factor of 1.3.
+    Checked against measured peaks on a CPU (vit_t 64-256 px, vit_b 256-512 px, lora and full): the peak
+    was at most 1.31x the estimate (benchmarks/memory).
     """
     enc = sam.image_encoder
     bytes_act = 2 if (cfg.amp in ("bf16", "fp16") or (cfg.amp == "auto" and device.type == "cuda")) else 4
