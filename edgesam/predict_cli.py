@@ -78,6 +78,7 @@ def run_predict(image_path, checkpoint, variant, image_size, boxes, points, prom
 
     prompts = gather_prompts(boxes, points, prompt_file)
     image = read_image(image_path)
+    prompts.check_inside(image.shape[:2])  # the runtime refuses these too; say so before loading the model
     model, arch = load_model(variant, checkpoint, image_size)
     predictor = SamReferencePredictor(model)
     predictor.set_image(image)

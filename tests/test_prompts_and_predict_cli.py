@@ -19,7 +19,7 @@ def test_prompt_file_form_parses():
 
 @pytest.mark.parametrize("items, message", [
     ([{"type": "circle", "data": [1, 2]}], r"prompts\[0\].type: expected 'point' or 'box'"),
-    ([{"type": "box", "data": [5, 5, 1, 9]}], r"prompts\[0\].data: expected x0 < x1"),
+    ([{"type": "box", "data": [5, 5, 1, 9]}], r"prompts\[0\].data: expected x0 <= x1"),
     ([{"type": "point", "data": [1]}], r"prompts\[0\].data: expected 2 numbers"),
     ([{"type": "point", "data": [1, 2], "label": 3}], r"prompts\[0\].label"),
     ([{"type": "point", "data": [1, float("nan")]}], "finite"),

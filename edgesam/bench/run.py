@@ -26,7 +26,10 @@ def _log(message: str) -> None:
 def _reference_checkpoint(config: BenchConfig, manifest: dict, warnings: list) -> str:
     source = manifest.get("source", {}) or {}
     checkpoint = config.reference or source.get("checkpoint")
-    if not checkpoint or not Path(checkpoint).is_file():
+    if not checkpoint:
+        raise ValueError(f"{config.bundle}: exported without --checkpoint (random weights), so there is no "
+                         "reference model to compare with; pass --reference CHECKPOINT")
+    if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"reference: checkpoint {checkpoint!r} not found; pass --reference CHECKPOINT "
                                 "(the checkpoint the bundle was exported from)")
     expected = source.get("checkpoint_sha256")

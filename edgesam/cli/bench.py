@@ -39,6 +39,9 @@ def _options(func):
 
 def _run(bundle, graph_sets, **kw):
     from edgesam.bench import BenchConfig, format_table, run_bench
+    from edgesam.data.check import require_valid_dataset
+
+    require_valid_dataset(kw["data"])  # a bad file stops here, not after the bundle and reference load
 
     sets = tuple(s.strip() for s in graph_sets.split(",")) if graph_sets else None
     config = BenchConfig(bundle=bundle, graph_sets=sets, **kw)

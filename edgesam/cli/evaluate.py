@@ -30,8 +30,10 @@ def evaluate(checkpoint, adapter, base, data, prompt, seed, box_jitter, split, v
       edgesam eval --checkpoint merged.pth --base sam_vit_b_01ec64.pth --data DIR --prompt box --out runs/eval
       edgesam eval --checkpoint sam_vit_b_01ec64.pth --adapter runs/finetune/NAME --data DIR
     """
+    from edgesam.data.check import require_valid_dataset
     from edgesam.eval import run_eval
 
+    require_valid_dataset(data)  # a bad file stops here, not halfway through the models
     text = run_eval(checkpoint=checkpoint, adapter=adapter, base=base, data=data, prompt=prompt, seed=seed,
                     box_jitter=box_jitter, split=split, val_fraction=val_fraction, split_seed=split_seed,
                     image_size=image_size,

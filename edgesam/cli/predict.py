@@ -33,14 +33,11 @@ def predict(image, checkpoint, bundle, graph_set, variant, image_size, boxes, po
 
     if (checkpoint is None) == (bundle is None):
         raise click.UsageError("give --checkpoint (PyTorch) or --bundle (exported runtime), exactly one")
-    try:
-        if bundle is not None:
-            written, warnings = run_predict_bundle(image, bundle, graph_set, boxes, points, prompt_file, multimask, out)
-        else:
-            written, warnings = run_predict(image, checkpoint, variant, image_size, boxes, points, prompt_file,
-                                            multimask, out)
-    except (ValueError, RuntimeError) as exc:  # bad input, checkpoint or bundle; a backend failure (BackendError)
-        raise click.ClickException(str(exc)) from exc
+    if bundle is not None:
+        written, warnings = run_predict_bundle(image, bundle, graph_set, boxes, points, prompt_file, multimask, out)
+    else:
+        written, warnings = run_predict(image, checkpoint, variant, image_size, boxes, points, prompt_file,
+                                        multimask, out)
     for line in warnings:
         click.echo(line, err=True)
     for path in written:

@@ -20,6 +20,7 @@ import torch
 from edgesam import geometry, io_spec, roi
 from edgesam.eval.agreement import MIN_NONEMPTY_REFERENCE_SHARE, mask_agreement, reference_empty_reason
 from edgesam.models.prompt import decode_all
+from edgesam.threads import no_spinning
 
 
 class ParityError(RuntimeError):
@@ -33,7 +34,7 @@ def check_graph(path: Path) -> None:
 
 
 def cpu_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
+    opts = no_spinning(ort.SessionOptions())
     if threads:
         opts.intra_op_num_threads = threads
     opts.log_severity_level = 3

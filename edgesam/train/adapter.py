@@ -177,7 +177,7 @@ def read_adapter(run_dir: Path) -> tuple[dict[str, torch.Tensor], dict]:
     tensors = {}
     if PEFT_WEIGHTS in meta["weights"]:
         meta["lora"] = read_lora_settings(run_dir)
-        peft_tensors = load_file(str(folder / PEFT_WEIGHTS))
+        peft_tensors = _load_weights(folder / PEFT_WEIGHTS)
         bad = [k for k in peft_tensors if not k.startswith(PEFT_PREFIX)]
         if bad:
             raise ValueError(f"{folder / PEFT_WEIGHTS}: key {bad[0]!r} lacks peft's prefix {PEFT_PREFIX!r}")
@@ -185,8 +185,15 @@ def read_adapter(run_dir: Path) -> tuple[dict[str, torch.Tensor], dict]:
     else:
         meta["lora"] = None
     if EXTRA_WEIGHTS in meta["weights"]:
-        tensors.update(load_file(str(folder / EXTRA_WEIGHTS)))
+        tensors.update(_load_weights(folder / EXTRA_WEIGHTS))
     return tensors, meta
+
+
+def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for truncated or foreign files
+        raise ValueError(f"{path}: not a readable safetensors file, corrupt or truncated ({e})") from None
 
 
 def load_adapted(sam: torch.nn.Module, run_dir: Path):
@@ -207,7 +214,7 @@ def load_adapted(sam: torch.nn.Module, run_dir: Path):
 
         read_lora_settings(run_dir)  # a clear error for a config that is not a LoRA one
         peft_model = PeftModel.from_pretrained(sam, str(folder))
-        loaded, saved = get_peft_model_state_dict(peft_model), load_file(str(folder / PEFT_WEIGHTS))
+        loaded, saved = get_peft_model_state_dict(peft_model), _load_weights(folder / PEFT_WEIGHTS)
         for key in sorted(loaded.keys() ^ saved.keys()):
             where = "in the file but not in the adapted model" if key in saved else "of the adapted model missing"
             raise ValueError(f"{folder / PEFT_WEIGHTS}: tensor {key!r} {where}, so it did not load "
@@ -216,6 +223,6 @@ def load_adapted(sam: torch.nn.Module, run_dir: Path):
             if not torch.equal(loaded[key].cpu(), value):
                 raise ValueError(f"{folder / PEFT_WEIGHTS}: tensor {key!r} did not load unchanged")
     if EXTRA_WEIGHTS in meta["weights"]:
-        load_trainable(sam, load_file(str(folder / EXTRA_WEIGHTS)))
+        load_trainable(sam, _load_weights(folder / EXTRA_WEIGHTS))
     sam.eval()
     return peft_model
