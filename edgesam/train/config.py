@@ -85,7 +85,7 @@ class FinetuneConfig:
     amp: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     grad_checkpointing: bool = False
     efficient_attention: bool = True
-    patience: int = 0  # early stopping after N epochs without val mIoU gain; 0 disables
+    patience: int = 0  # early stopping after N validations without val mIoU gain; 0 disables
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # run
     out: str = "runs/finetune/run"
@@ -93,6 +93,7 @@ class FinetuneConfig:
     num_workers: int = 0
     max_steps: int | None = None  # stop after this many optimizer steps (tests, smoke runs)
     val_max_images: int | None = None  # cap validation images per epoch (None: all)
+    val_every: int = 1  # validate every N epochs (and after the last): validation time is training time lost
     cache_dir: str | None = None  # strategy=decoder: embedding cache on disk (None: memory)
 
     def __post_init__(self):
@@ -152,7 +153,7 @@ class FinetuneConfig:
             raise ConfigError("checkpoint: required with init=pretrained (or set init: random to train from scratch)")
         if self.model is None and not self.checkpoint:
             raise ConfigError("model: give a variant or a checkpoint")
-        for name in ("epochs", "batch_size", "objects_per_image", "lora_rank", "grad_accum", "partial_blocks"):
+        for name in ("epochs", "batch_size", "objects_per_image", "lora_rank", "grad_accum", "partial_blocks", "val_every"):
             _at_least(name, getattr(self, name), 1)
         for name in ("warmup_steps", "patience", "num_workers", "n_pos", "n_neg", "min_area", "split_seed"):
             _at_least(name, getattr(self, name), 0)
