@@ -11,7 +11,7 @@ from edgesam.train import FinetuneConfig, finetune
 def test_random_init_takes_the_scratch_recipe():
     cfg = FinetuneConfig(model="vit_t", init="random")
     assert cfg.recipe == "scratch" and cfg.strategy == "full" and cfg.loss == "bce_dice"
-    assert cfg.framing == InputFraming(mode="roi", roi_margin=2.0, dense_box=True) and cfg.box_prob == 1.0
+    assert cfg.framing == InputFraming(mode="roi", roi_margin=1.5, dense_box=True) and cfg.box_prob == 1.0
     pretrained = FinetuneConfig(model="vit_b", checkpoint="sam.pth")
     assert pretrained.recipe == "sam" and pretrained.strategy == "lora" and pretrained.loss == "focal_dice"
     assert pretrained.framing is None  # as the checkpoint records it
