@@ -44,7 +44,7 @@ class ConfigError(ValueError):
 @dataclass
 class FinetuneConfig:
     # model
-    model: str | None = "vit_b"  # variant; None to take it from the checkpoint
+    model: str | None = None  # variant; None: the checkpoint's own, else vit_b
     checkpoint: str | None = None  # base weights; required for init=pretrained
     init: str = "pretrained"  # pretrained | random (from scratch; labelled in every output)
     recipe: str | None = None  # sam | scratch; None: sam for init=pretrained, scratch for init=random
@@ -103,6 +103,8 @@ class FinetuneConfig:
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig.from_dict(self.augment)
         _choice("init", self.init, INITS)
+        if self.model is None and not self.checkpoint:
+            self.model = "vit_b"
         if self.recipe is None:
             self.recipe = RECIPE_FOR_INIT[self.init]
         _choice("recipe", self.recipe, tuple(RECIPES))

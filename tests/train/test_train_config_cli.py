@@ -37,7 +37,10 @@ def test_cli_print_config_and_overrides(tmp_path):
     r = CliRunner().invoke(main, ["finetune", "--print-config"])
     assert r.exit_code == 0, r.output
     printed = yaml.safe_load(r.output)
-    assert printed["strategy"] == "lora" and printed["model"] == "vit_b" and "augment" in printed
+    # the variant is the checkpoint's own unless given (a vit_t checkpoint needs no --model vit_t)
+    assert printed["strategy"] == "lora" and printed["model"] is None and "augment" in printed
+    r = CliRunner().invoke(main, ["finetune", "--init", "random", "--print-config"])
+    assert yaml.safe_load(r.output)["model"] == "vit_b"
     spec = tmp_path / "s.yaml"
     spec.write_text("model: vit_t\ninit: random\nepochs: 2\n")
     r = CliRunner().invoke(main, ["finetune", "-c", str(spec), "--epochs", "5", "--strategy", "full", "--print-config"])
