@@ -6,7 +6,8 @@
   the set in fp32, and the parity figures say which precision actually ran at export.
 - ov_int8: NNCF post-training quantization of the encoder (transformer model type: SmoothQuant,
   quantizers placed for MatMul-heavy models; mixed preset: symmetric weights, asymmetric
-  activations), calibrated on the same images as the ONNX int8 set. Ignored scopes: the op types of
+  activations; overflow fix on, i.e. 7-bit weights, so products cannot saturate on CPUs without VNNI),
+  calibrated on the same images as the ONNX int8 set. Ignored scopes: the op types of
   `openvino_int8_ignored_types` (LayerNorm's MVN and Softmax: normalisation and softmax lose the most
   in 8 bits), the nodes matching `int8_exclude_nodes` (the neck and the patch embedding), and with
   `int8_matmul_const_only` the attention MatMuls of two activations. With `openvino_int8_max_drop`
@@ -198,17 +199,18 @@ def quantize_encoder(model, onnx_path: Path, config, images, image_size: int, lo
     common = dict(preset=nncf.QuantizationPreset(config.openvino_int8_preset), target_device=nncf.TargetDevice.CPU,
                   subset_size=len(images), fast_bias_correction=True, model_type=nncf.ModelType.TRANSFORMER,
                   ignored_scope=scope)
+    advanced = _advanced(config)
     start = time.perf_counter()
     if config.openvino_int8_max_drop is None:
         log(f"NNCF post-training quantization ({len(images)} images, preset {config.openvino_int8_preset})")
-        quantized = nncf.quantize(model, dataset, **common)
+        quantized = nncf.quantize(model, dataset, advanced_parameters=advanced, **common)
         control = None
     else:
         log(f"NNCF quantization with accuracy control (max drop {config.openvino_int8_max_drop} in embedding agreement)")
         validation = nncf.Dataset(_reference_pairs(onnx_path, images, image_size))
         quantized = nncf.quantize_with_accuracy_control(
             model, dataset, validation, embedding_agreement, max_drop=config.openvino_int8_max_drop,
-            drop_type=nncf.DropType.ABSOLUTE, **common)
+            drop_type=nncf.DropType.ABSOLUTE, advanced_quantization_parameters=advanced, **common)
         control = {"metric": "mean over calibration images of 1 - |emb - emb_fp32|_1 / |emb_fp32|_1",
                    "max_drop": config.openvino_int8_max_drop, "drop_type": "absolute",
                    "validation_images": len(images)}
@@ -217,6 +219,7 @@ def quantize_encoder(model, onnx_path: Path, config, images, image_size: int, lo
         "method": "nncf.quantize" if control is None else "nncf.quantize_with_accuracy_control",
         "nncf": package_version("nncf"), "model_type": "transformer", "preset": config.openvino_int8_preset,
         "target_device": "CPU", "subset_size": len(images), "fast_bias_correction": True,
+        "overflow_fix": config.openvino_int8_overflow_fix,
         "ignored_scope": scope_record, "accuracy_control": control,
         "calibration": {"count": len(images), "sha256": calibration_digest(images), "source": str(root),
                         "files": [Path(p).name for p in images], "preprocess": "edgesam.geometry.preprocess",
@@ -225,6 +228,13 @@ def quantize_encoder(model, onnx_path: Path, config, images, image_size: int, lo
         "decoder": "fp32 (not quantized)",
     }
     return quantized, record
+
+
+def _advanced(config):
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
+    fix = {"enable": OverflowFix.ENABLE, "first_layer": OverflowFix.FIRST_LAYER, "disable": OverflowFix.DISABLE}
+    return AdvancedQuantizationParameters(overflow_fix=fix[config.openvino_int8_overflow_fix])
 
 
 def quantize_decoder(model, encoder_onnx: Path, config, images, image_size: int):
@@ -237,7 +247,7 @@ def quantize_decoder(model, encoder_onnx: Path, config, images, image_size: int)
     feeds = list(iter(reader.get_next, None))
     quantized = nncf.quantize(model, nncf.Dataset(feeds), preset=nncf.QuantizationPreset(config.openvino_int8_preset),
                               target_device=nncf.TargetDevice.CPU, subset_size=len(feeds),
-                              model_type=nncf.ModelType.TRANSFORMER)
+                              model_type=nncf.ModelType.TRANSFORMER, advanced_parameters=_advanced(config))
     return quantized, {"method": "nncf.quantize", "calibration_feeds": len(feeds)}
 
 

@@ -220,7 +220,7 @@ def quantize_dynamic_graph(src: Path, dst: Path, config, log) -> dict:
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True, skip_optimization=True)
         model = onnx.load(str(prepared), load_external_data=False)
-        excluded = excluded_nodes(model, ("MatMul",), config.int8_exclude_op_types, config.int8_exclude_nodes)
+        excluded = excluded_nodes(model, ("MatMul",), (), config.int8_exclude_nodes)  # only MatMuls are candidates
         quantize_dynamic(str(prepared), str(dst), op_types_to_quantize=["MatMul"], per_channel=config.int8_per_channel,
                          reduce_range=config.int8_reduce_range, weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
                          extra_options={"MatMulConstBOnly": config.int8_matmul_const_only})
