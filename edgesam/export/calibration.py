@@ -17,6 +17,7 @@ from onnxruntime.quantization import CalibrationDataReader
 from edgesam import geometry, io_spec
 from edgesam.data import read_image
 from edgesam.data.io import IMAGE_EXTENSIONS
+from edgesam.threads import no_spinning
 
 LABEL_FOLDERS = {"masks", "mask", "labels", "label", "annotations", "gt"}
 CACHE_ENV = "EDGESAM_CACHE"
@@ -177,7 +178,7 @@ def stream_minmax_ranges(model_path: Path, op_types, reader: CalibrationDataRead
     augmented = Path(work) / "ranges_augmented.onnx"
     _save_model(model, augmented)
     del model  # the session below holds its own copy of the weights
-    opts = ort.SessionOptions()
+    opts = no_spinning(ort.SessionOptions())
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # calibrate the graph as it is
     # Run each reduction as soon as its input exists (ONNX Runtime's default order measured >11 GB for
     # one vit_b image at 1024 px: the big tensors stayed alive until late reductions).

@@ -68,13 +68,19 @@ def check_set(tmp: Path, name: str, encoder: str, decoder: str, precisions: tupl
               ref, log) -> None:
     from edgesam.export import checks
 
-    sessions = {tmp / encoder: precisions[0], tmp / decoder: precisions[1]}
-    figures = checks.measure(tmp / encoder, tmp / decoder, ref, session=lambda path: OvCheckSession(path, sessions[path]))
-    executed = OvCheckSession(tmp / encoder, precisions[0]).graph.execution_precision
+    asked = {tmp / encoder: precisions[0], tmp / decoder: precisions[1]}
+    opened = {}
+
+    def session(path):  # kept, so the encoder's executed precision is read without compiling it again
+        opened[path] = OvCheckSession(path, asked[path])
+        return opened[path]
+
+    figures = checks.measure(tmp / encoder, tmp / decoder, ref, session=session)
+    executed = opened[tmp / encoder].graph.execution_precision
     figures["executed_as"] = executed
     manifest["checks"][name] = figures
     log(f"{name}: parity embed max|d| {figures['embed_max_abs']:.3g}, logits max|d| {figures['logits_max_abs']:.3g}, "
-        f"mask IoU {figures['mask_iou_mean']:.4f} (encoder ran in {executed})")
+        f"{checks.mask_iou_text(figures)} (encoder ran in {executed})")
     if config.check_parity:
         tolerance = config.tolerances[name.split("_", 1)[1]]
         checks.enforce(figures, tolerance, name, (encoder, decoder))

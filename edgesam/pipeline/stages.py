@@ -71,14 +71,15 @@ def finetune_config(spec: PipelineSpec, paths: dict):
 
     base = {"model": spec.model, "checkpoint": spec.checkpoint, "init": "pretrained" if spec.checkpoint else "random",
             "image_size": spec.image_size, "data": str(paths["data"]), "val_fraction": spec.val_fraction,
-            "seed": spec.seed, "out": str(paths["finetune"])}
+            "seed": spec.seed, "split_seed": spec.seed, "out": str(paths["finetune"])}
     return FinetuneConfig.from_dict({**base, **spec.finetune}, where="pipeline spec: finetune")
 
 
 def run_finetune(ctx: dict) -> dict:
     from edgesam.train import finetune
 
-    result = finetune(finetune_config(ctx["spec"], ctx["paths"]), progress=ctx["progress"])
+    # resume="auto": a rerun after a kill continues the interrupted run instead of starting over
+    result = finetune(finetune_config(ctx["spec"], ctx["paths"]), progress=ctx["progress"], resume="auto")
     keep = ("strategy", "init", "best_miou", "best_dice", "trainable_params", "images_per_s", "peak_mem_gib", "wall_s",
             "adapter_bytes", "epochs", "steps")
     return {k: getattr(result, k) for k in keep}
