@@ -9,16 +9,20 @@ The first rule that applies decides:
 5. The manifest holds encoder timings of both backends for this graph set, measured on a CPU of the
    same model and flags as this one (`edgesam export --measure-backends`): the faster one. A
    measurement on this very CPU beats any rule.
-6. No measurement for this CPU: the rule `RULE` below, from side-by-side measurements of SAM
-   encoders on both backends (benchmarks/cpu_backends): ONNX Runtime's QDQ int8 kernels lag
-   OpenVINO's on every x86 CPU measured, while for float graphs the two are close and ONNX Runtime
-   is the reference path the bundle's parity checks ran on, so it keeps them.
+6. No measurement for this CPU: the rule `RULE` below. OpenVINO runs a QDQ int8 graph with its own
+   fused int8 kernels (the QDQ pairs become FakeQuantize), while ONNX Runtime's QDQ kernels are
+   the slower path in the side-by-side comparisons made so far (benchmarks/cpu_backends measures
+   it on any machine); float graphs stay on ONNX Runtime, the path the bundle's parity checks ran
+   on. A rule is a guess: `--measure-backends` at export, or `edgesam bench` on the line PC, replaces
+   it with a measurement.
 """
 from __future__ import annotations
 
 from edgesam.envinfo import cpu_features
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+# Which backends can run each graph format (OpenVINO reads ONNX too).
+FORMAT_BACKENDS = {"onnx": ("onnxruntime", "openvino"), "openvino": ("openvino",), "tensorrt": ("tensorrt",)}
 RULE = {"int8": "openvino"}  # ONNX precision -> backend; precisions not listed run on onnxruntime
 
 
@@ -64,4 +68,44 @@ def choose_backend(manifest: dict, graph_set: str, fmt: str, providers=None, ins
         return measured
     precision = manifest["graphs"][graph_set]["encoder"].get("precision", graph_set)
     backend = RULE.get(precision, "onnxruntime")
-    return backend, f"rule for {precision} ONNX graphs without a measurement on this CPU ({cpu.get('isa')})"
+    why = ("OpenVINO runs QDQ int8 with its own fused int8 kernels" if backend == "openvino"
+           else "float graphs stay on the backend the export's parity checks ran on")
+    return backend, f"rule for {precision} ONNX graphs without a measurement on this CPU ({cpu.get('isa')}): {why}"
+
+
+def installed_backends(fmt: str) -> set[str]:
+    """The CPU backends of `fmt` whose packages import here (TensorRT is judged when it starts)."""
+    if fmt != "onnx":
+        return set(FORMAT_BACKENDS.get(fmt, ()))
+    from edgesam.runtime import ov_backend
+
+    return {"onnxruntime"} | ({"openvino"} if ov_backend.available() else set())
+
+
+def graph_set_format(manifest: dict, graph_set: str) -> str:
+    return manifest["graphs"][graph_set]["encoder"]["format"]
+
+
+def auto_choice(manifest: dict, graph_set: str, providers=None) -> tuple[str, str]:
+    """(backend, reason) that `Segmenter.open(bundle, graph_set, backend="auto")` takes on this machine."""
+    fmt = graph_set_format(manifest, graph_set)
+    ort_providers = ()
+    if fmt == "onnx":
+        from edgesam.runtime.ort_backend import _ort
+
+        ort_providers = tuple(_ort().get_available_providers())
+    return choose_backend(manifest, graph_set, fmt, providers, installed_backends(fmt), ort_providers)
+
+
+def cpu_notes(cpu: dict | None = None) -> list[str]:
+    """What this CPU's instruction set means for the graph sets (for bench headers)."""
+    from edgesam.envinfo import has_bf16_math, has_int8_dot
+
+    cpu = cpu or cpu_features()
+    if cpu.get("isa") == "unknown":
+        return ["CPU flags unknown (no /proc/cpuinfo): int8 and bf16 speed-ups cannot be predicted here"]
+    notes = ["int8: VNNI/AMX present, int8 dot products in one instruction" if has_int8_dot(cpu) else
+             "int8: no VNNI/AMX, int8 products take the slower multi-instruction path (smaller int8 gains)"]
+    notes.append("bf16: AVX512_BF16/AMX-BF16 present, OpenVINO bf16 sets run in bf16" if has_bf16_math(cpu) else
+                 "bf16: no AVX512_BF16/AMX-BF16, OpenVINO bf16 sets run in fp32 here")
+    return notes

@@ -21,13 +21,12 @@ import numpy as np
 
 from edgesam import geometry, roi
 from edgesam.runtime import inputs
+from edgesam.runtime.backend_choice import FORMAT_BACKENDS, auto_choice
 from edgesam.runtime.bundle import BundleInfo, fixed_prompt_axes, load_bundle, verify_io
 from edgesam.runtime.errors import BackendError, BundleError, InvalidInputError, RuntimeErrorBase
 from edgesam.types import Prediction, select_outputs
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
-# Which backends can run each graph format (OpenVINO reads ONNX too).
-FORMAT_BACKENDS = {"onnx": ("onnxruntime", "openvino"), "openvino": ("openvino",), "tensorrt": ("tensorrt",)}
 ENCODER_CHUNK = 16  # ROI crops per encoder call (activation memory grows with the batch)
 
 
@@ -249,7 +248,7 @@ def _make_backend(info: BundleInfo, backend: str, providers, threads):
         raise BundleError(f"{info.path}: graph set {info.graph_set!r} mixes or has unknown formats {sorted(formats)}")
     fmt = formats.pop()
     if backend == "auto":
-        backend, reason = _auto_backend(info, fmt, providers)
+        backend, reason = auto_choice(info.manifest, info.graph_set, providers)
     elif backend not in FORMAT_BACKENDS[fmt]:
         raise BundleError(f"{info.path}: graph set {info.graph_set!r} holds {fmt} graphs; backend {backend!r} cannot run "
                           f"them (use backend={' or '.join(repr(b) for b in FORMAT_BACKENDS[fmt])} or another graph set)")
@@ -279,14 +278,3 @@ def _start(backend: str, info: BundleInfo, paths, providers, threads):
         return OvBackend(*paths, precisions=precisions, threads=threads)
     from edgesam.runtime.trt_backend import TrtBackend
     return TrtBackend(*paths, info=info)
-
-
-def _auto_backend(info: BundleInfo, fmt: str, providers) -> tuple[str, str]:
-    from edgesam.runtime import backend_choice, ov_backend
-
-    installed = {"onnxruntime"} | ({"openvino"} if fmt == "onnx" and ov_backend.available() else set())
-    ort_providers = ()
-    if fmt == "onnx":
-        from edgesam.runtime.ort_backend import _ort
-        ort_providers = tuple(_ort().get_available_providers())
-    return backend_choice.choose_backend(info.manifest, info.graph_set, fmt, providers, installed, ort_providers)

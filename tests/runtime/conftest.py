@@ -35,16 +35,6 @@ def bundle_dir(tiny_model, tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="session", autouse=True)
-def openvino_cache(tmp_path_factory):
-    """Compiled OpenVINO models go to a per-session folder, never the user's cache."""
-    mp = pytest.MonkeyPatch()
-    path = tmp_path_factory.mktemp("openvino_cache")
-    mp.setenv("EDGESAM_OPENVINO_CACHE", str(path))
-    yield path
-    mp.undo()
-
-
 @pytest.fixture(scope="session", params=CPU_BACKENDS)
 def segmenter(bundle_dir, request):
     from edgesam.runtime import Segmenter
