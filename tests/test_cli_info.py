@@ -20,6 +20,7 @@ def test_info_reports_variants_and_versions():
     assert table.exit_code == 0 and "CPU:" in table.output
     for flag in flags:
         assert f"  {flag} " in table.output
+    assert "int8: " in table.output and "bf16: " in table.output  # what the flags mean for the graph sets
 
 
 def test_every_registered_verb_imports_and_has_an_example():

@@ -35,6 +35,10 @@ def info(as_json: bool):
         value = cpu["flags"][flag]
         click.echo(f"  {flag:24s} {'unknown' if value is None else 'yes' if value else 'no'}")
     click.echo(f"  {'best matrix tier':24s} {cpu['isa']}")
+    from edgesam.runtime.backend_choice import cpu_notes
+
+    for note in cpu_notes(cpu):
+        click.echo(f"  {note}")
     click.echo("Environment:")
     for key, value in env.items():
         click.echo(f"  {key:24s} {value}")
