@@ -123,6 +123,7 @@ def run_bench(config: BenchConfig) -> dict:
     report = {
         "bundle": str(config.bundle), "reference": checkpoint, "config": config.to_dict(),
         "images": len(plan), "prompts": plan.num_prompts, "plan": plan.describe(), "formats": rows,
+        "framing": (manifest.get("model") or {}).get("framing"),
         "warnings": warnings, "environment": environment(), "started": started,
         "machine": {**machine, "load_average_end": machine_state()["load_average"], "notes": cpu_notes(machine["cpu"])},
         "defaults": defaults,
