@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -36,16 +37,16 @@ from edgesam.utils.files import write_json_atomic, write_text_atomic  # noqa: E4
 LIMIT_GB = 4.0
 CHILD = {
     "onnxruntime": """
-import sys, time
+import sys
 from pathlib import Path
 from edgesam.export import ExportConfig
 from edgesam.export.calibration import ImageCalibrationReader, calibration_digest, resolve_calibration_images
 from edgesam.export.quantize import quantize_graph
 encoder, out, count, size, calib = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 config = ExportConfig(precisions=("fp32", "int8"), int8_mode="static", calib_data=calib, calib_max_images=count,
-                      calib_cache=str(out.parent / "no_cache_{}".format(time.time())))
+                      calib_cache=str(out) + ".no_cache")  # a fresh cache folder: calibrate, never reuse ranges
 images = resolve_calibration_images(calib, count)
-info = quantize_graph(encoder, out.with_suffix(".onnx"), ImageCalibrationReader(images, size), config,
+info = quantize_graph(encoder, Path(str(out) + ".onnx"), ImageCalibrationReader(images, size), config,
                       calibration_digest(images), print)
 print("IMAGES", len(images), "QUANTIZERS", info["quantize_linear"])
 """,
@@ -60,7 +61,7 @@ encoder, out, count, size, calib = Path(sys.argv[1]), Path(sys.argv[2]), int(sys
 config = ExportConfig(formats=("openvino",), precisions=("int8",), calib_data=calib, calib_max_images=count)
 images = resolve_calibration_images(calib, count)
 model, _ = quantize_encoder(ov.convert_model(str(encoder)), encoder, config, images, size, print)
-save_ir(model, out.with_suffix(".xml"), compress_to_fp16=False)
+save_ir(model, Path(str(out) + ".xml"), compress_to_fp16=False)
 fq = sum(op.get_type_name() == "FakeQuantize" for op in model.get_ordered_ops())
 print("IMAGES", len(images), "QUANTIZERS", fq)
 """,
@@ -83,7 +84,7 @@ def export_encoder(work: Path, variant: str, image_size: int | None) -> tuple[Pa
 
 
 def measure(backend: str, encoder: Path, size: int, count: int, work: Path, calib: Path) -> dict:
-    out = work / f"encoder.{backend}.int8.{count}"
+    out = work / f"encoder.{backend}.int8.n{count}"
     cmd = ["/usr/bin/time", "-v", sys.executable, "-c", CHILD[backend], str(encoder), str(out), str(count), str(size),
            str(calib)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -94,8 +95,8 @@ def measure(backend: str, encoder: Path, size: int, count: int, work: Path, cali
         raise RuntimeError(f"{backend} calibration with {count} images failed:\n{proc.stderr[-3000:]}")
     kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
     summary = re.search(r"IMAGES (\d+) QUANTIZERS (\d+)", proc.stdout)
-    for leftover in work.glob(f"{out.name}*"):
-        leftover.unlink()
+    for leftover in work.glob(f"{out.name}.*"):
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     return {"backend": backend, "images": int(summary.group(1)), "quantizers": int(summary.group(2)),
             "max_rss_kb": kb, "max_rss_gb": kb * 1024 / 1e9, "wall_s_load_dependent": round(seconds, 1)}
 
