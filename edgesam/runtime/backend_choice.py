@@ -9,12 +9,12 @@ The first rule that applies decides:
 5. The manifest holds encoder timings of both backends for this graph set, measured on a CPU of the
    same model and flags as this one (`edgesam export --measure-backends`): the faster one. A
    measurement on this very CPU beats any rule.
-6. No measurement for this CPU: the rule `RULE` below. OpenVINO runs a QDQ int8 graph with its own
-   fused int8 kernels (the QDQ pairs become FakeQuantize), while ONNX Runtime's QDQ kernels are
-   the slower path in the side-by-side comparisons made so far (benchmarks/cpu_backends measures
-   it on any machine); float graphs stay on ONNX Runtime, the path the bundle's parity checks ran
-   on. A rule is a guess: `--measure-backends` at export, or `edgesam bench` on the line PC, replaces
-   it with a measurement.
+6. No measurement for this CPU: `rule_backend`. An int8 ONNX graph goes to OpenVINO only on a CPU
+   with int8 dot-product instructions (VNNI or AMX), where OpenVINO turns the QDQ pairs into its own
+   fused int8 kernels; everything else stays on ONNX Runtime, the path the bundle's parity checks
+   ran on (on this project's AVX2-only machine OpenVINO ran the ONNX sets slower than ONNX Runtime
+   in every side-by-side smoke run, all on a loaded machine). A rule is a guess:
+   `--measure-backends` at export, or `edgesam bench` on the line PC, replaces it with a measurement.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from edgesam.envinfo import cpu_features
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 # Which backends can run each graph format (OpenVINO reads ONNX too).
 FORMAT_BACKENDS = {"onnx": ("onnxruntime", "openvino"), "openvino": ("openvino",), "tensorrt": ("tensorrt",)}
-RULE = {"int8": "openvino"}  # ONNX precision -> backend; precisions not listed run on onnxruntime
 
 
 def same_cpu(recorded: dict | None, here: dict) -> bool:
@@ -67,10 +66,19 @@ def choose_backend(manifest: dict, graph_set: str, fmt: str, providers=None, ins
     if measured:
         return measured
     precision = manifest["graphs"][graph_set]["encoder"].get("precision", graph_set)
-    backend = RULE.get(precision, "onnxruntime")
-    why = ("OpenVINO runs QDQ int8 with its own fused int8 kernels" if backend == "openvino"
-           else "float graphs stay on the backend the export's parity checks ran on")
+    backend, why = rule_backend(precision, cpu)
     return backend, f"rule for {precision} ONNX graphs without a measurement on this CPU ({cpu.get('isa')}): {why}"
+
+
+def rule_backend(precision: str, cpu: dict) -> tuple[str, str]:
+    """(backend, why) for an ONNX graph set of `precision` on `cpu` when nothing was measured."""
+    from edgesam.envinfo import has_int8_dot
+
+    if precision == "int8" and has_int8_dot(cpu):
+        return "openvino", "with VNNI/AMX, OpenVINO runs QDQ int8 with its own fused int8 kernels"
+    if precision == "int8":
+        return "onnxruntime", "without VNNI/AMX, OpenVINO's int8 kernels have no dot-product instruction to gain from"
+    return "onnxruntime", "float graphs stay on the backend the export's parity checks ran on"
 
 
 def installed_backends(fmt: str) -> set[str]:

@@ -46,12 +46,17 @@ def test_a_measurement_on_the_same_cpu_decides():
     assert "rule" in choose_backend(manifest(one), "fp32", "onnx", installed=BOTH, cpu=AVX2)[1]
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
-def test_the_rule_without_measurement(precision):
-    from edgesam.runtime.backend_choice import RULE
+VNNI = {"model": "Intel Xeon", "isa": "avx512_vnni", "amx": False,
+        "flags": {"avx2": True, "avx512f": True, "avx512_vnni": True}}
 
-    name, why = choose_backend(manifest(), precision, "onnx", installed=BOTH, cpu=AVX2)
-    assert name == RULE.get(precision, "onnxruntime") and "rule" in why
+
+@pytest.mark.parametrize("precision, cpu, expected", [
+    ("fp32", AVX2, "onnxruntime"), ("fp16", AVX2, "onnxruntime"), ("int8", AVX2, "onnxruntime"),
+    ("fp32", VNNI, "onnxruntime"), ("int8", VNNI, "openvino"),
+])
+def test_the_rule_without_measurement(precision, cpu, expected):
+    name, why = choose_backend(manifest(), precision, "onnx", installed=BOTH, cpu=cpu)
+    assert name == expected and "rule" in why and cpu["isa"] in why
 
 
 def test_same_cpu_needs_model_and_flags():
