@@ -8,11 +8,15 @@ integrators in docs/bundle.md. Layout of `manifest.json` (format_version 1):
     preprocess:  pixel_mean[3], pixel_std[3], resize, interpolation, pad, layout
     prompts:     max_points, max_boxes, labels{"-1".."3": meaning}
     io:          encoder{inputs, outputs}, decoder{inputs, outputs}: name, dtype, shape (str axes dynamic)
-    graphs:      {graph_set: {"encoder": entry, "decoder": entry}}, graph_set in fp32|fp16|int8|trt_*
-                 entry: file, format (onnx|tensorrt), precision, sha256, bytes, [excluded_nodes], [tensorrt{...}]
-    quantization: {graph_set: {method, per_channel, excluded_op_types, excluded_nodes, calibration{count, sha256, source}}}
+    graphs:      {graph_set: {"encoder": entry, "decoder": entry}}, graph_set in fp32|fp16|int8|trt_*|ov_*
+                 entry: file, format (onnx|tensorrt|openvino), precision, sha256, bytes, [external_data[{file,
+                 sha256, bytes}]], [excluded_nodes], [tensorrt{...}], [openvino{version, inference_precision}]
+    quantization: {graph_set: {method, ..., calibration{count, sha256, source}}}; ov_int8 adds ignored_scope,
+                 nncf settings and built_on_cpu
+    backend_timings: optional encoder ms per ONNX set and CPU backend, with the CPU they were measured on
     source:      checkpoint, checkpoint_sha256
-    versions:    exporter tool versions (torch, onnx, onnxruntime, tensorrt, cuda, gpu, compute_capability)
+    versions:    exporter tool versions (torch, onnx, onnxruntime, openvino, nncf, tensorrt, cuda, gpu,
+                 compute_capability) and the CPU (model, instruction-set flags) the bundle was built on
     checks:      {graph_set: figures measured at export (max abs diff, mask IoU vs PyTorch)}
 """
 from __future__ import annotations
@@ -82,9 +86,16 @@ def verify_graphs(bundle_dir: str | Path, manifest: dict, graph_set: str) -> Non
         path = graph_path(bundle_dir, manifest, graph_set, part)
         if not path.is_file():
             raise BundleError(f"{path}: listed in the manifest (graphs.{graph_set}.{part}) but missing")
-        expected = manifest["graphs"][graph_set][part]["sha256"]
-        if sha256_file(path) != expected:
+        entry = manifest["graphs"][graph_set][part]
+        if sha256_file(path) != entry["sha256"]:
             raise BundleError(f"{path}: sha256 differs from the manifest's graphs.{graph_set}.{part}: corrupt or tampered")
+        for extra in entry.get("external_data", []):  # weights beside the graph (ONNX .data, OpenVINO .bin)
+            data = path.parent / extra["file"]
+            if not data.is_file():
+                raise BundleError(f"{data}: listed in the manifest (graphs.{graph_set}.{part}.external_data) but missing")
+            if sha256_file(data) != extra["sha256"]:
+                raise BundleError(f"{data}: sha256 differs from the manifest's graphs.{graph_set}.{part}.external_data: "
+                                  "corrupt or tampered")
 
 
 def graph_entry(bundle_dir: str | Path, file_name: str, fmt: str, precision: str, **extra) -> dict:

@@ -17,6 +17,16 @@ def magnetic_tile_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def openvino_cache(tmp_path_factory):
+    """Compiled OpenVINO models of every test go to a per-session folder, never the user's cache."""
+    mp = pytest.MonkeyPatch()
+    path = tmp_path_factory.mktemp("openvino_cache")
+    mp.setenv("EDGESAM_OPENVINO_CACHE", str(path))
+    yield path
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def magnetic_tile() -> Path:
     path = magnetic_tile_dir()

@@ -14,6 +14,13 @@ def test_info_reports_variants_and_versions():
     assert 93.0 < params["vit_b"] < 94.5  # SAM ViT-B: 93.7 M parameters
     assert params["vit_t"] < 10
     assert payload["environment"]["torch"] and "CPUExecutionProvider" in payload["environment"]["onnxruntime_providers"]
+    flags = payload["environment"]["cpu"]["flags"]
+    assert set(flags) == {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"}
+    table = CliRunner().invoke(main, ["info"])
+    assert table.exit_code == 0 and "CPU:" in table.output
+    for flag in flags:
+        assert f"  {flag} " in table.output
+    assert "int8: " in table.output and "bf16: " in table.output  # what the flags mean for the graph sets
 
 
 def test_every_registered_verb_imports_and_has_an_example():

@@ -7,8 +7,23 @@ from dataclasses import dataclass
 from edgesam.eval.plan import PROMPT_KINDS
 
 
+RUNTIME_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
+
+
 class BenchConfigError(ValueError):
     """A bench setting with a value that cannot be measured."""
+
+
+def parse_backends(value) -> str | tuple[str, ...]:
+    """"all", "auto", or backend names (a tuple or a comma list)."""
+    if isinstance(value, str) and value.strip().lower() in ("all", "auto"):
+        return value.strip().lower()
+    names = tuple(v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip())
+    unknown = [n for n in names if n not in RUNTIME_BACKENDS]
+    if not names or unknown:
+        raise BenchConfigError(f"backends: expected 'all', 'auto' or a comma list of {', '.join(RUNTIME_BACKENDS)}, "
+                               f"got {value!r}")
+    return names
 
 
 @dataclass
@@ -25,7 +40,10 @@ class BenchConfig:
     split_seed: int = 0
     box_jitter: float = 0.0  # noise of sampled boxes (fraction of the box side); 0 = tight boxes, as `eval` scores
     graph_sets: tuple[str, ...] | None = None  # None: every graph set in the bundle
-    threads: int | None = None  # ONNX Runtime intra-op threads (None: ORT default, one per core)
+    # Backends per graph set: "all" (every backend that can run its format: ONNX on ONNX Runtime and
+    # OpenVINO), "auto" (only the one Segmenter.open picks by default), or a tuple of backend names.
+    backends: str | tuple[str, ...] = "all"
+    threads: int | None = None  # intra-op threads of each runtime backend (None: its default)
     torch_fast: str = "auto"  # auto (when a GPU is present) | on | off
     torch_fast_dtype: str = "bfloat16"
     torch_fast_compile: bool = False
@@ -55,6 +73,15 @@ class BenchConfig:
                 raise BenchConfigError(f"{name}: expected a positive number of milliseconds, got {value}")
         if self.graph_sets is not None:
             self.graph_sets = tuple(self.graph_sets)
+        self.backends = parse_backends(self.backends)
+
+    def wants(self, backend: str, default: bool) -> bool:
+        """Whether this bench measures `backend` (the default backend of its graph set when `default`)."""
+        if self.backends == "all":
+            return True
+        if self.backends == "auto":
+            return default
+        return backend in self.backends
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}

@@ -21,24 +21,57 @@ def file_bytes(paths) -> int:
     return total
 
 
-class RuntimeFormat:
-    """One graph set of a bundle, through `edgesam.runtime.Segmenter`."""
+def graph_set_bytes(bundle, entries: dict) -> int:
+    """Bytes on disk of a graph set's encoder and decoder, weights files included (from the manifest)."""
+    total = 0
+    for part in ("encoder", "decoder"):
+        entry = entries[part]
+        path = Path(bundle) / entry["file"]
+        total += entry.get("bytes") or path.stat().st_size
+        total += sum(e.get("bytes") or (Path(bundle) / e["file"]).stat().st_size for e in entry.get("external_data", []))
+    return total
 
-    def __init__(self, bundle: str, graph_set: str, threads: int | None = None):
+
+class RuntimeFormat:
+    """One graph set of a bundle on one backend, through `edgesam.runtime.Segmenter`.
+
+    `name` is the graph set for the backend `Segmenter.open(bundle, graph_set)` takes by default
+    (`default`, with the reason `choice`), and "graph_set@backend" for the other backends that can
+    run the same graphs.
+    """
+
+    def __init__(self, bundle: str, graph_set: str, threads: int | None = None, backend: str = "auto",
+                 default: bool = True, choice: str | None = None):
         self.bundle, self.graph_set, self.threads = bundle, graph_set, threads
-        self.name = graph_set
+        self.backend, self.default, self.choice = backend, default, choice
+        self.name = graph_set if default else f"{graph_set}@{backend}"
+        self.opened: dict = {}  # what the backend reports once open (the precision it actually runs in)
 
     def describe(self, manifest: dict) -> dict:
         entries = manifest["graphs"][self.graph_set]
-        return {"backend": "tensorrt" if entries["encoder"]["format"] == "tensorrt" else "onnxruntime",
+        return {"graph_set": self.graph_set, "backend": self.backend, "default": self.default, "choice": self.choice,
                 "precision": entries["encoder"].get("precision", self.graph_set),
-                "size_bytes": file_bytes(Path(self.bundle) / entries[p]["file"] for p in ("encoder", "decoder"))}
+                "size_bytes": graph_set_bytes(self.bundle, entries)}
 
     def open(self) -> SegmenterAdapter:
         from edgesam.runtime import Segmenter
 
-        seg = Segmenter.open(self.bundle, graph_set=self.graph_set, threads=self.threads, warmup=False)
+        seg = Segmenter.open(self.bundle, graph_set=self.graph_set, backend=self.backend, threads=self.threads,
+                             warmup=False)
+        precision = seg.info.entry("encoder").get("precision", self.graph_set)
+        executed = getattr(seg.backend, "execution_precision", None)
+        self.opened = {"ran_as": ran_as(precision, executed["encoder"] if executed else None), "providers": seg.providers}
         return SegmenterAdapter(seg, self.name)
+
+
+def ran_as(precision: str, float_precision: str | None) -> str:
+    """What the encoder ran in: the backend's float precision where it reports one (OpenVINO runs a bf16
+    set in fp32 on a CPU without bf16 math), int8 graphs as int8 with their float parts named."""
+    if float_precision is None:
+        return precision
+    if precision == "int8":
+        return f"int8 (float parts {float_precision})"
+    return float_precision
 
 
 class TorchFormat:

@@ -34,6 +34,7 @@ def run_format(fmt, plan: PromptPlan, info: dict) -> FormatRun:
     item, sample = next(plan.samples())
     start = time.perf_counter()
     predictor = fmt.open()
+    run.info.update(getattr(fmt, "opened", {}))  # e.g. the precision the backend actually runs in
     handle, _ = predictor.encode(sample.image)
     predictor.segment(handle, item)
     run.cold_start_ms = _ms(start)

@@ -6,7 +6,7 @@ from pathlib import Path
 from edgesam.utils.files import atomic_path, write_json_atomic, write_text_atomic
 
 COLUMNS = (
-    ("format", "format", "{}"), ("backend", "backend", "{}"), ("size MB", "size_bytes", "mb"),
+    ("format", "format", "{}"), ("backend", "backend", "{}"), ("ran as", "ran_as", "{}"), ("size MB", "size_bytes", "mb"),
     ("IoU ref mean", "iou_vs_reference.mean", "{:.4f}"), ("IoU ref p5", "iou_vs_reference.p5", "{:.4f}"),
     ("ref empty", "empty.reference", "of_prompts"), ("pred empty", "empty.prediction", "of_prompts"),
     ("task mIoU", "task_iou.mean", "{:.4f}"), ("enc p50 ms", "encoder_ms.p50", "{:.1f}"),
@@ -38,6 +38,22 @@ def table_rows(report: dict) -> list[list[str]]:
     return [[_cell(row, key, fmt) for _, key, fmt in COLUMNS] for row in report["formats"]]
 
 
+def machine_lines(report: dict) -> list[str]:
+    """The header every bench report starts with: the CPU and its flags, the load, what the flags mean
+    for the graph sets, and the backend each graph set runs on by default and why."""
+    machine = report.get("machine")
+    if not machine:
+        return []
+    cpu = machine["cpu"]
+    lines = [f"CPU: {machine['cpu_line']} (isa {cpu.get('isa')}, {cpu.get('logical_cpus')} logical CPUs); "
+             f"load average {machine.get('load_average')} at start, {machine.get('load_average_end')} at end"]
+    lines += [f"  {note}" for note in machine.get("notes", [])]
+    lines += [f"default for {name}: {d['backend']} ({d['why']})" for name, d in report.get("defaults", {}).items()]
+    if any(not row.get("default", True) for row in report["formats"]):
+        lines.append("rows named GRAPH_SET@BACKEND run the same graphs on a backend other than the default")
+    return lines
+
+
 def format_table(report: dict) -> str:
     header = [title for title, _, _ in COLUMNS]
     rows = table_rows(report)
@@ -45,7 +61,7 @@ def format_table(report: dict) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header] + rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += [f"{row['format']}: skipped ({row['skipped']})" for row in report["formats"] if row.get("skipped")]
-    return "\n".join(lines + _floor_lines(report))
+    return "\n".join(machine_lines(report) + [""] + lines + _floor_lines(report))
 
 
 def _floor_lines(report: dict) -> list[str]:
@@ -58,6 +74,7 @@ def format_markdown(report: dict) -> str:
     lines = [f"# edgesam bench: {report['bundle']}", "",
              f"Data: `{report['config']['data']}` ({report['images']} images, {report['prompts']} {report['config']['prompt']} "
              f"prompts, seed {report['config']['seed']}); reference: `{report['reference']}`.", "",
+             *[f"- {line.strip()}" for line in machine_lines(report)], "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(report)]
     lines += ["", "`IoU ref` leaves out prompts where the reference and the format both output an empty mask; "

@@ -39,11 +39,28 @@ def _reference_checkpoint(config: BenchConfig, manifest: dict, warnings: list) -
     return str(checkpoint)
 
 
-def _formats(config: BenchConfig, manifest: dict, checkpoint: str) -> list:
-    sets = config.graph_sets or tuple(manifest["graphs"])
-    formats = [RuntimeFormat(config.bundle, name, config.threads) for name in sets]
+def runtime_formats(config: BenchConfig, manifest: dict) -> tuple[list[RuntimeFormat], dict]:
+    """Every (graph set, backend) pair to measure, the default backend first, and for each graph set
+    the backend `Segmenter.open` takes by default with its reason."""
+    from edgesam.runtime.backend_choice import FORMAT_BACKENDS, auto_choice, graph_set_format
+
+    formats, defaults = [], {}
+    for name in config.graph_sets or tuple(manifest["graphs"]):
+        if name not in manifest["graphs"]:
+            raise ValueError(f"graph_sets: {config.bundle} has no graph set {name!r}; it has {sorted(manifest['graphs'])}")
+        default, why = auto_choice(manifest, name)
+        defaults[name] = {"backend": default, "why": why}
+        others = [b for b in FORMAT_BACKENDS[graph_set_format(manifest, name)] if b != default]
+        formats += [RuntimeFormat(config.bundle, name, config.threads, backend, default=backend == default,
+                                  choice=why if backend == default else None)
+                    for backend in [default, *others] if config.wants(backend, backend == default)]
+    return formats, defaults
+
+
+def _formats(config: BenchConfig, manifest: dict, checkpoint: str) -> tuple[list, dict]:
+    formats, defaults = runtime_formats(config, manifest)
     fast = _fast_format(config, checkpoint)
-    return formats + ([fast] if fast else [])
+    return formats + ([fast] if fast else []), defaults
 
 
 def _fast_format(config: BenchConfig, checkpoint: str):
@@ -80,16 +97,20 @@ def _measure(fmt, plan, manifest) -> FormatRun:
 
 def run_bench(config: BenchConfig) -> dict:
     """Measure, score, check floors and (with `config.out`) write the report; returns it as a dict."""
-    from edgesam.envinfo import environment
+    from edgesam.envinfo import environment, machine_state
+    from edgesam.runtime.backend_choice import cpu_notes
 
     warnings: list[str] = []
     bundle = load_bundle(config.bundle, next(iter(load_bundle_graphs(config.bundle))))
     manifest = bundle.manifest
     checkpoint = _reference_checkpoint(config, manifest, warnings)
     plan = bench_plan(config)
+    formats, defaults = _formats(config, manifest, checkpoint)
+    machine = machine_state()
+    _log(machine["cpu_line"])
     started = time.time()
     reference = _measure(TorchFormat(checkpoint), plan, manifest)
-    runs = [reference] + [_measure(f, plan, manifest) for f in _formats(config, manifest, checkpoint)]
+    runs = [reference] + [_measure(f, plan, manifest) for f in formats]
     rows, agreements = [], {}
     for run in runs:
         row, agreement = summarize_run(run, None if run is reference else reference, plan)
@@ -104,6 +125,8 @@ def run_bench(config: BenchConfig) -> dict:
         "images": len(plan), "prompts": plan.num_prompts, "plan": plan.describe(), "formats": rows,
         "framing": (manifest.get("model") or {}).get("framing"),
         "warnings": warnings, "environment": environment(), "started": started,
+        "machine": {**machine, "load_average_end": machine_state()["load_average"], "notes": cpu_notes(machine["cpu"])},
+        "defaults": defaults,
         "note": "wall-clock latencies on a shared host (other processes may have been running); compare formats "
                 "within one report, measured side by side in one run",
         "command": " ".join(sys.argv), "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),

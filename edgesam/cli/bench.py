@@ -21,7 +21,10 @@ def _options(func):
         click.option("--val-fraction", type=float, default=0.2, show_default=True),
         click.option("--split-seed", type=int, default=0, show_default=True, help="The finetune run's seed."),
         click.option("--graph-sets", default=None, help="Comma list of graph sets (default: all in the bundle)."),
-        click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads."),
+        click.option("--backends", default="all", show_default=True,
+                     help="Backends per graph set: all (every backend that can run it: ONNX graphs on ONNX Runtime "
+                          "and OpenVINO), auto (only the default one), or a comma list."),
+        click.option("--threads", type=int, default=None, help="Intra-op threads of each runtime backend."),
         click.option("--torch-fast", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
                      help="Also measure the torch fast path (auto: when a CUDA GPU is present)."),
         click.option("--torch-fast-compile", is_flag=True, help="torch.compile the fast path's encoder."),
@@ -58,12 +61,17 @@ def _run(bundle, graph_sets, **kw):
 @click.command()
 @_options
 def bench(bundle, **kw):
-    """Measure every graph set of BUNDLE beside the PyTorch reference on the same images and prompts.
+    """Measure every graph set of BUNDLE on every backend that can run it, beside the PyTorch reference,
+    on the same images and prompts.
 
-    Reports size, mask IoU against the reference (mean, p5; prompts where both masks are empty are
-    left out and counted), the empty reference and predicted masks, task mIoU against the ground
-    truth, encoder and per-prompt decoder latency (p50/p95), host pre/post-processing, images/s and
-    cold start. With floors (--min-iou, --max-latency-ms, --max-encoder-ms) it exits 1 naming each miss.
+    The header names the CPU, its instruction-set flags (avx2, avx512f, avx512_vnni, avx_vnni,
+    avx512_bf16, amx) and the load average, and for each graph set the backend it runs on by default
+    and why. Rows: size, the precision the backend actually ran, mask IoU against the reference (mean,
+    p5; prompts where both masks are empty are left out and counted), the empty reference and
+    predicted masks, task mIoU against the ground truth, encoder and per-prompt decoder latency
+    (p50/p95), host pre/post-processing, images/s and cold start. A graph set's row on its default
+    backend carries its name; GRAPH_SET@BACKEND rows run the same graphs on another backend. With
+    floors (--min-iou, --max-latency-ms, --max-encoder-ms) it exits 1 naming each miss.
 
     \b
     Example:

@@ -1,4 +1,4 @@
-"""`edgesam export`: checkpoint -> bundle (ONNX graphs, fp16/int8 sets, TensorRT engines, manifest)."""
+"""`edgesam export`: checkpoint -> bundle (ONNX graphs, fp16/int8 sets, OpenVINO IR, TensorRT engines, manifest)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,8 +38,10 @@ def build_config(spec: Path | None, **flags):
 @click.option("--out", required=False, type=click.Path(file_okay=False, path_type=Path), help="Bundle folder to write.")
 @click.option("-c", "--config", "spec", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML with ExportConfig fields; flags override it.")
-@click.option("--format", "formats", multiple=True, help="onnx, engine (aliases tensorrt, trt); comma-separated.")
-@click.option("--precision", "precisions", multiple=True, help="fp32, fp16, int8; comma-separated or repeated.")
+@click.option("--format", "formats", multiple=True,
+              help="onnx, openvino (alias ov), engine (aliases tensorrt, trt); comma-separated.")
+@click.option("--precision", "precisions", multiple=True,
+              help="fp32, fp16, int8, bf16 (OpenVINO only); comma-separated or repeated.")
 @click.option("--half", is_flag=True, help="Alias of --precision fp16 (added to the others).")
 @click.option("--int8", is_flag=True, help="Alias of --precision int8 (added to the others).")
 @click.option("--calib-data", type=click.Path(exists=True, file_okay=False), help="Folder of calibration images (int8).")
@@ -55,12 +57,17 @@ def build_config(spec: Path | None, **flags):
               help="official: also write decoder.official.onnx with segment-anything's inputs (orig_im_size).")
 @click.option("--workspace-gb", type=float, help="TensorRT builder workspace [4].")
 @click.option("--timing-cache", help="TensorRT timing cache file (read and updated).")
+@click.option("--openvino-int8-max-drop", type=float,
+              help="OpenVINO int8: NNCF accuracy control, max drop of embedding agreement with fp32 (e.g. 0.01).")
+@click.option("--measure-backends", is_flag=True, default=None,
+              help="Time each ONNX set's encoder on ONNX Runtime and OpenVINO here; backend='auto' uses it on this CPU.")
 @click.option("--print-config", is_flag=True, help="Print the resolved export config as YAML and exit.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 def export(checkpoint, variant, image_size, out, spec, formats, precisions, half, int8, calib_data, calib_max_images,
            calib_method, int8_exclude_op_types, int8_exclude_nodes, int8_decoder, max_points, max_boxes, opset,
-           decoder_style, workspace_gb, timing_cache, print_config, quiet):
-    """Export a checkpoint to a bundle: encoder/decoder ONNX, fp16 and int8 sets, TensorRT engines, manifest.json.
+           decoder_style, workspace_gb, timing_cache, openvino_int8_max_drop, measure_backends, print_config, quiet):
+    """Export a checkpoint to a bundle: encoder/decoder ONNX, fp16 and int8 sets, OpenVINO IR (ov_fp32, ov_bf16,
+    ov_int8), TensorRT engines, manifest.json.
 
     Every graph set is checked against the PyTorch model at export (onnx.checker, an ONNX Runtime run,
     embedding/logit differences and mask IoU); the export fails, writing nothing, when a figure is beyond
@@ -70,6 +77,7 @@ def export(checkpoint, variant, image_size, out, spec, formats, precisions, half
     Examples:
       edgesam export --checkpoint merged.pth --out bundle --precision fp32,fp16 --int8 --calib-data calib/line3
       edgesam export --checkpoint merged.pth --out bundle --format onnx,engine --half   # on the GPU target
+      edgesam export --checkpoint merged.pth --out bundle --format onnx,openvino --precision fp32,bf16,int8
       edgesam export --print-config > export.yaml; edgesam export -c export.yaml --checkpoint m.pth --out bundle
     """
     precision_list = _split(precisions) + (["fp16"] if half else []) + (["int8"] if int8 else [])
@@ -78,7 +86,8 @@ def export(checkpoint, variant, image_size, out, spec, formats, precisions, half
         calib_max_images=calib_max_images, calib_method=calib_method,
         int8_exclude_op_types=_split(int8_exclude_op_types) or None, int8_exclude_nodes=_split(int8_exclude_nodes) or None,
         int8_decoder=int8_decoder, max_points=max_points, max_boxes=max_boxes, opset=opset, decoder_style=decoder_style,
-        workspace_gb=workspace_gb, timing_cache=timing_cache,
+        workspace_gb=workspace_gb, timing_cache=timing_cache, openvino_int8_max_drop=openvino_int8_max_drop,
+        measure_backends=measure_backends,
     )
     if print_config:
         import yaml

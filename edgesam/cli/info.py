@@ -1,4 +1,4 @@
-"""`edgesam info`: model variants and the versions of everything the pipeline depends on."""
+"""`edgesam info`: model variants, tool versions, and the CPU features that decide int8/bf16 speed."""
 from __future__ import annotations
 
 import click
@@ -7,7 +7,9 @@ import click
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def info(as_json: bool):
-    """Show model variants (parameters) and tool versions (torch, CUDA, onnxruntime, TensorRT).
+    """Show model variants (parameters), tool versions (torch, CUDA, onnxruntime, OpenVINO, TensorRT) and the
+    CPU with the instruction-set flags that decide which int8/bf16 kernels exist (avx2, avx512f, avx512_vnni,
+    avx_vnni, avx512_bf16, amx).
 
     \b
     Example:
@@ -15,16 +17,28 @@ def info(as_json: bool):
     """
     import json
 
-    from edgesam.envinfo import environment, variant_table
+    from edgesam.envinfo import CPU_FLAGS, environment, load_average, variant_table
 
     env, variants = environment(), variant_table()
     if as_json:
-        click.echo(json.dumps({"environment": env, "variants": variants}, indent=2))
+        click.echo(json.dumps({"environment": env, "variants": variants, "load_average": load_average()}, indent=2))
         return
     click.echo("Variants:")
     for row in variants:
         click.echo(f"  {row['variant']:6s} image {row['image_size']:5d}  params {row['params_m']:8.2f} M"
                    f"  (encoder {row['encoder_params_m']:.2f} M)  {row['checkpoint'] or 'edgesam small variant'}")
+    cpu = env.pop("cpu")
+    click.echo("CPU:")
+    click.echo(f"  {'model':24s} {cpu['model']}")
+    click.echo(f"  {'logical cpus':24s} {cpu['logical_cpus']}   load average {load_average()}")
+    for flag in CPU_FLAGS:
+        value = cpu["flags"][flag]
+        click.echo(f"  {flag:24s} {'unknown' if value is None else 'yes' if value else 'no'}")
+    click.echo(f"  {'best matrix tier':24s} {cpu['isa']}")
+    from edgesam.runtime.backend_choice import cpu_notes
+
+    for note in cpu_notes(cpu):
+        click.echo(f"  {note}")
     click.echo("Environment:")
     for key, value in env.items():
         click.echo(f"  {key:24s} {value}")

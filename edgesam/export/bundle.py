@@ -32,24 +32,36 @@ def export_bundle(model_or_checkpoint, out_dir, config: ExportConfig | None = No
     if config.decoder_style == "official" and not framing_of(arch).is_default:
         raise ValueError(f"decoder_style: official is segment-anything's whole-image decoder graph; this model frames "
                          f"its input as {framing_of(arch).describe()}, which that graph cannot express")
-    calib = _calibration(config) if "int8" in config.precisions else None  # fail before any work
+    calib = _calibration(config) if config.needs_calibration else None  # fail before any work
     if "engine" in config.formats:
         from edgesam.export.tensorrt import require_tensorrt
 
         require_tensorrt()
+    if config.openvino_precisions:
+        from edgesam.export.openvino import require_openvino
+
+        require_openvino("int8" in config.openvino_precisions)
     log = _logger(progress)
     with staged_dir(out_dir) as tmp:
         manifest = _base_manifest(model, arch, config, checkpoint_path)
         ref = checks.reference_sample(model)
         _export_fp32(model, tmp, config, manifest, ref, log)
-        if "fp16" in config.precisions:
+        if "fp16" in config.onnx_precisions:
             _export_fp16(tmp, config, manifest, ref, log)
-        if "int8" in config.precisions:
+        if "int8" in config.onnx_precisions:
             _export_int8(tmp, config, manifest, ref, calib, arch, log)
+        if config.openvino_precisions:
+            from edgesam.export.openvino import export_openvino_sets
+
+            export_openvino_sets(tmp, config, manifest, ref, calib, arch, log)
         if config.decoder_style == "official":
             _export_official(model, tmp, config, manifest, ref, log)
         if "engine" in config.formats:
             _build_engines(tmp, config, manifest, log)
+        if config.measure_backends:
+            from edgesam.export.backend_timing import measure_backends
+
+            manifest["backend_timings"] = measure_backends(tmp, manifest, log)
         write_manifest(tmp, manifest)
     log(f"bundle written to {out_dir}")
     return manifest
@@ -189,7 +201,8 @@ def _export_fp16(tmp: Path, config, manifest, ref, log) -> None:
 def _export_int8(tmp: Path, config, manifest, ref, calib, arch, log) -> None:
     from edgesam.export.quantize import quantize_bundle_graphs
 
-    log(f"quantizing to int8 ({len(calib)} calibration images, {config.calib_method})")
+    log(f"quantizing to int8 ({config.onnx_int8_mode}" + (f", {len(calib)} calibration images, {config.calib_method})"
+                                                           if calib else ")"))
     info = quantize_bundle_graphs(tmp, config, calib, arch.image_size, log)
     _check_set(tmp, "int8", info["encoder"]["file"], info["decoder"]["file"], config, manifest, ref, log)
     manifest["graphs"]["int8"] = {

@@ -141,10 +141,11 @@ def decoder_feeds(embeddings, coords, labels, mask_input=None) -> dict:
     }
 
 
-def measure(encoder: Path, decoder: Path, ref: ParitySample) -> dict:
-    """ONNX Runtime end to end (its own embeddings into its own decoder) against the reference."""
-    emb = cpu_session(encoder).run(None, {io_spec.ENCODER_INPUT: ref.image})[0]
-    dec = cpu_session(decoder)
+def measure(encoder: Path, decoder: Path, ref: ParitySample, session=cpu_session) -> dict:
+    """ONNX Runtime end to end (its own embeddings into its own decoder) against the reference.
+    `session(path)` may open the graphs in another runtime with ONNX Runtime's run(None, feeds)."""
+    emb = session(encoder).run(None, {io_spec.ENCODER_INPUT: ref.image})[0]
+    dec = session(decoder)
     rounds = [dec.run(None, decoder_feeds(emb, ref.coords, ref.labels, ref.mask_input))]
     if len(ref.low_res) > 1:  # the mask prompt is the reference's own, so both paths see the same input
         rounds.append(dec.run(None, decoder_feeds(emb, ref.coords, ref.labels, ref.low_res[0][:, :1])))

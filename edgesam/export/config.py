@@ -1,7 +1,9 @@
 """`ExportConfig`: what `edgesam export` builds, validated on construction.
 
-Formats: "onnx" (always produced: engines are built from it) and "engine" (aliases "tensorrt",
-"trt"). Precisions: fp32 | fp16 | int8 (aliases "half", "int8"). INT8 needs calibration images:
+Formats: "onnx" (the fp32 ONNX graphs are always produced: every other set is built from them),
+"engine" (aliases "tensorrt", "trt") and "openvino" (alias "ov": IR sets ov_fp32/ov_bf16/ov_int8).
+Precisions: fp32 | fp16 | int8 | bf16 (aliases "half", "bfloat16"); fp16 applies to ONNX and
+engines, bf16 to OpenVINO only. INT8 needs calibration images:
 `calib_data` (None -> the repository's `calibration/` set); none found is an error, never a
 silent fallback.
 """
@@ -11,10 +13,17 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FORMAT_ALIASES = {"onnx": "onnx", "engine": "engine", "tensorrt": "engine", "trt": "engine"}
+FORMAT_ALIASES = {"onnx": "onnx", "engine": "engine", "tensorrt": "engine", "trt": "engine", "openvino": "openvino",
+                  "ov": "openvino"}
 PRECISION_ALIASES = {"fp32": "fp32", "float32": "fp32", "fp16": "fp16", "half": "fp16", "float16": "fp16",
-                     "int8": "int8"}
-PRECISIONS = ("fp32", "fp16", "int8")
+                     "int8": "int8", "bf16": "bf16", "bfloat16": "bf16"}
+PRECISIONS = ("fp32", "fp16", "int8", "bf16")
+ONNX_PRECISIONS = ("fp32", "fp16", "int8")
+OPENVINO_PRECISIONS = ("fp32", "bf16", "int8")
+# ONNX int8 without engines: which mode pays on CPUs (benchmarks/cpu_backends measures both side by side).
+INT8_MODE_AUTO = "static"
+# NNCF ignored scope by op type (OpenVINO names): LayerNorm becomes MVN, and Softmax; kept in float.
+DEFAULT_OPENVINO_INT8_IGNORED_TYPES = ("MVN", "SoftMax")
 DECODER_STYLES = ("edgesam", "official")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 MIN_OPSET, MAX_OPSET = 13, 20
@@ -39,6 +48,9 @@ DEFAULT_TOLERANCES = {
     "fp32": {"embed_max_abs": 1e-3, "logits_max_abs": 1e-2, "mask_iou_min": 0.99},
     "fp16": {"embed_max_abs": 0.1, "logits_max_abs": 1.0, "mask_iou_min": 0.95},
     "int8": {"embed_max_abs": None, "logits_max_abs": None, "mask_iou_min": 0.85},
+    # bf16 keeps fp32's range with an 8-bit mantissa (~4e-3 relative): absolute figures scale with the
+    # weights, so only the masks are bounded, as loosely as fp16's.
+    "bf16": {"embed_max_abs": None, "logits_max_abs": None, "mask_iou_min": 0.95},
 }
 
 
@@ -90,6 +102,9 @@ class ExportConfig:
     int8_activation: str = "auto"
     int8_matmul_const_only: bool = False  # True: leave the attention MatMuls (two activations) in float
     int8_preprocess: bool = True  # onnxruntime's quant_pre_process (shape inference + optimization) first
+    # ONNX int8: "static" (calibrated QDQ: also TensorRT's input) or "dynamic" (int8 MatMul weights, activations
+    # quantized per call, no calibration; ONNX Runtime only). "auto": static when engines are built, else INT8_MODE_AUTO.
+    int8_mode: str = "auto"
     fp16_keep_op_types: tuple[str, ...] = DEFAULT_FP16_KEEP_OP_TYPES
     fp16_keep_nodes: tuple[str, ...] = DEFAULT_FP16_KEEP_NODES
     tolerances: dict = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_TOLERANCES.items()})
@@ -97,12 +112,19 @@ class ExportConfig:
     external_data_threshold: int = 1_800_000_000  # bytes of weights above which ONNX data goes beside the graph
     workspace_gb: float = 4.0  # TensorRT builder workspace
     timing_cache: str | None = None  # TensorRT timing cache file (read and updated)
+    openvino_int8_preset: str = "mixed"  # NNCF: symmetric weights, asymmetric activations (GELU outputs)
+    openvino_int8_ignored_types: tuple[str, ...] = DEFAULT_OPENVINO_INT8_IGNORED_TYPES
+    openvino_int8_max_drop: float | None = None  # NNCF accuracy control: max drop of embedding agreement
+    # NNCF overflow fix: 7-bit weights, so int8 products cannot saturate on CPUs without VNNI (AVX2 line PCs,
+    # where the fix measured 11.6 % -> 8.8 % relative embedding error on vit_t); "enable", "first_layer", "disable".
+    openvino_int8_overflow_fix: str = "enable"
+    measure_backends: bool = False  # time the encoder on each installed CPU backend, for backend="auto"
 
     def __post_init__(self):
         self.formats = _canonical(self.formats, FORMAT_ALIASES, "formats")
         self.precisions = _canonical(self.precisions, PRECISION_ALIASES, "precisions")
         for name in ("int8_op_types", "int8_exclude_op_types", "int8_exclude_nodes", "fp16_keep_op_types",
-                     "fp16_keep_nodes"):
+                     "fp16_keep_nodes", "openvino_int8_ignored_types"):
             setattr(self, name, _tuple(getattr(self, name)))
         if "engine" in self.formats and "onnx" not in self.formats:
             self.formats = ("onnx",) + self.formats  # engines are built from the ONNX graphs
@@ -115,6 +137,19 @@ class ExportConfig:
         for name in ("max_points", "max_boxes", "calib_max_images"):
             if int(getattr(self, name)) < 1:
                 raise ExportConfigError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        if "bf16" in self.precisions and "openvino" not in self.formats:
+            raise ExportConfigError("precisions: bf16 graphs are OpenVINO IR; add the openvino format (--format openvino)")
+        if self.openvino_int8_preset not in ("mixed", "performance"):
+            raise ExportConfigError(f"openvino_int8_preset: expected mixed or performance, got {self.openvino_int8_preset!r}")
+        if self.openvino_int8_overflow_fix not in ("enable", "first_layer", "disable"):
+            raise ExportConfigError("openvino_int8_overflow_fix: expected enable, first_layer or disable, got "
+                                    f"{self.openvino_int8_overflow_fix!r}")
+        if self.openvino_int8_max_drop is not None and not 0 < float(self.openvino_int8_max_drop) < 1:
+            raise ExportConfigError(f"openvino_int8_max_drop: expected a fraction in (0, 1), got {self.openvino_int8_max_drop}")
+        if self.int8_mode not in ("auto", "static", "dynamic"):
+            raise ExportConfigError(f"int8_mode: expected auto, static or dynamic, got {self.int8_mode!r}")
+        if self.int8_mode == "dynamic" and "engine" in self.formats:
+            raise ExportConfigError("int8_mode: TensorRT engines need the static (QDQ) int8 graph; use int8_mode static")
         if self.int8_activation not in ("auto", "uint8", "int8"):
             raise ExportConfigError(f"int8_activation: expected auto, uint8 or int8, got {self.int8_activation!r}")
         self._check_tolerances()
@@ -135,6 +170,29 @@ class ExportConfig:
         if self.int8_activation != "auto":
             return self.int8_activation
         return "int8" if "engine" in self.formats else "uint8"
+
+    @property
+    def onnx_int8_mode(self) -> str:
+        if self.int8_mode != "auto":
+            return self.int8_mode
+        return "static" if "engine" in self.formats else INT8_MODE_AUTO
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Calibration images are read for static ONNX int8 and for OpenVINO int8 (NNCF)."""
+        onnx_static = "int8" in self.onnx_precisions and self.onnx_int8_mode == "static"
+        return onnx_static or "int8" in self.openvino_precisions
+
+    @property
+    def onnx_precisions(self) -> tuple[str, ...]:
+        """ONNX graph sets to build: fp32 always (every other set is built from it), fp16/int8 when
+        ONNX graphs or TensorRT engines were asked for."""
+        wanted = self.precisions if {"onnx", "engine"} & set(self.formats) else ()
+        return ("fp32",) + tuple(p for p in wanted if p in ONNX_PRECISIONS and p != "fp32")
+
+    @property
+    def openvino_precisions(self) -> tuple[str, ...]:
+        return tuple(p for p in self.precisions if p in OPENVINO_PRECISIONS) if "openvino" in self.formats else ()
 
     @property
     def max_prompt_points(self) -> int:

@@ -1,4 +1,5 @@
-"""INT8: ONNX Runtime static quantization in QDQ format, with configurable float islands.
+"""INT8 for ONNX Runtime: static quantization in QDQ format (calibrated), or dynamic quantization of
+the MatMuls (no calibration); `int8_mode` chooses, with configurable float islands either way.
 
 QDQ (QuantizeLinear/DequantizeLinear pairs around the quantized ops) is what ONNX Runtime fuses
 into integer kernels, and what TensorRT consumes as explicit quantization (its implicit INT8
@@ -19,7 +20,7 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
 from edgesam.export.calibration import (
-    ImageCalibrationReader, cache_dir, cache_key, calibration_digest,
+    ImageCalibrationReader, cache_dir, cache_key, calibration_digest, stream_minmax_ranges,
 )
 from edgesam.utils.files import sha256_file
 
@@ -87,7 +88,7 @@ def quantize_graph(src: Path, dst: Path, reader: CalibrationDataReader, config, 
         hit = cached.is_file()
         ranges = cached if hit else Path(work) / "ranges.json"
         if not hit:
-            calibrate(prepared, reader, config, Path(work), ranges)
+            calibrate(prepared, reader, config, Path(work), ranges, log)
         quantize_static(
             str(prepared), str(dst), calibration_data_reader=None,
             quant_format=QuantFormat.QDQ, op_types_to_quantize=list(config.int8_op_types),
@@ -103,29 +104,55 @@ def quantize_graph(src: Path, dst: Path, reader: CalibrationDataReader, config, 
             **count_qdq(onnx.load(str(dst), load_external_data=False))}
 
 
-def calibrate(prepared: Path, reader: CalibrationDataReader, config, work: Path, ranges: Path) -> None:
+def calibrate(prepared: Path, reader: CalibrationDataReader, config, work: Path, ranges: Path, log=print) -> None:
     """Activation ranges over the calibration images, saved in onnxruntime's calibration-cache format.
 
-    Same calibrator as `quantize_static`, but its session runs without the memory arena and memory
-    pattern: the augmented graph keeps every calibrated tensor alive, and vit_b at 1024 px otherwise
-    needs well over 13 GB per image.
+    MinMax (the default) streams: one ordinary inference's memory whatever the number of images
+    (`calibration.stream_minmax_ranges`). The histogram methods (entropy, percentile) need every
+    calibrated tensor of an image at once, so they feed onnxruntime's histogram collector one image at
+    a time: memory does not grow with the number of images, but one vit_b image at 1024 px still
+    needs over 11 GB.
     """
+    from onnxruntime.quantization.calibrate import save_tensors_data
+
+    if config.calib_method == "minmax":
+        data = stream_minmax_ranges(prepared, config.int8_op_types, reader, work, log)
+    else:
+        data = _histogram_ranges(prepared, reader, config, work)
+    save_tensors_data(data, ranges)
+
+
+def _histogram_ranges(prepared: Path, reader: CalibrationDataReader, config, work: Path):
     import onnxruntime as ort
-    from onnxruntime.quantization.calibrate import TensorsData, create_calibrator, save_tensors_data
+    from onnxruntime.quantization.calibrate import TensorsData, create_calibrator
 
     calibrator = create_calibrator(prepared, list(config.int8_op_types), augmented_model_path=str(work / "augmented.onnx"),
                                    calibrate_method=METHODS[config.calib_method])
+    calibrator.infer_session = None  # replaced below: never hold two copies of the weights
     from edgesam.threads import no_spinning
 
     opts = no_spinning(ort.SessionOptions())
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # tensor names must survive
     opts.enable_cpu_mem_arena, opts.enable_mem_pattern = False, False
     calibrator.infer_session = ort.InferenceSession(str(work / "augmented.onnx"), opts, providers=["CPUExecutionProvider"])
-    calibrator.collect_data(reader)
+    while (feeds := reader.get_next()) is not None:
+        # One image per collect_data call: the collector folds its tensors into histograms, and the
+        # tensors are dropped before the next image (the calibrator otherwise keeps every image's).
+        calibrator.collect_data(_OneItem(feeds))
+        calibrator.clear_collected_data()
     data = calibrator.compute_data()
     if not isinstance(data, TensorsData):
         raise TypeError(f"calibration returned {type(data).__name__}, expected TensorsData")
-    save_tensors_data(data, ranges)
+    return data
+
+
+class _OneItem(CalibrationDataReader):
+    def __init__(self, feeds: dict):
+        self._feeds = feeds
+
+    def get_next(self):
+        feeds, self._feeds = self._feeds, None
+        return feeds
 
 
 def _store_cache(ranges: Path, cached: Path, log) -> None:
@@ -171,8 +198,45 @@ class DecoderCalibrationReader(CalibrationDataReader):
         return next(self._iter, None)
 
 
+def dynamic_settings(config) -> dict:
+    """What changes a dynamic int8 graph (recorded in the manifest)."""
+    return {
+        "mode": "dynamic", "format": "QOperator (DynamicQuantizeLinear + MatMulInteger)",
+        "per_channel": config.int8_per_channel, "reduce_range": config.int8_reduce_range, "weight_type": "int8",
+        "activation_type": "uint8, scale and zero point computed per call", "op_types": ["MatMul"],
+        "matmul_const_only": config.int8_matmul_const_only, "excluded_node_patterns": list(config.int8_exclude_nodes),
+        "preprocess": "shape inference only (a Gemm fusion would hide the MatMuls from the dynamic quantizer)",
+    }
+
+
+def quantize_dynamic_graph(src: Path, dst: Path, config, log) -> dict:
+    """Dynamic int8: MatMul weights stored in int8, activations quantized per call; no calibration.
+
+    Only MatMuls are quantized (ONNX Runtime has no dynamic Gemm), so the graph is prepared with shape
+    inference alone: the optimizer's MatMul+Add -> Gemm fusion would leave nothing to quantize.
+    """
+    from onnxruntime.quantization import quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".quant-") as work:
+        prepared = Path(work) / "prepared.onnx"
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True, skip_optimization=True)
+        model = onnx.load(str(prepared), load_external_data=False)
+        excluded = excluded_nodes(model, ("MatMul",), (), config.int8_exclude_nodes)  # only MatMuls are candidates
+        quantize_dynamic(str(prepared), str(dst), op_types_to_quantize=["MatMul"], per_channel=config.int8_per_channel,
+                         reduce_range=config.int8_reduce_range, weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
+                         extra_options={"MatMulConstBOnly": config.int8_matmul_const_only})
+    ops = [n.op_type for n in onnx.load(str(dst), load_external_data=False).graph.node]
+    counts = {"matmul_integer": ops.count("MatMulInteger") + ops.count("DynamicQuantizeMatMul"),
+              "dynamic_quantize_linear": ops.count("DynamicQuantizeLinear")}
+    log(f"dynamic int8: {counts['matmul_integer']} integer MatMuls, {len(excluded)} nodes kept in float")
+    return {"excluded_nodes": excluded, "preprocess": "shape inference", "cache": None, **counts}
+
+
 def quantize_bundle_graphs(bundle: Path, config, images, image_size: int, log) -> dict:
     """encoder.int8.onnx (and decoder.int8.onnx if asked) in `bundle`; returns the manifest parts."""
+    if config.onnx_int8_mode == "dynamic":
+        return _dynamic_bundle_graphs(bundle, config, log)
     calib_sha = calibration_digest(images)
     enc = quantize_graph(bundle / "encoder.onnx", bundle / "encoder.int8.onnx",
                          ImageCalibrationReader(images, image_size), config, calib_sha, log)
@@ -193,6 +257,23 @@ def quantize_bundle_graphs(bundle: Path, config, images, image_size: int, log) -
         "calibration": {"count": len(images), "sha256": calib_sha, "source": str(_common_root(images) or root),
                         "files": [Path(p).name for p in images], "preprocess": "edgesam.geometry.preprocess",
                         "image_size": image_size},
+    }
+    return {"encoder": {"file": "encoder.int8.onnx", "precision": "int8", "excluded_nodes": enc["excluded_nodes"]},
+            "decoder": decoder, "quantization": quant}
+
+
+def _dynamic_bundle_graphs(bundle: Path, config, log) -> dict:
+    enc = quantize_dynamic_graph(bundle / "encoder.onnx", bundle / "encoder.int8.onnx", config, log)
+    decoder = {"file": "decoder.onnx", "precision": "fp32", "excluded_nodes": []}
+    if config.int8_decoder:
+        dec = quantize_dynamic_graph(bundle / "decoder.onnx", bundle / "decoder.int8.onnx", config, log)
+        decoder = {"file": "decoder.int8.onnx", "precision": "int8", "excluded_nodes": dec["excluded_nodes"]}
+    quant = {
+        **dynamic_settings(config),
+        "encoder": {k: v for k, v in enc.items() if k != "excluded_nodes"},
+        "decoder": "fp32 (not quantized)" if not config.int8_decoder else "dynamic int8",
+        "excluded_nodes": {"encoder": enc["excluded_nodes"], "decoder": decoder["excluded_nodes"]},
+        "calibration": None,  # dynamic: activation ranges come from each call's own tensor
     }
     return {"encoder": {"file": "encoder.int8.onnx", "precision": "int8", "excluded_nodes": enc["excluded_nodes"]},
             "decoder": decoder, "quantization": quant}

@@ -1,4 +1,4 @@
-"""`Segmenter`: prompted segmentation from a bundle, with numpy and onnxruntime (or TensorRT) only.
+"""`Segmenter`: prompted segmentation from a bundle, with numpy and onnxruntime (or OpenVINO, TensorRT) only.
 
     seg = Segmenter.open("bundle/")                    # verifies manifest, hashes and graph I/O; warms up
     emb = seg.encode(image)                            # any HxW gray/RGB/RGBA, uint8 or uint16
@@ -21,11 +21,12 @@ import numpy as np
 
 from edgesam import geometry, roi
 from edgesam.runtime import inputs
+from edgesam.runtime.backend_choice import FORMAT_BACKENDS, auto_choice
 from edgesam.runtime.bundle import BundleInfo, fixed_prompt_axes, load_bundle, verify_io
 from edgesam.runtime.errors import BackendError, BundleError, InvalidInputError, RuntimeErrorBase
 from edgesam.types import Prediction, select_outputs
 
-BACKENDS = ("auto", "onnxruntime", "tensorrt")
+BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
 ENCODER_CHUNK = 16  # ROI crops per encoder call (activation memory grows with the batch)
 
 
@@ -70,7 +71,11 @@ class Segmenter:
     @classmethod
     def open(cls, bundle_dir, graph_set: str = "fp32", backend: str = "auto", providers=None,
              threads: int | None = None, warmup: bool = True) -> "Segmenter":
-        """Validate the bundle and its `graph_set`, start the backend, and (by default) warm it up."""
+        """Validate the bundle and its `graph_set`, start the backend, and (by default) warm it up.
+
+        `backend`: "onnxruntime", "openvino", "tensorrt", or "auto" (the format's only backend, else the
+        fastest installed one for ONNX graphs: see `edgesam.runtime.backend_choice`; the reason is
+        `segmenter.backend.choice`)."""
         info = load_bundle(bundle_dir, graph_set)
         impl = _make_backend(info, backend, providers, threads)
         graph_io = impl.io()
@@ -234,24 +239,42 @@ class Segmenter:
 
 
 def _make_backend(info: BundleInfo, backend: str, providers, threads):
+    """Start the backend for the graph set: the one asked for, or with "auto" the one
+    `backend_choice.choose_backend` picks; the reason is kept on the backend as `choice`."""
     if backend not in BACKENDS:
         raise InvalidInputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     formats = {info.entry(part)["format"] for part in ("encoder", "decoder")}
-    if len(formats) != 1 or not formats <= {"onnx", "tensorrt"}:
+    if len(formats) != 1 or not formats <= set(FORMAT_BACKENDS):
         raise BundleError(f"{info.path}: graph set {info.graph_set!r} mixes or has unknown formats {sorted(formats)}")
     fmt = formats.pop()
-    wanted = {"onnx": "onnxruntime", "tensorrt": "tensorrt"}[fmt]
-    if backend not in ("auto", wanted):
+    if backend == "auto":
+        backend, reason = auto_choice(info.manifest, info.graph_set, providers)
+    elif backend not in FORMAT_BACKENDS[fmt]:
         raise BundleError(f"{info.path}: graph set {info.graph_set!r} holds {fmt} graphs; backend {backend!r} cannot run "
-                          f"them (use backend='{wanted}' or another graph set)")
+                          f"them (use backend={' or '.join(repr(b) for b in FORMAT_BACKENDS[fmt])} or another graph set)")
+    else:
+        reason = "asked for"
     paths = (info.graph_file("encoder"), info.graph_file("decoder"))
     try:
-        if fmt == "onnx":
-            from edgesam.runtime.ort_backend import OrtBackend
-            return OrtBackend(*paths, providers=providers, threads=threads)
-        from edgesam.runtime.trt_backend import TrtBackend
-        return TrtBackend(*paths, info=info)
+        impl = _start(backend, info, paths, providers, threads)
     except RuntimeErrorBase:
         raise
     except Exception as exc:  # a backend must never take the host down at open time either
-        raise BackendError(f"{Path(paths[0]).parent}: cannot start the {wanted} backend ({type(exc).__name__}: {exc})") from None
+        raise BackendError(f"{Path(paths[0]).parent}: cannot start the {backend} backend ({type(exc).__name__}: {exc})") from None
+    impl.choice = reason
+    return impl
+
+
+def _start(backend: str, info: BundleInfo, paths, providers, threads):
+    if backend == "onnxruntime":
+        from edgesam.runtime.ort_backend import OrtBackend
+        return OrtBackend(*paths, providers=providers, threads=threads)
+    if backend == "openvino":
+        from edgesam.runtime.ov_backend import OvBackend
+        if providers:
+            raise InvalidInputError("providers: ONNX Runtime execution providers do not apply to backend 'openvino'")
+        precisions = tuple(info.entry(part).get("openvino", {}).get("inference_precision", "fp32")
+                           for part in ("encoder", "decoder"))
+        return OvBackend(*paths, precisions=precisions, threads=threads)
+    from edgesam.runtime.trt_backend import TrtBackend
+    return TrtBackend(*paths, info=info)

@@ -24,8 +24,9 @@ def test_bench_with_reachable_floor_exits_0_and_writes_report(bench_setup, tmp_p
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "bench.json").read_text())
     rows = {row["format"]: row for row in report["formats"]}
-    assert set(rows) == {"pytorch", "fp32"}
+    assert set(rows) == {"pytorch", "fp32", "fp32@openvino"}  # every backend that can run the ONNX graphs
     fp32 = rows["fp32"]
+    assert fp32["backend"] == "onnxruntime" and fp32["default"] and "rule for fp32" in fp32["choice"]
     # the fp32 graphs compute what the reference computes: near-identical masks on identical prompts
     # the IoU compares real masks: no reference (and no fp32) mask is empty
     assert fp32["empty"]["reference"] == fp32["empty"]["prediction"] == rows["pytorch"]["empty"]["prediction"] == 0
@@ -35,12 +36,24 @@ def test_bench_with_reachable_floor_exits_0_and_writes_report(bench_setup, tmp_p
         assert 0 < fp32[key]["p50"] <= fp32[key]["p95"]
     assert fp32["images_per_s"] > 0 and fp32["cold_start_ms"] > 0 and fp32["size_bytes"] > 1e6
     assert report["floors"]["passed"] and "fp32" in result.output
-    assert (tmp_path / "bench.md").read_text().count("| fp32 |") == 1
+    assert (tmp_path / "bench.md").read_text().count("| fp32 | onnxruntime |") == 1
+    on_openvino = rows["fp32@openvino"]
+    if on_openvino.get("skipped"):  # the openvino package is missing: the row says so instead of measuring
+        assert "openvino" in on_openvino["skipped"]
+    else:
+        assert on_openvino["backend"] == "openvino" and not on_openvino["default"] and on_openvino["ran_as"] == "fp32"
+        assert on_openvino["iou_vs_reference"]["mean"] >= 0.99 and on_openvino["empty"]["reference"] == 0
+    # the header: the CPU with its flags, the load, and why each graph set runs where it does by default
+    cpu = report["machine"]["cpu"]
+    assert set(cpu["flags"]) >= {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile"}
+    assert report["machine"]["load_average"] and report["defaults"]["fp32"]["backend"] == "onnxruntime"
+    assert f"CPU: {report['machine']['cpu_line']}" in result.output
+    assert "default for fp32: onnxruntime (rule for fp32" in result.output
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_check_with_impossible_floor_exits_1_naming_it(bench_setup, tmp_path):
-    result = invoke(["check"] + base_args(bench_setup, tmp_path) + ["--max-latency-ms", 1e-6])
+    result = invoke(["check"] + base_args(bench_setup, tmp_path) + ["--max-latency-ms", 1e-6, "--backends", "auto"])
     assert result.exit_code == 1
     assert "FLOOR MISSED: fp32: decoder_per_prompt_ms.p95" in result.output and "--max-latency-ms" in result.output
     assert json.loads((tmp_path / "bench.json").read_text())["floors"]["passed"] is False
@@ -69,9 +82,26 @@ def test_every_format_answers_the_eval_plan(bench_setup):
 @pytest.mark.parametrize("kw, message", [
     (dict(prompt="circle"), "prompt"), (dict(max_images=0), "max_images"), (dict(min_iou=1.5), "min_iou"),
     (dict(max_latency_ms=-1), "max_latency_ms"), (dict(box_jitter=-0.1), "box_jitter"),
+    (dict(backends="onnxruntime,openvin"), "backends"), (dict(backends=""), "backends"),
 ])
 def test_bad_config_is_refused(kw, message):
     from edgesam.bench import BenchConfig, BenchConfigError
 
     with pytest.raises(BenchConfigError, match=message):
         BenchConfig(bundle="b", data="d", **kw)
+
+
+def test_backends_choose_the_rows(bench_setup):
+    from edgesam.bench import BenchConfig
+    from edgesam.bench.run import runtime_formats
+    from edgesam.manifest import read_manifest
+
+    manifest = read_manifest(bench_setup["bundle"])
+
+    def rows(backends):
+        config = BenchConfig(bundle=str(bench_setup["bundle"]), data="d", backends=backends)
+        return [(f.name, f.backend, f.default) for f in runtime_formats(config, manifest)[0]]
+
+    assert rows("all") == [("fp32", "onnxruntime", True), ("fp32@openvino", "openvino", False)]
+    assert rows("auto") == [("fp32", "onnxruntime", True)]
+    assert rows("openvino") == [("fp32@openvino", "openvino", False)]

@@ -36,7 +36,7 @@ def silent(tmp_path_factory):
 
 def test_check_fails_on_a_model_that_outputs_nothing(silent, bench_setup, tmp_path):
     args = [silent["bundle"], "--data", bench_setup["data"], "--reference", silent["checkpoint"], "--max-images", 3,
-            "--torch-fast", "off", "--threads", 1, "--out", tmp_path, "--min-iou", 0.97]
+            "--torch-fast", "off", "--threads", 1, "--out", tmp_path, "--min-iou", 0.97, "--backends", "auto"]
     result = CliRunner().invoke(main, ["check", *map(str, args)], catch_exceptions=False)
     assert result.exit_code == 1
     report = json.loads((tmp_path / "bench.json").read_text())

@@ -29,7 +29,7 @@ def test_eval_bench_and_pipeline_report_agree_exactly(bench_setup, tmp_path):
 
     result = runner.invoke(main, ["bench", str(bench_setup["bundle"]), "--data", str(data), "--reference", str(checkpoint),
                                   "--split", "val", "--val-fraction", str(VAL_FRACTION), "--split-seed", str(SEED),
-                                  "--seed", str(SEED), "--max-images", "100", "--torch-fast", "off", "--threads", "1",
+                                  "--seed", str(SEED), "--max-images", "100", "--torch-fast", "off", "--threads", "1", "--backends", "auto",
                                   "--out", str(tmp_path / "bench")])
     assert result.exit_code == 0, result.output
     benched = {row["format"]: row for row in json.loads((tmp_path / "bench" / "bench.json").read_text())["formats"]}

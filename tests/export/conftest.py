@@ -45,3 +45,17 @@ def full_bundle(tiny_model, export_config, tmp_path_factory):
 @pytest.fixture(scope="session")
 def fp32_bundle(full_bundle):
     return full_bundle
+
+
+@pytest.fixture(scope="session")
+def ov_bundle(tiny_model, calib_dir, tmp_path_factory):
+    """The OpenVINO sets (fp32, bf16, int8) of the tiny model; skipped where openvino/nncf are missing."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    from edgesam.export import ExportConfig, export_bundle
+
+    model, arch = tiny_model
+    config = ExportConfig(formats=("openvino",), precisions=("fp32", "bf16", "int8"), calib_data=str(calib_dir),
+                          calib_max_images=4)
+    out = tmp_path_factory.mktemp("ov_bundle") / "bundle"
+    return out, export_bundle(model, out, config, arch=arch, progress=False)

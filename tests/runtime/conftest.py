@@ -1,10 +1,19 @@
-"""One tiny fp32 bundle per test session (vit_t at 64 px, random init, seed 0) and its torch model."""
+"""One tiny fp32 bundle per test session (vit_t at 64 px, random init, seed 0) and its torch model.
+
+`segmenter` is parametrised over the CPU backends, so every parity, error and thread test runs on
+ONNX Runtime and on OpenVINO (skipped where the openvino package is not installed).
+"""
 from __future__ import annotations
+
+import importlib.util
 
 import numpy as np
 import pytest
 
 IMAGE_SIZE = 64
+HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
+CPU_BACKENDS = ["onnxruntime",
+                pytest.param("openvino", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="openvino not installed"))]
 
 
 @pytest.fixture(scope="session")
@@ -26,11 +35,13 @@ def bundle_dir(tiny_model, tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="session")
-def segmenter(bundle_dir):
+@pytest.fixture(scope="session", params=CPU_BACKENDS)
+def segmenter(bundle_dir, request):
     from edgesam.runtime import Segmenter
 
-    return Segmenter.open(bundle_dir, threads=1)
+    seg = Segmenter.open(bundle_dir, backend=request.param, threads=1)
+    assert seg.backend.name == request.param
+    return seg
 
 
 def line_image(height=90, width=140, channels=None, dtype=np.uint8, seed=0) -> np.ndarray:

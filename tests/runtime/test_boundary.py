@@ -5,13 +5,17 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from tests.runtime.conftest import CPU_BACKENDS
+
 SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
     import edgesam.runtime
     import edgesam.runtime.trt_backend
     from edgesam.runtime import Segmenter
-    seg = Segmenter.open(sys.argv[1])
+    seg = Segmenter.open(sys.argv[1], backend=sys.argv[2])
     img = np.full((50, 70), 120, np.uint8)
     emb = seg.encode(img)
     res = seg.segment(emb, points=[[10, 20]], labels=[1], boxes=[[5, 5, 60, 40]])
@@ -21,7 +25,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_runtime_never_imports_torch(bundle_dir):
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(bundle_dir)], capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_runtime_never_imports_torch(bundle_dir, backend):
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(bundle_dir), backend], capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0, out.stderr
     assert "TORCH_LOADED=False" in out.stdout

@@ -76,11 +76,19 @@ def test_foreign_embedding_and_prompt_file_errors(segmenter, make_image):
     assert isinstance(InvalidInputError("x"), RuntimeErrorBase) and isinstance(InvalidInputError("x"), ValueError)
 
 
-def test_backend_failure_is_typed(segmenter, monkeypatch, make_image):
-    def boom(*_):
+def break_decoder(backend, monkeypatch):
+    """Make the backend's own inference call fail, below the backend's error handling."""
+    def boom(*_, **__):
         raise RuntimeError("device lost")
 
-    monkeypatch.setattr(segmenter.backend.decoder.session, "run", boom)
+    if backend.name == "onnxruntime":
+        monkeypatch.setattr(backend.decoder.session, "run", boom)
+    else:
+        monkeypatch.setattr(backend.decoder, "_infer", boom)
+
+
+def test_backend_failure_is_typed(segmenter, monkeypatch, make_image):
+    break_decoder(segmenter.backend, monkeypatch)
     emb = segmenter.encode(make_image())
     with pytest.raises(BackendError, match="device lost"):
         segmenter.segment(emb, boxes=BOX)
@@ -135,7 +143,7 @@ def test_unknown_graph_set_and_wrong_backend_are_refused(bundle_dir):
     with pytest.raises(BundleError, match="holds onnx graphs; backend 'tensorrt'"):
         Segmenter.open(bundle_dir, backend="tensorrt")
     with pytest.raises(InvalidInputError, match="backend: expected one of"):
-        Segmenter.open(bundle_dir, backend="openvino")
+        Segmenter.open(bundle_dir, backend="nosuch")
     with pytest.raises(BackendError, match="not available"):
         Segmenter.open(bundle_dir, providers=["NoSuchExecutionProvider"])
 

@@ -2,6 +2,8 @@
 checked against the PyTorch reference's ROI path on the same weights."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from tests.tolerances import RUNTIME_LOGITS_ATOL
 
 FRAMING = roi.InputFraming(mode="roi", roi_margin=2.0, dense_box=True)
 BOXES = np.array([[10, 10, 40, 50], [60, 20, 135, 85], [0, 0, 6, 6], [100, 70, 139, 89]], np.float32)
+HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,8 @@ def roi_bundle(roi_checkpoint):
     from edgesam.export import ExportConfig, export_bundle
 
     out = roi_checkpoint.parent / "bundle"
-    manifest = export_bundle(roi_checkpoint, out, ExportConfig(precisions=("fp32",)), progress=False)
+    formats = ("onnx", "openvino") if HAS_OPENVINO else ("onnx",)  # the IR set: see the OpenVINO test below
+    manifest = export_bundle(roi_checkpoint, out, ExportConfig(formats=formats, precisions=("fp32",)), progress=False)
     assert manifest["model"]["framing"] == FRAMING.to_dict()
     # parity as the model is used: one round with its dense box prompt, its single-mask output, 3 boxes
     assert manifest["checks"]["fp32"]["num_masks"] == 3
@@ -83,3 +87,41 @@ def test_roi_bundle_refuses_points_without_a_box_and_stays_usable(roi_bundle, ma
     with pytest.raises(InvalidInputError, match="mask_input"):
         seg.segment(emb, boxes=BOXES[:1], mask_input=np.zeros((1, 1, 16, 16), np.float32))
     assert seg.segment(emb, boxes=BOXES[:2]).masks.shape[0] == 2
+
+
+def _batches(backend):
+    """Record the batch of every encoder call the backend makes."""
+    seen, run = [], backend.run_encoder
+
+    def recording(x):
+        seen.append(x.shape[0])
+        return run(x)
+
+    backend.run_encoder = recording
+    return seen
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="openvino not installed")
+@pytest.mark.parametrize("graph_set", ["fp32", "ov_fp32"])
+def test_openvino_encodes_one_crop_per_box_and_matches_onnxruntime(roi_bundle, graph_set, make_image):
+    """OpenVINO, through the ONNX graphs and through the IR (checked at export through OpenVINO too):
+    all crops in one encoder call, the decoder paired crop by crop, the same masks as ONNX Runtime."""
+    from edgesam.runtime import Segmenter
+
+    image = make_image()
+    reference = Segmenter.open(roi_bundle, "fp32", backend="onnxruntime", threads=1, warmup=False)
+    expected = reference.segment(reference.encode(image), boxes=BOXES)
+    seg = Segmenter.open(roi_bundle, graph_set, backend="openvino", threads=1)
+    batches = _batches(seg.backend)
+    result = seg.segment(seg.encode(image), boxes=BOXES)
+    assert batches == [len(BOXES)]  # all crops in one encoder call
+    assert result.masks.shape == expected.masks.shape == (len(BOXES), 1) + image.shape
+    areas = expected.masks.reshape(len(BOXES), -1).sum(1)
+    assert (areas > 0).all(), f"reference masks must not be empty to compare: areas {areas}"
+    assert np.abs(result.low_res_logits - expected.low_res_logits).max() <= 10 * RUNTIME_LOGITS_ATOL
+    inter = (result.masks & expected.masks).reshape(len(BOXES), -1).sum(1)
+    union = (result.masks | expected.masks).reshape(len(BOXES), -1).sum(1)
+    assert (inter / union).min() >= 0.99
+    one = seg.segment(seg.encode(image), boxes=BOXES[1:2])  # another batch size on the same compiled model
+    assert batches[-1] == 1
+    np.testing.assert_allclose(one.low_res_logits[0], result.low_res_logits[1], atol=10 * RUNTIME_LOGITS_ATOL)

@@ -1,0 +1,60 @@
+"""`--measure-backends`: time each ONNX graph set's encoder on every installed CPU backend, so that
+`Segmenter.open(..., backend="auto")` on a CPU of the same model and flags picks the measured
+fastest (see `edgesam.runtime.backend_choice`). Figures are medians of interleaved runs in one
+process, recorded with the CPU and the load average; a busy machine makes them noisy, not biased
+towards one backend.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from edgesam import geometry, io_spec
+from edgesam.envinfo import cpu_features, load_average
+
+RUNS, WARMUP = 3, 1
+
+
+def _graphs(path, backends):
+    """{backend: callable(x) -> embeddings} for the backends that are installed."""
+    out = {}
+    if "onnxruntime" in backends:
+        from edgesam.runtime.ort_backend import OrtGraph, pick_providers
+
+        graph = OrtGraph(path, pick_providers(["CPUExecutionProvider"]), None)
+        out["onnxruntime"] = lambda x: graph.run({io_spec.ENCODER_INPUT: x})
+    if "openvino" in backends:
+        from edgesam.runtime.ov_backend import OvGraph
+
+        ov_graph = OvGraph(path, "fp32", None, use_cache=False)
+        out["openvino"] = lambda x: ov_graph.run({io_spec.ENCODER_INPUT: x})
+    return out
+
+
+def measure_backends(bundle, manifest: dict, log, runs: int = RUNS) -> dict:
+    """{"cpu", "load_average", "runs", "graph_sets": {set: {backend: {"encoder_ms"}}}} for ONNX sets."""
+    from edgesam.export.checks import sample_image
+    from edgesam.runtime import ov_backend
+
+    backends = ["onnxruntime"] + (["openvino"] if ov_backend.available() else [])
+    x = geometry.preprocess(sample_image(), manifest["model"]["image_size"])[0]
+    record = {"cpu": cpu_features(), "load_average": load_average(), "runs": runs, "warmup": WARMUP,
+              "method": "median encoder time, backends interleaved in one process", "graph_sets": {}}
+    for name, entries in manifest["graphs"].items():
+        if entries["encoder"]["format"] != "onnx":
+            continue
+        graphs = _graphs(bundle / entries["encoder"]["file"], backends)
+        times = {b: [] for b in graphs}
+        for i in range(WARMUP + runs):
+            for backend, run in graphs.items():
+                start = time.perf_counter()
+                run(np.ascontiguousarray(x))
+                if i >= WARMUP:
+                    times[backend].append((time.perf_counter() - start) * 1e3)
+        record["graph_sets"][name] = {b: {"encoder_ms": round(statistics.median(t), 2)} for b, t in times.items()}
+        log(f"{name}: encoder " + ", ".join(f"{b} {v['encoder_ms']:.1f} ms" for b, v in record["graph_sets"][name].items()))
+        del graphs
+    record["load_average_after"] = load_average()
+    return record

@@ -1,0 +1,43 @@
+"""OpenVINO-specific runtime behaviour: the compiled-model cache, precision reporting, request pool."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+pytest.importorskip("openvino")
+
+
+def test_cold_start_loads_the_compiled_model_from_the_cache(bundle_dir, tmp_path, monkeypatch):
+    from edgesam.runtime import Segmenter
+
+    monkeypatch.setenv("EDGESAM_OPENVINO_CACHE", str(tmp_path / "cache"))
+    first = Segmenter.open(bundle_dir, backend="openvino", warmup=False)
+    assert not first.backend.loaded_from_cache
+    assert any((tmp_path / "cache").iterdir())
+    second = Segmenter.open(bundle_dir, backend="openvino", warmup=False)
+    assert second.backend.loaded_from_cache
+    monkeypatch.setenv("EDGESAM_OPENVINO_CACHE", "off")
+    assert not Segmenter.open(bundle_dir, backend="openvino", warmup=False).backend.loaded_from_cache
+
+
+def test_fp32_runs_in_fp32_and_says_so(bundle_dir):
+    from edgesam.runtime import Segmenter
+
+    seg = Segmenter.open(bundle_dir, backend="openvino", warmup=False)
+    assert seg.backend.execution_precision == {"encoder": "fp32", "decoder": "fp32"}
+    assert "OpenVINO" in seg.providers[0]
+
+
+def test_the_request_pool_is_bounded_and_reused(bundle_dir, make_image):
+    from edgesam.runtime import Segmenter
+    from edgesam.runtime.ov_backend import MAX_REQUESTS
+
+    seg = Segmenter.open(bundle_dir, backend="openvino", threads=1)
+    images = [make_image(seed=s) for s in range(12)]
+    with ThreadPoolExecutor(max_workers=2 * MAX_REQUESTS) as pool:
+        embeddings = list(pool.map(seg.encode, images))
+    assert seg.backend.encoder._created <= MAX_REQUESTS
+    again = seg.encode(images[3])
+    np.testing.assert_array_equal(again.features, embeddings[3].features)
