@@ -16,6 +16,7 @@ COMMANDS = {
     "eval": "edgesam.cli.evaluate:evaluate",
     "merge": "edgesam.cli.merge:merge",
     "prune": "edgesam.cli.prune:prune",
+    "distill": "edgesam.cli.distill:distill",
     "export": "edgesam.cli.export:export",
     "calib": "edgesam.cli.calib:calib",
     "bench": "edgesam.cli.bench:bench",
@@ -46,7 +47,7 @@ def main():
     """edgesam: Segment Anything from checkpoint to inspection line.
 
     \b
-    Pipeline: finetune -> merge -> prune -> export -> bench/check -> runtime.
+    Pipeline: finetune -> merge -> prune or distill -> export -> bench/check -> runtime.
     Start with `edgesam demo --out runs/demo` to see every stage on a built-in default.
     """
 

@@ -1,0 +1,95 @@
+"""How closely a student answers like its teacher on held-out images, and how well both do the task.
+
+Masks come only through the reference predictor (`set_image` once per image, then `predict`), so the
+figures cover whatever framing the models use. Prompts per labelled image are those `edgesam eval`
+draws (same function, same seeds), so the task mIoU here equals `edgesam eval`'s on the same split;
+unlabelled images get random boxes and points. Mask IoU against the teacher counts only prompts
+where the teacher's mask is non-empty (two empty masks agree trivially); the empty share is reported.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from edgesam.data import Dataset
+from edgesam.distill.views import random_boxes
+from edgesam.evaluate import draw_eval_prompts
+from edgesam.metrics import batch_iou, summarize
+from edgesam.predict import SamReferencePredictor
+
+PROMPT_KINDS = ("box", "point")
+_UNLABELLED_STREAM = 1_000_003  # rng component of unlabelled images' random prompts
+
+
+def prompts_for(sample, index: int, seed: int, count: int, side: tuple[float, float]) -> dict:
+    """{"box": (K, 4), "point": (K, 1, 2)} in original pixels, plus whether they come from labels."""
+    if sample.num_objects:
+        boxes, _ = draw_eval_prompts(sample.masks, "box", np.random.default_rng([seed, index]), 0.0)
+        _, points = draw_eval_prompts(sample.masks, "point", np.random.default_rng([seed, index]), 0.0)
+        return {"box": boxes, "point": points, "labelled": True}
+    rng = np.random.default_rng([seed, _UNLABELLED_STREAM, index])
+    boxes = random_boxes(rng, sample.image.shape[:2], count, side)
+    h, w = sample.image.shape[:2]
+    points = np.stack([rng.uniform(0, w - 1, count), rng.uniform(0, h - 1, count)], axis=1)[:, None].astype(np.float32)
+    return {"box": boxes, "point": points, "labelled": False}
+
+
+def answers(predictor: SamReferencePredictor, image: np.ndarray, prompts: dict) -> dict:
+    """(K, H, W) masks per prompt kind, one encoder pass (points: best of the 3 multimask outputs, as eval)."""
+    predictor.set_image(image)
+    out = {"box": predictor.predict(boxes=prompts["box"]).masks[:, 0]}
+    points = prompts["point"]
+    labels = np.ones(points.shape[:2], np.float32)
+    out["point"] = predictor.predict(point_coords=points, point_labels=labels, multimask=True).best().masks[:, 0]
+    return out
+
+
+def agreement(teacher, student, held_out: Dataset, seed: int = 0, prompts_per_image: int = 4,
+              box_side: tuple[float, float] = (0.05, 0.6), progress: bool = False) -> dict:
+    """Student vs teacher masks (box and point prompts) and, on labelled images, task IoU of both."""
+    t_pred, s_pred = SamReferencePredictor(teacher), SamReferencePredictor(student)
+    tally = {k: {"ious": [], "teacher_empty": 0, "student_empty": 0, "prompts": 0} for k in PROMPT_KINDS}
+    task = {"teacher": [], "student": []}
+    labelled_index = unlabelled_index = 0
+    indices = range(len(held_out))
+    if progress:
+        from tqdm import tqdm
+
+        indices = tqdm(indices, desc="student vs teacher", unit="img")
+    for i in indices:
+        sample = held_out.load(i)
+        if held_out.records[i].labelled:  # index within the labelled images: eval's prompt seeds
+            index, labelled_index = labelled_index, labelled_index + 1
+            if not sample.num_objects:
+                continue
+        else:
+            index, unlabelled_index = unlabelled_index, unlabelled_index + 1
+        prompts = prompts_for(sample, index, seed, prompts_per_image, box_side)
+        t, s = answers(t_pred, sample.image, prompts), answers(s_pred, sample.image, prompts)
+        for kind in PROMPT_KINDS:
+            _tally(tally[kind], t[kind], s[kind])
+        if prompts["labelled"]:
+            task["teacher"] += batch_iou(t["box"], sample.masks).tolist()
+            task["student"] += batch_iou(s["box"], sample.masks).tolist()
+    report = {kind: _summary(tally[kind]) for kind in PROMPT_KINDS}
+    report["images"] = len(held_out)
+    report["task_box"] = None
+    if task["teacher"]:
+        report["task_box"] = {"teacher_miou": float(np.mean(task["teacher"])),
+                              "student_miou": float(np.mean(task["student"])), "objects": len(task["teacher"])}
+    return report
+
+
+def _tally(t: dict, teacher_masks: np.ndarray, student_masks: np.ndarray) -> None:
+    t_any = teacher_masks.reshape(len(teacher_masks), -1).any(1)
+    s_any = student_masks.reshape(len(student_masks), -1).any(1)
+    t["prompts"] += len(t_any)
+    t["teacher_empty"] += int((~t_any).sum())
+    t["student_empty"] += int((t_any & ~s_any).sum())
+    if t_any.any():
+        t["ious"] += batch_iou(student_masks[t_any], teacher_masks[t_any]).tolist()
+
+
+def _summary(t: dict) -> dict:
+    return {"iou_vs_teacher": summarize(t["ious"]), "prompts": t["prompts"], "teacher_empty": t["teacher_empty"],
+            "teacher_empty_share": t["teacher_empty"] / t["prompts"] if t["prompts"] else float("nan"),
+            "student_empty_where_teacher_not": t["student_empty"]}
