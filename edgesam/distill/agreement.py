@@ -1,10 +1,11 @@
-"""How closely a student answers like its teacher on held-out images, and how well both do the task.
+"""How closely students answer like their teacher on held-out images, and how well each does the task.
 
 Masks come only through the reference predictor (`set_image` once per image, then `predict`), so the
 figures cover whatever framing the models use. Prompts per labelled image are those `edgesam eval`
 draws (same function, same seeds), so the task mIoU here equals `edgesam eval`'s on the same split;
 unlabelled images get random boxes and points. Mask IoU against the teacher counts only prompts
 where the teacher's mask is non-empty (two empty masks agree trivially); the empty share is reported.
+Several students (e.g. the distilled one and its untrained start) share one teacher pass per image.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from edgesam.metrics import batch_iou, summarize
 from edgesam.predict import SamReferencePredictor
 
 PROMPT_KINDS = ("box", "point")
+SOURCES = ("labelled", "random")  # prompts drawn from ground truth / at random on unlabelled images
 _UNLABELLED_STREAM = 1_000_003  # rng component of unlabelled images' random prompts
 
 
@@ -43,18 +45,19 @@ def answers(predictor: SamReferencePredictor, image: np.ndarray, prompts: dict) 
     return out
 
 
-def agreement(teacher, student, held_out: Dataset, seed: int = 0, prompts_per_image: int = 4,
+def agreement(teacher, students: dict, held_out: Dataset, seed: int = 0, prompts_per_image: int = 4,
               box_side: tuple[float, float] = (0.05, 0.6), progress: bool = False) -> dict:
-    """Student vs teacher masks (box and point prompts) and, on labelled images, task IoU of both."""
-    t_pred, s_pred = SamReferencePredictor(teacher), SamReferencePredictor(student)
-    tally = {k: {"ious": [], "teacher_empty": 0, "student_empty": 0, "prompts": 0} for k in PROMPT_KINDS}
-    task = {"teacher": [], "student": []}
+    """Each student's masks vs the teacher's (box and point prompts); task IoU of all on labelled images."""
+    t_pred = SamReferencePredictor(teacher)
+    s_preds = {name: SamReferencePredictor(model) for name, model in students.items()}
+    tally = {(name, k, src): _empty_tally() for name in students for k in PROMPT_KINDS for src in SOURCES}
+    task = {name: [] for name in ["teacher", *students]}
     labelled_index = unlabelled_index = 0
     indices = range(len(held_out))
     if progress:
         from tqdm import tqdm
 
-        indices = tqdm(indices, desc="student vs teacher", unit="img")
+        indices = tqdm(indices, desc="students vs teacher", unit="img")
     for i in indices:
         sample = held_out.load(i)
         if held_out.records[i].labelled:  # index within the labelled images: eval's prompt seeds
@@ -64,19 +67,33 @@ def agreement(teacher, student, held_out: Dataset, seed: int = 0, prompts_per_im
         else:
             index, unlabelled_index = unlabelled_index, unlabelled_index + 1
         prompts = prompts_for(sample, index, seed, prompts_per_image, box_side)
-        t, s = answers(t_pred, sample.image, prompts), answers(s_pred, sample.image, prompts)
-        for kind in PROMPT_KINDS:
-            _tally(tally[kind], t[kind], s[kind])
+        source = SOURCES[0] if prompts["labelled"] else SOURCES[1]
+        t = answers(t_pred, sample.image, prompts)
         if prompts["labelled"]:
             task["teacher"] += batch_iou(t["box"], sample.masks).tolist()
-            task["student"] += batch_iou(s["box"], sample.masks).tolist()
-    report = {kind: _summary(tally[kind]) for kind in PROMPT_KINDS}
-    report["images"] = len(held_out)
-    report["task_box"] = None
-    if task["teacher"]:
-        report["task_box"] = {"teacher_miou": float(np.mean(task["teacher"])),
-                              "student_miou": float(np.mean(task["student"])), "objects": len(task["teacher"])}
+        for name, predictor in s_preds.items():
+            s = answers(predictor, sample.image, prompts)
+            for kind in PROMPT_KINDS:
+                _tally(tally[name, kind, source], t[kind], s[kind])
+            if prompts["labelled"]:
+                task[name] += batch_iou(s["box"], sample.masks).tolist()
+    report = {"images": len(held_out), "students": {}}
+    for name in students:
+        report["students"][name] = {kind: _merged(tally, name, kind) for kind in PROMPT_KINDS}
+        report["students"][name]["task_box_miou"] = float(np.mean(task[name])) if task[name] else None
+    report["teacher_task_box_miou"] = float(np.mean(task["teacher"])) if task["teacher"] else None
+    report["task_objects"] = len(task["teacher"])
     return report
+
+
+def _merged(tally: dict, name: str, kind: str) -> dict:
+    parts = [tally[name, kind, src] for src in SOURCES]
+    merged = {key: sum((p[key] for p in parts), [] if key == "ious" else 0) for key in parts[0]}
+    return {**_summary(merged), "by_source": {src: _summary(tally[name, kind, src]) for src in SOURCES}}
+
+
+def _empty_tally() -> dict:
+    return {"ious": [], "teacher_empty": 0, "student_empty": 0, "prompts": 0}
 
 
 def _tally(t: dict, teacher_masks: np.ndarray, student_masks: np.ndarray) -> None:
@@ -91,5 +108,5 @@ def _tally(t: dict, teacher_masks: np.ndarray, student_masks: np.ndarray) -> Non
 
 def _summary(t: dict) -> dict:
     return {"iou_vs_teacher": summarize(t["ious"]), "prompts": t["prompts"], "teacher_empty": t["teacher_empty"],
-            "teacher_empty_share": t["teacher_empty"] / t["prompts"] if t["prompts"] else float("nan"),
+            "teacher_empty_share": t["teacher_empty"] / t["prompts"] if t["prompts"] else None,
             "student_empty_where_teacher_not": t["student_empty"]}

@@ -1,4 +1,10 @@
-"""report.md of a distillation run: what the student learned, how closely it answers like the teacher."""
+"""report.md of a distillation run: what the student learned, how closely it answers like the teacher.
+
+Every agreement figure is shown for the distilled student and for its untrained start (the same
+student encoder at random init with the teacher's decoder): the gap between the two is what the
+distillation bought. With a random teacher, or a decoder that leans on the prompt more than on the
+image, the untrained start can already agree a lot, and the report makes that visible.
+"""
 from __future__ import annotations
 
 import math
@@ -8,45 +14,59 @@ def _f(v, digits: int = 4) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
 
 
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f} %"
+
+
 def format_report(r: dict) -> str:
-    cfg, a, e = r["config"], r["agreement"], r["embedding"]
+    cfg, a = r["config"], r["agreement"]
     teacher, student = r["teacher"]["arch"], r["student_arch"]
+    s, u = a["students"]["student"], a["students"]["untrained"]
+    es, eu = r["embedding"]["student"], r["embedding"]["untrained"]
+    mask_stage = f", then {cfg['mask_epochs']} on the teacher's masks" if cfg["mask_epochs"] else ""
     lines = [
         f"# Distillation: {teacher['variant']} -> {student['variant']} at {student['image_size']} px",
         "",
-        f"Teacher `{r['teacher']['checkpoint']}` ({r['teacher']['backend']} backend for its cached embeddings), "
+        f"Teacher `{r['teacher']['checkpoint']}` (embeddings cached via its {r['teacher']['backend']} encoder), "
         f"input framing `{r['framing'].get('mode')}`; student written to `{r['out']}`.",
         f"Trained on {r['train_images']} images x {cfg['views_per_image']} views (loss `{cfg['loss']}`, "
-        f"{cfg['epochs']} epoch(s){', then ' + str(cfg['mask_epochs']) + ' on the teacher masks' if cfg['mask_epochs'] else ''}); "
-        f"evaluated on {r['held_out_images']} held-out images ({r['held_out_labelled']} labelled).",
+        f"{cfg['epochs']} epoch(s){mask_stage}); evaluated on {r['held_out_images']} held-out images "
+        f"({r['held_out_labelled']} labelled).",
     ]
     if teacher.get("extra", {}).get("init") == "random":
-        lines.append("**The teacher has random weights**: these figures show the student reproducing a function, "
-                     "not segmentation quality.")
-    lines += ["", "| figure | value |", "|---|---|",
-              f"| embedding MSE (held-out) | {_f(e['val_mse'], 5)} |",
-              f"| embedding relative error \\|s-t\\|²/\\|t\\|² | {_f(e['val_rel'])} |",
-              f"| embedding cosine | {_f(e['val_cos'])} |"]
+        lines += ["", "**The teacher has random weights**: these figures show the student reproducing a function, "
+                      "not segmentation quality."]
+    lines += ["", "| figure (held-out) | distilled student | untrained start |", "|---|---|---|",
+              f"| embedding MSE | {_f(es['val_mse'], 5)} | {_f(eu['val_mse'], 5)} |",
+              f"| embedding relative error \\|s-t\\|²/\\|t\\|² | {_f(es['val_rel'])} | {_f(eu['val_rel'])} |",
+              f"| embedding cosine | {_f(es['val_cos'])} | {_f(eu['val_cos'])} |"]
     for kind in ("box", "point"):
-        k = a[kind]
-        lines.append(f"| mask IoU vs teacher, {kind} prompts (mean / p5, n) | {_f(k['iou_vs_teacher']['mean'])} / "
-                     f"{_f(k['iou_vs_teacher']['p5'], 3)}, {k['iou_vs_teacher']['n']} |")
-        lines.append(f"| teacher empty masks, {kind} prompts (excluded) | {k['teacher_empty']} of {k['prompts']} "
-                     f"({_f(k['teacher_empty_share'] * 100 if k['prompts'] else None, 1)} %) |")
-        lines.append(f"| student empty where the teacher is not, {kind} | {k['student_empty_where_teacher_not']} |")
-    if a.get("task_box"):
-        t = a["task_box"]
-        lines.append(f"| task mIoU, box prompts: teacher / student ({t['objects']} objects) | "
-                     f"{_f(t['teacher_miou'])} / {_f(t['student_miou'])} ({_f(t['student_miou'] - t['teacher_miou'], 4)}) |")
+        for source in ("labelled", "random"):
+            ks, ku = s[kind]["by_source"][source], u[kind]["by_source"][source]
+            if not ks["prompts"]:
+                continue
+            what = "ground-truth" if source == "labelled" else "random"
+            lines.append(f"| mask IoU vs teacher, {what} {kind} prompts: mean (p5), n | "
+                         f"{_f(ks['iou_vs_teacher']['mean'])} ({_f(ks['iou_vs_teacher']['p5'], 3)}), {ks['iou_vs_teacher']['n']} | "
+                         f"{_f(ku['iou_vs_teacher']['mean'])} ({_f(ku['iou_vs_teacher']['p5'], 3)}) |")
+            lines.append(f"| &nbsp;&nbsp;teacher empty (excluded) / student empty where the teacher is not | "
+                         f"{ks['teacher_empty']} of {ks['prompts']} ({_pct(ks['teacher_empty_share'])}) / "
+                         f"{ks['student_empty_where_teacher_not']} | {ku['student_empty_where_teacher_not']} |")
+    if a["teacher_task_box_miou"] is not None:
+        lines.append(f"| task mIoU, box prompts ({a['task_objects']} objects; teacher {_f(a['teacher_task_box_miou'])}) | "
+                     f"{_f(s['task_box_miou'])} | {_f(u['task_box_miou'])} |")
     size = r["size"]
-    lines.append(f"| encoder params (M): teacher / student | {size['teacher']['encoder_params_m']:.2f} / "
-                 f"{size['student']['encoder_params_m']:.2f} |")
-    lines.append(f"| encoder GFLOPs: teacher / student | {size['teacher']['encoder_gflops']:.2f} / "
-                 f"{size['student']['encoder_gflops']:.2f} ({size['teacher']['encoder_gflops'] / size['student']['encoder_gflops']:.1f}x) |")
-    if "latency" in r:
-        lat = r["latency"]
-        lines.append(f"| encoder latency ms (ONNX Runtime, median): teacher / student | {lat['teacher']['median_ms']:.1f} / "
-                     f"{lat['student']['median_ms']:.1f} ({lat['speedup']:.2f}x) |")
-    lines += ["", "Mask IoU against the teacher counts only prompts whose teacher mask is non-empty. Latency is "
-                  "measured on this machine at the time of the run: on a busy machine it is noisy."]
+    lines += ["", "| encoder | params (M) | GFLOPs |" + (" ONNX Runtime median ms |" if "latency" in r else ""),
+              "|---|---|---|" + ("---|" if "latency" in r else "")]
+    for name in ("teacher", "student"):
+        row = f"| {name} | {size[name]['encoder_params_m']:.2f} | {size[name]['encoder_gflops']:.2f} |"
+        if "latency" in r:
+            row += f" {r['latency'][name]['median_ms']:.1f} |"
+        lines.append(row)
+    ratio = size["teacher"]["encoder_gflops"] / size["student"]["encoder_gflops"]
+    lines.append("")
+    lines.append(f"The student's encoder needs {ratio:.1f}x fewer FLOPs"
+                 + (f"; measured {r['latency']['speedup']:.2f}x faster ({r['latency']['backend']}), on this machine at "
+                    f"the time of the run (noisy on a busy machine)." if "latency" in r else "."))
+    lines.append("Mask IoU against the teacher counts only prompts whose teacher mask is non-empty.")
     return "\n".join(lines) + "\n"

@@ -236,11 +236,12 @@ def _evaluate(job: Job, progress: bool) -> dict:
     report = {"config": cfg.to_dict(), "teacher": teacher.describe(), "student_arch": job.arch.to_dict(),
               "framing": job.maker.framing, "train_images": len(job.train), "held_out_images": len(job.held),
               "held_out_labelled": len(labelled_part(job.held))}
-    with torch.no_grad():
-        report["embedding"] = EmbeddingObjective().validate(student, (job.item(u) for u in job.held_units),
-                                                            cfg.batch_size)
-    report["agreement"] = agreement(teacher.model, student, job.held, cfg.seed, cfg.mask_prompts,
-                                    cfg.roi_box_side, progress)
+    untrained, _ = build_student(teacher, cfg.student, cfg.seed)  # the start: what distillation bought
+    models = {"student": student, "untrained": untrained.eval()}
+    report["embedding"] = {name: EmbeddingObjective().validate(m, (job.item(u) for u in job.held_units), cfg.batch_size)
+                           for name, m in models.items()}
+    report["agreement"] = agreement(teacher.model, models, job.held, cfg.seed, cfg.mask_prompts, cfg.roi_box_side,
+                                    progress)
     report["size"] = {
         name: {"encoder_params_m": count_parameters(m.image_encoder) / 1e6, "encoder_gflops": encoder_flops(a)["total"] / 1e9}
         for name, m, a in (("teacher", teacher.model, teacher.arch), ("student", student, job.arch))}
@@ -260,11 +261,11 @@ def encoder_latency(teacher_model, student_model, runs: int, work_dir: Path) -> 
 
 
 def _headline(report: dict) -> dict:
-    a = report["agreement"]
-    out = {"embedding_rel_error": report["embedding"]["val_rel"], "box_iou_vs_teacher": a["box"]["iou_vs_teacher"]["mean"],
-           "point_iou_vs_teacher": a["point"]["iou_vs_teacher"]["mean"]}
-    if a.get("task_box"):
-        out.update({"teacher_task_miou": a["task_box"]["teacher_miou"], "student_task_miou": a["task_box"]["student_miou"]})
+    a, s = report["agreement"], report["agreement"]["students"]["student"]
+    out = {"embedding_rel_error": report["embedding"]["student"]["val_rel"],
+           "box_iou_vs_teacher": s["box"]["iou_vs_teacher"]["mean"], "point_iou_vs_teacher": s["point"]["iou_vs_teacher"]["mean"]}
+    if a["teacher_task_box_miou"] is not None:
+        out.update({"teacher_task_miou": a["teacher_task_box_miou"], "student_task_miou": s["task_box_miou"]})
     if "latency" in report:
         out["encoder_speedup"] = report["latency"]["speedup"]
     return out

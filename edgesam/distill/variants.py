@@ -34,14 +34,13 @@ def compare_students(config: DistillConfig, variants: list[str], progress: bool 
 
 
 def _row(variant: str, report: dict) -> dict:
-    a = report["agreement"]
+    a, s, e = report["agreement"], report["agreement"]["students"]["student"], report["embedding"]["student"]
     row = {"student": variant, "out": report["out"],
            "encoder_params_m": report["size"]["student"]["encoder_params_m"],
            "encoder_gflops": report["size"]["student"]["encoder_gflops"],
-           "embedding_rel_error": report["embedding"]["val_rel"], "embedding_cos": report["embedding"]["val_cos"],
-           "box_iou_vs_teacher": a["box"]["iou_vs_teacher"]["mean"], "point_iou_vs_teacher": a["point"]["iou_vs_teacher"]["mean"],
-           "student_task_miou": (a.get("task_box") or {}).get("student_miou"),
-           "teacher_task_miou": (a.get("task_box") or {}).get("teacher_miou"),
+           "embedding_rel_error": e["val_rel"], "embedding_cos": e["val_cos"],
+           "box_iou_vs_teacher": s["box"]["iou_vs_teacher"]["mean"], "point_iou_vs_teacher": s["point"]["iou_vs_teacher"]["mean"],
+           "student_task_miou": s["task_box_miou"], "teacher_task_miou": a["teacher_task_box_miou"],
            "speedup": report.get("latency", {}).get("speedup"), "wall_s": report["wall_s"]}
     return row
 

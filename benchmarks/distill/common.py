@@ -1,0 +1,75 @@
+"""Shared by the distillation benchmarks: data path, machine record (CPU model, flags, load) and output files."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from edgesam.utils.files import write_json_atomic, write_text_atomic
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+DEFAULT_DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
+WORK = REPO / "runs" / "bench" / "distill"  # checkpoints, caches and run dirs: out of git
+SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+NOTE = ("Shared 2-core CPU: other engineers' processes may have been running (load averages recorded). "
+        "Accuracy figures are seeded and do not depend on load; no timing figure here is a recorded result.")
+
+
+def cpu_record() -> dict:
+    """CPU model, the SIMD flags that decide ONNX Runtime / torch kernels, core count."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "Model name":
+                model = value.strip()
+            elif key.strip() == "Flags":
+                flags = set(value.split())
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return {"model": model, "flags": {f: f in flags for f in SIMD_FLAGS}, "cpu_count": os.cpu_count()}
+
+
+def context(argv: list[str] | None = None) -> dict:
+    from edgesam.envinfo import environment
+
+    return {"command": " ".join(["python"] + (argv or sys.argv)), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "loadavg_start": [round(v, 2) for v in os.getloadavg()], "cpu": cpu_record(),
+            "environment": environment(), "note": NOTE}
+
+
+def machine_lines(p: dict) -> list[str]:
+    flags = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in p["cpu"]["flags"].items())
+    return [f"Command: `{p['command']}`  ", f"CPU: {p['cpu']['model']} ({p['cpu']['cpu_count']} cores; {flags})  ",
+            f"Started {p['started']}; load average at start {p['loadavg_start']}, at end {p['loadavg_end']}.  ",
+            p["note"]]
+
+
+def write(name: str, payload: dict, markdown) -> None:
+    """JSON first (a formatting slip never loses a measurement), then markdown(payload)."""
+    from edgesam.utils.status import finite
+
+    payload["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    write_json_atomic(HERE / f"{name}.json", finite(payload))
+    text = markdown(payload)
+    write_text_atomic(HERE / f"{name}.md", text)
+    print(text)
+
+
+def random_teacher(variant: str, image_size: int | None, path: Path, seed: int = 0) -> Path:
+    """The official architecture with random weights (seed), saved once: no pretrained weights reach this machine."""
+    import torch
+
+    from edgesam.models import arch_for, build_sam, save_checkpoint
+
+    if path.is_file():
+        return path
+    torch.manual_seed(seed)
+    arch = arch_for(variant, image_size)
+    arch = arch.replace(extra={**arch.extra, "init": "random"})
+    return save_checkpoint(build_sam(arch), path, arch, plain=False)

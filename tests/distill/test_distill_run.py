@@ -1,0 +1,128 @@
+"""A tiny teacher distils into a vit_n student on synthetic line images: the loss falls, the student
+checkpoint is a complete SAM that loads, exports and runs in the runtime, and the run dir is complete."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.distill.conftest import IMAGE_SIZE, tiny_config
+from tests.tolerances import RUNTIME_LOGITS_ATOL
+
+
+@pytest.fixture(scope="module")
+def run(teacher_path, line_dir, tmp_path_factory):
+    from edgesam.distill import distill
+
+    out = tmp_path_factory.mktemp("distill_run")
+    cfg = tiny_config(teacher_path, line_dir, out, mask_epochs=1)
+    report = distill(cfg, progress=False, log=lambda m: None)
+    return cfg, report
+
+
+def test_the_embedding_loss_falls_and_beats_the_untrained_student(run):
+    cfg, report = run
+    rows = list(csv.DictReader((cfg.run_path / "metrics.csv").open()))
+    embed = [r for r in rows if r["stage"] == "embed"]
+    assert len(embed) == cfg.epochs
+    assert float(embed[-1]["train_loss"]) < 0.7 * float(embed[0]["train_loss"])
+    assert float(embed[-1]["val_mse"]) < float(embed[0]["val_mse"])
+    held = report["embedding"]
+    assert held["student"]["val_mse"] < 0.7 * held["untrained"]["val_mse"]
+    assert held["student"]["val_cos"] > held["untrained"]["val_cos"] + 0.2
+
+
+def test_mask_stage_runs_after_the_embedding_stage(run):
+    cfg, _ = run
+    rows = list(csv.DictReader((cfg.run_path / "metrics.csv").open()))
+    assert [r["stage"] for r in rows] == ["embed"] * cfg.epochs + ["mask"]
+    assert 0.0 <= float(rows[-1]["val_mask_iou"]) <= 1.0
+
+
+def test_student_checkpoint_is_the_student_encoder_with_the_teachers_decoder(run, teacher_path):
+    from edgesam.distill.models import DECODER_PREFIXES
+    from edgesam.models import load_model
+    from edgesam.utils.files import sha256_file
+
+    cfg, _ = run
+    student, arch = load_model(None, cfg.out_path)  # no flags: the architecture is recorded
+    teacher, _ = load_model(None, teacher_path)
+    assert (arch.variant, arch.image_size) == ("vit_n", IMAGE_SIZE)
+    assert arch.extra["distilled_from"]["teacher_sha256"] == sha256_file(teacher_path)
+    s, t = student.state_dict(), teacher.state_dict()
+    decoder = [k for k in s if k.startswith(DECODER_PREFIXES)]
+    assert decoder and all(torch.equal(s[k], t[k]) for k in decoder if k.startswith("prompt_encoder."))
+    # The mask stage nudged the decoder, but only a little (a tenth of the encoder's step).
+    changed = [k for k in decoder if not torch.equal(s[k], t[k])]
+    assert changed and all(k.startswith("mask_decoder.") for k in changed)
+    assert s["image_encoder.patch_embed.proj.weight"].shape[0] == 128
+
+
+def test_student_exports_and_runs_in_the_runtime(run, tmp_path):
+    from edgesam.export import ExportConfig, export_bundle
+    from edgesam.models import create_model
+    from edgesam.predict import SamReferencePredictor
+    from edgesam.runtime import Segmenter
+
+    cfg, _ = run
+    manifest = export_bundle(cfg.out_path, tmp_path / "bundle", ExportConfig(precisions=("fp32",)), progress=False)
+    assert manifest["model"]["variant"] == "vit_n"
+    image = (np.random.default_rng(0).random((70, 90)) * 255).astype(np.uint8)
+    boxes = np.array([[5, 8, 50, 60], [30, 10, 85, 66]], np.float32)
+    seg = Segmenter.open(tmp_path / "bundle", threads=1)
+    got = seg.segment(seg.encode(image), boxes=boxes)
+    ref = SamReferencePredictor(create_model(checkpoint=cfg.out_path))
+    ref.set_image(image)
+    want = ref.predict(boxes=boxes)
+    assert got.masks.shape == (2, 1, 70, 90) and got.masks.any()
+    np.testing.assert_allclose(got.low_res_logits, want.low_res_logits, atol=RUNTIME_LOGITS_ATOL, rtol=0)
+
+
+def test_run_dir_holds_config_metrics_status_curves_and_report(run):
+    from edgesam.distill import DistillConfig
+
+    cfg, report = run
+    d = cfg.run_path
+    for name in ("config.yaml", "metrics.csv", "status.jsonl", "curves.png", "report.md", "report.json", "last.pt",
+                 "best_embed.pt", "best_mask.pt"):
+        assert (d / name).is_file(), name
+    assert DistillConfig.from_yaml(d / "config.yaml") == cfg
+    events = [json.loads(line) for line in (d / "status.jsonl").read_text().splitlines()]
+    states = [e["state"] for e in events]
+    assert states[0] == "setup" and states[-1] == "done" and "cache" in states and states.count("epoch") == cfg.epochs + 1
+    assert all(e["stage"] == "distill" and e["student"] == "vit_n" for e in events)
+    assert events[-1]["figures"]["box_iou_vs_teacher"] == pytest.approx(
+        report["agreement"]["students"]["student"]["box"]["iou_vs_teacher"]["mean"])
+    assert "untrained start" in (d / "report.md").read_text()
+
+
+def test_existing_run_is_not_overwritten_and_resume_refuses_other_settings(run):
+    from edgesam.distill import DistillConfigError, distill
+
+    cfg, _ = run
+    with pytest.raises(FileExistsError, match="--resume"):
+        distill(cfg, progress=False)
+    with pytest.raises(DistillConfigError, match="loss"):
+        distill(cfg.replace(loss="mse+cos"), progress=False, resume=True)
+
+
+def test_a_killed_run_resumes_to_the_same_student(teacher_path, line_dir, tmp_path):
+    """Stop after one epoch (what a kill after the epoch's checkpoint leaves), resume: same weights as one go."""
+    from edgesam.distill import distill
+    from edgesam.models import read_checkpoint
+
+    shared = {"cache_dir": str(tmp_path / "cache"), "epochs": 2}
+    whole = tiny_config(teacher_path, line_dir, tmp_path / "whole", **shared)
+    split = tiny_config(teacher_path, line_dir, tmp_path / "split", **shared)
+    distill(whole, progress=False, log=lambda m: None)
+    assert distill(split, progress=False, stop_after_epochs=1, log=lambda m: None)["stopped"]
+    assert not split.out_path.exists()
+    distill(split, progress=False, resume=True, log=lambda m: None)
+    a, _ = read_checkpoint(whole.out_path)
+    b, _ = read_checkpoint(split.out_path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = lambda c: [r["val_mse"] for r in csv.DictReader((c.run_path / "metrics.csv").open())]  # noqa: E731
+    assert rows(whole) == rows(split) and len(rows(split)) == 2
