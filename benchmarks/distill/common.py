@@ -17,6 +17,8 @@ WORK = REPO / "runs" / "bench" / "distill"  # checkpoints, caches and run dirs: 
 SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 NOTE = ("Shared 2-core CPU: other engineers' processes may have been running (load averages recorded). "
         "Accuracy figures are seeded and do not depend on load; no timing figure here is a recorded result.")
+TIMING_NOTE = ("Timings: meant to be recorded on a quiet machine under the bench lock; the load averages show how "
+               "quiet it was. Ratios are measured side by side (round-robin), so they stay comparable.")
 
 
 def cpu_record() -> dict:
@@ -35,12 +37,12 @@ def cpu_record() -> dict:
     return {"model": model, "flags": {f: f in flags for f in SIMD_FLAGS}, "cpu_count": os.cpu_count()}
 
 
-def context(argv: list[str] | None = None) -> dict:
+def context(argv: list[str] | None = None, note: str = NOTE) -> dict:
     from edgesam.envinfo import environment
 
     return {"command": " ".join(["python"] + (argv or sys.argv)), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "loadavg_start": [round(v, 2) for v in os.getloadavg()], "cpu": cpu_record(),
-            "environment": environment(), "note": NOTE}
+            "environment": environment(), "note": note}
 
 
 def machine_lines(p: dict) -> list[str]:
