@@ -2,12 +2,15 @@
 runtime and the TensorRT engine builder, so the three can never disagree.
 
 Encoder graph:  image (1, 3, S, S) float32, normalized and padded by `edgesam.geometry`
-                -> image_embeddings (1, C, S/16, S/16) float32.
+                -> image_embeddings (1, C, S/16, S/16) float32. ROI-framed models (`edgesam.roi`)
+                take a batch of crops: image (num_crops, 3, S, S) -> (num_crops, C, S/16, S/16).
 Decoder graph:  image_embeddings, point_coords (B, N, 2) and point_labels (B, N) in the resized
                 frame (boxes are corner points labelled 2/3, padding -1: see
                 `geometry.build_prompt_arrays`), mask_input (B, 1, 4h, 4w), has_mask_input (1,)
                 -> low_res_masks (B, 4, 4h, 4w) logits and iou_predictions (B, 4).
                 Mask 0 is SAM's single-mask answer, masks 1..3 its multimask answers; the host picks.
+                image_embeddings is (1, C, h, w), shared by the B prompt sets, or for ROI-framed
+                models (B, C, h, w): each prompt set with the embedding of its own crop ("paired").
 The decoder ends at low-res logits: no data-dependent shape ops, so TensorRT can build it with
 profiles over B and N; upscaling to the original image happens on the host.
 """
@@ -39,6 +42,17 @@ DECODER_DYNAMIC_AXES = {
     "low_res_masks": {0: "num_prompts"},
     "iou_predictions": {0: "num_prompts"},
 }
+# ROI-framed models: the encoder takes a batch of crops, the decoder one embedding per prompt set.
+ENCODER_BATCH_AXES = {ENCODER_INPUT: {0: "num_crops"}, ENCODER_OUTPUT: {0: "num_crops"}}
+PAIRED_DECODER_DYNAMIC_AXES = {**DECODER_DYNAMIC_AXES, "image_embeddings": {0: "num_prompts"}}
+
+
+def encoder_dynamic_axes(roi: bool) -> dict | None:
+    return ENCODER_BATCH_AXES if roi else None
+
+
+def decoder_dynamic_axes(roi: bool) -> dict:
+    return PAIRED_DECODER_DYNAMIC_AXES if roi else DECODER_DYNAMIC_AXES
 
 
 def embedding_size(image_size: int) -> int:
@@ -49,18 +63,19 @@ def low_res_size(image_size: int) -> int:
     return 4 * embedding_size(image_size)
 
 
-def encoder_specs(image_size: int, embed_dim: int = 256) -> tuple[list[TensorSpec], list[TensorSpec]]:
+def encoder_specs(image_size: int, embed_dim: int = 256, roi: bool = False) -> tuple[list[TensorSpec], list[TensorSpec]]:
     e = embedding_size(image_size)
+    batch = "num_crops" if roi else 1
     return (
-        [TensorSpec(ENCODER_INPUT, "float32", (1, 3, image_size, image_size))],
-        [TensorSpec(ENCODER_OUTPUT, "float32", (1, embed_dim, e, e))],
+        [TensorSpec(ENCODER_INPUT, "float32", (batch, 3, image_size, image_size))],
+        [TensorSpec(ENCODER_OUTPUT, "float32", (batch, embed_dim, e, e))],
     )
 
 
-def decoder_specs(image_size: int, embed_dim: int = 256) -> tuple[list[TensorSpec], list[TensorSpec]]:
+def decoder_specs(image_size: int, embed_dim: int = 256, roi: bool = False) -> tuple[list[TensorSpec], list[TensorSpec]]:
     e, m = embedding_size(image_size), low_res_size(image_size)
     inputs = [
-        TensorSpec("image_embeddings", "float32", (1, embed_dim, e, e)),
+        TensorSpec("image_embeddings", "float32", ("num_prompts" if roi else 1, embed_dim, e, e)),
         TensorSpec("point_coords", "float32", ("num_prompts", "num_points", 2)),
         TensorSpec("point_labels", "float32", ("num_prompts", "num_points")),
         TensorSpec("mask_input", "float32", ("num_prompts", 1, m, m)),

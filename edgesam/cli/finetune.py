@@ -8,10 +8,17 @@ FLAGS = [
     ("--model", "model", str, "variant: vit_b, vit_l, vit_h or vit_t (small)"),
     ("--checkpoint", "checkpoint", str, "base SAM checkpoint (.pth / .safetensors)"),
     ("--init", "init", click.Choice(["pretrained", "random"]), "random: train from scratch (labelled in all outputs)"),
-    ("--image-size", "image_size", int, "input size (multiple of 16); default: the model's"),
+    ("--recipe", "recipe", click.Choice(["sam", "scratch"]),
+     "defaults that work together; default: sam for --init pretrained, scratch for --init random"),
+    ("--image-size", "image_size", int, "input size (multiple of 16); default: the recipe's, else the model's"),
+    ("--input-mode", "input_mode", click.Choice(["image", "roi"]), "whole image, or one crop per box (roi)"),
+    ("--roi-margin", "roi_margin", float, "roi: crop side as a multiple of the box's longest side"),
+    ("--dense-box/--no-dense-box", "dense_box", None, "also give the box as the dense mask prompt"),
+    ("--loss", "loss", click.Choice(["focal_dice", "bce_dice"]), "mask loss: SAM's focal+Dice or BCE+Dice"),
     ("--data", "data", str, "dataset folder (images/+masks/, COCO json, or per-class folders)"),
     ("--val-fraction", "val_fraction", float, "validation share, split by stem per class"),
-    ("--seed", "seed", int, "seed for split, init, augmentation and prompts"),
+    ("--seed", "seed", int, "seed for init, augmentation, prompts and data order"),
+    ("--split-seed", "split_seed", int, "seed of the train/val split (kept apart so seeds share one val split)"),
     ("--strategy", "strategy", click.Choice(["lora", "decoder", "partial", "full"]), "what to train"),
     ("--lora-rank", "lora_rank", int, "LoRA rank"),
     ("--lora-alpha", "lora_alpha", float, "LoRA alpha (scale = alpha / rank)"),
@@ -58,6 +65,11 @@ def _options(f):
 def finetune(spec, print_config, resume, compare, no_augment, **flags):
     """Fine-tune SAM on your images (LoRA by default) and write a run dir.
 
+    A recipe sets defaults that work together (flags win): `sam` (pretrained checkpoints) trains LoRA
+    on the whole image with focal+Dice; `scratch` (--init random) trains every weight on one crop per
+    object around its box, with the box also given as a dense mask prompt and BCE+Dice. The input
+    framing (whole image or ROI crops) is recorded with the model: eval, export and the runtime apply it.
+
     \b
     Example:
       edgesam finetune --model vit_b --checkpoint sam_vit_b_01ec64.pth --data DIR \\
@@ -75,7 +87,7 @@ def finetune(spec, print_config, resume, compare, no_augment, **flags):
         if spec:
             cfg = FinetuneConfig.from_yaml(spec, **overrides)
         elif print_config:  # placeholders stand in for the checkpoint and data a real run needs
-            cfg = FinetuneConfig.from_dict({**_defaults().to_dict(), **overrides}, where="flags")
+            cfg = FinetuneConfig.from_dict({**_placeholders(overrides), **overrides}, where="flags")
         else:
             cfg = FinetuneConfig.from_dict(overrides, where="flags")
     except ConfigError as e:
@@ -98,8 +110,11 @@ def finetune(spec, print_config, resume, compare, no_augment, **flags):
                + (" [init: random]" if result.init == "random" else ""))
 
 
-def _defaults():
-    """Defaults for printing: a pretrained vit_b run needs a checkpoint, shown as a placeholder."""
-    from edgesam.train import FinetuneConfig
+def _placeholders(overrides: dict) -> dict:
+    """What a printed config shows for the data (and, for a pretrained run, the checkpoint) a real run needs."""
+    from edgesam.models import OFFICIAL_CHECKPOINTS
 
-    return FinetuneConfig(checkpoint="sam_vit_b_01ec64.pth", data="path/to/dataset")
+    shown = {"data": "path/to/dataset"}
+    if overrides.get("init", "pretrained") == "pretrained":
+        shown["checkpoint"] = OFFICIAL_CHECKPOINTS.get(overrides.get("model", "vit_b"), "path/to/checkpoint.pth")
+    return shown

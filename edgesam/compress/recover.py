@@ -4,7 +4,8 @@ The student's prompt encoder and mask decoder are the teacher's (pruning never t
 stay frozen; only the image encoder trains, so that it hands the decoder what the teacher's did:
   loss = embed_weight * MSE(student embedding, teacher embedding)
        + mask_weight * segmentation_loss(student low-res masks, teacher's binarised masks)
-on box prompts drawn from the ground truth (the finetune engineer's `prepare_sample`). Unlabelled
+on box prompts drawn from the ground truth (the finetune engineer's `prepare_sample`), framed as the
+model frames its input (a ROI-framed model distils on its crops, with its dense box prompt). Unlabelled
 images (e.g. defect-free line images) still teach the embedding term. No labels are needed for
 the loss itself: the teacher supplies every target.
 """
@@ -40,7 +41,7 @@ def recover(pruned, teacher, dataset, config: RecoveryConfig, run_dir: str | Pat
     _freeze(pruned, train_encoder=True)
     params = [p for p in pruned.image_encoder.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    probe = fixed_items(dataset, size, config, n=config.eval_images)
+    probe = fixed_items(dataset, size, config, n=config.eval_images, framing=_framing(teacher))
     before = distillation_loss(pruned, teacher, probe, config)
     log(f"recover: distillation loss before {before['loss']:.4f} (embed {before['embed_mse']:.5f}, mask {before['mask_loss']:.4f})")
     recorder = RunLog(run_dir)
@@ -79,7 +80,8 @@ def _train(student, teacher, dataset, config, optimizer, rng, recorder) -> list[
                 break
             start = time.perf_counter()
             sample = dataset.load(index)
-            item = prepare_sample(sample, student.image_encoder.img_size, rng, prompts, config.max_objects, augmenter)
+            item = prepare_sample(sample, student.image_encoder.img_size, rng, prompts, config.max_objects, augmenter,
+                                  _framing(student))
             image = item.image if item is not None else torch.from_numpy(geometry.preprocess(sample.image, student.image_encoder.img_size)[0])
             key = None if augmenter is not None else index
             parts = _step(student, teacher, image, item, config, optimizer, cache, key)
@@ -94,6 +96,12 @@ def _train(student, teacher, dataset, config, optimizer, rng, recorder) -> list[
     bar.close()
     recorder.metrics(history, METRIC_COLUMNS)
     return history
+
+
+def _framing(model):
+    from edgesam.roi import WHOLE_IMAGE
+
+    return getattr(model, "framing", WHOLE_IMAGE)
 
 
 def _augmenter(config):
@@ -123,22 +131,25 @@ def _loss(student, teacher, image, item, t_emb, config):
     mask = torch.zeros(())
     if item is not None and config.mask_weight > 0:
         with torch.no_grad():
-            t_low, _ = decode_all(teacher, t_emb, item.coords, item.labels)
+            t_low, _ = decode_all(teacher, t_emb, item.coords, item.labels, item.mask_input)
             target = (t_low[:, :1] > 0).float()
-        s_low, s_iou = decode_all(student, s_emb, item.coords, item.labels)
+        s_low, s_iou = decode_all(student, s_emb, item.coords, item.labels, item.mask_input)
         mask, _ = segmentation_loss(s_low[:, :1], target, s_iou[:, :1])  # box prompts: single-mask output
     total = config.embed_weight * embed + config.mask_weight * mask
     return total, {"loss": total.item(), "embed_mse": embed.item(), "mask_loss": mask.item()}
 
 
-def fixed_items(dataset, image_size: int, config: RecoveryConfig, n: int) -> list:
-    """The first `n` images with tight-box prompts (seeded): a fixed set to compare losses on."""
+def fixed_items(dataset, image_size: int, config: RecoveryConfig, n: int, framing=None) -> list:
+    """The first `n` images with tight-box prompts (seeded), framed as the model frames its input:
+    a fixed set to compare losses on."""
+    from edgesam.roi import WHOLE_IMAGE
+
     rng = np.random.default_rng(config.seed + 1)
     prompts = PromptConfig(box_prob=1.0, box_jitter=0.0)
     items = []
     for index in range(min(n, len(dataset))):
         sample = dataset.load(index)
-        item = prepare_sample(sample, image_size, rng, prompts, config.max_objects)
+        item = prepare_sample(sample, image_size, rng, prompts, config.max_objects, framing=framing or WHOLE_IMAGE)
         image = item.image if item is not None else torch.from_numpy(geometry.preprocess(sample.image, image_size)[0])
         items.append((image, item))
     return items

@@ -18,6 +18,7 @@ from edgesam.export.onnx_export import export_decoder, export_encoder, export_of
 from edgesam.export.staging import check_destination, staged_dir
 from edgesam.geometry import PIXEL_MEAN, PIXEL_STD
 from edgesam.manifest import FORMAT, FORMAT_VERSION, PROMPT_LABELS, graph_entry, write_manifest
+from edgesam.roi import framing_of
 from edgesam.utils.files import sha256_file
 
 
@@ -94,8 +95,9 @@ def _calibration(config: ExportConfig):
 
 def _base_manifest(model, arch, config: ExportConfig, checkpoint_path: Path | None) -> dict:
     size = arch.image_size
-    enc_in, enc_out = io_spec.encoder_specs(size, arch.prompt_embed_dim)
-    dec_in, dec_out = io_spec.decoder_specs(size, arch.prompt_embed_dim)
+    framing = framing_of(arch)
+    enc_in, enc_out = io_spec.encoder_specs(size, arch.prompt_embed_dim, framing.roi)
+    dec_in, dec_out = io_spec.decoder_specs(size, arch.prompt_embed_dim, framing.roi)
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "edgesam_version": edgesam.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -103,6 +105,7 @@ def _base_manifest(model, arch, config: ExportConfig, checkpoint_path: Path | No
             "variant": arch.variant, "image_size": size, "embed_dim": arch.prompt_embed_dim,
             "embedding_size": io_spec.embedding_size(size), "low_res_size": io_spec.low_res_size(size),
             "arch": arch.to_dict(), "init": arch.extra.get("init", "checkpoint" if checkpoint_path else "as given"),
+            "framing": framing.to_dict(),
         },
         "preprocess": {
             "pixel_mean": list(PIXEL_MEAN), "pixel_std": list(PIXEL_STD), "color": "RGB; gray repeated to 3 channels; 16-bit scaled by 255/65535",

@@ -15,7 +15,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from edgesam import geometry, io_spec
+from edgesam import geometry, io_spec, roi
 from edgesam.metrics import batch_iou
 from edgesam.models.prompt import decode_all
 
@@ -72,12 +72,28 @@ class ParitySample:
     iou: np.ndarray
 
 
+def roi_sample_inputs(image: np.ndarray, framing, image_size: int):
+    """ROI-framed models: three boxes, each with one point, as crops -> (crops, coords, labels)."""
+    h, w = image.shape[:2]
+    boxes = np.array([[0.15 * w, 0.3 * h, 0.55 * w, 0.7 * h], [0.6 * w, 0.1 * h, 0.9 * w, 0.3 * h],
+                      [0.05 * w, 0.05 * h, 0.3 * w, 0.5 * h]], np.float32)
+    points = np.array([[[0.35 * w, 0.5 * h]], [[0.75 * w, 0.2 * h]], [[0.2 * w, 0.2 * h]]], np.float32)
+    labels = np.array([[1], [0], [1]], np.float32)
+    prepared = roi.roi_inputs(geometry.to_rgb_uint8(image), points, labels, boxes, framing, image_size)
+    return prepared.images, prepared.coords, prepared.labels
+
+
 @torch.inference_mode()
 def reference_sample(model, image: np.ndarray | None = None) -> ParitySample:
+    """The PyTorch model's outputs on the parity sample, framed as the model frames its input."""
     size = model.image_encoder.img_size
     image = sample_image() if image is None else image
-    x, original_hw, _ = geometry.preprocess(image, size)
-    coords, labels = sample_prompts(original_hw, size)
+    framing = getattr(model, "framing", roi.WHOLE_IMAGE)
+    if framing.roi:
+        x, coords, labels = roi_sample_inputs(image, framing, size)
+    else:
+        x, original_hw, _ = geometry.preprocess(image, size)
+        coords, labels = sample_prompts(original_hw, size)
     feats = model.image_encoder(torch.from_numpy(x))
     c, lab = torch.from_numpy(coords), torch.from_numpy(labels)
     low0, iou0 = decode_all(model, feats, c, lab)

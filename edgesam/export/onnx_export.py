@@ -17,7 +17,7 @@ import onnx
 import torch
 
 from edgesam import io_spec
-from edgesam.export.wrappers import DecoderGraph, EncoderGraph
+from edgesam.export.wrappers import DecoderGraph, EncoderGraph, PairedDecoderGraph
 
 OFFICIAL_DYNAMIC_AXES = {"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}}
 
@@ -44,16 +44,16 @@ def _export(module, args, path: Path, input_names, output_names, dynamic_axes, o
         return [path.name, data_name]
 
 
-def encoder_sample(image_size: int) -> torch.Tensor:
-    return torch.zeros(1, 3, image_size, image_size)
+def encoder_sample(image_size: int, batch: int = 1) -> torch.Tensor:
+    return torch.zeros(batch, 3, image_size, image_size)
 
 
-def decoder_sample(image_size: int, embed_dim: int = 256, batch: int = 2, points: int = 3) -> tuple:
+def decoder_sample(image_size: int, embed_dim: int = 256, batch: int = 2, points: int = 3, paired: bool = False) -> tuple:
     e, m = io_spec.embedding_size(image_size), io_spec.low_res_size(image_size)
     gen = torch.Generator().manual_seed(0)
     labels = torch.tensor([[1.0, 2.0, 3.0], [1.0, 0.0, -1.0]])[:batch, :points]
     return (
-        torch.randn(1, embed_dim, e, e, generator=gen),
+        torch.randn(batch if paired else 1, embed_dim, e, e, generator=gen),
         torch.rand(batch, points, 2, generator=gen) * image_size,
         labels,
         torch.zeros(batch, 1, m, m),
@@ -61,16 +61,23 @@ def decoder_sample(image_size: int, embed_dim: int = 256, batch: int = 2, points
     )
 
 
+def _roi(model) -> bool:
+    return getattr(model, "framing", None) is not None and model.framing.roi
+
+
 def export_encoder(model, path: Path, opset: int = 17, threshold: int = 1_800_000_000) -> list[str]:
-    size = model.image_encoder.img_size
-    return _export(EncoderGraph(model), (encoder_sample(size),), Path(path), [io_spec.ENCODER_INPUT],
-                   [io_spec.ENCODER_OUTPUT], None, opset, threshold)
+    """The image encoder; a ROI-framed model's takes a batch of crops (dynamic axis num_crops)."""
+    size, roi = model.image_encoder.img_size, _roi(model)
+    return _export(EncoderGraph(model), (encoder_sample(size, 2 if roi else 1),), Path(path), [io_spec.ENCODER_INPUT],
+                   [io_spec.ENCODER_OUTPUT], io_spec.encoder_dynamic_axes(roi), opset, threshold)
 
 
 def export_decoder(model, path: Path, opset: int = 17, threshold: int = 1_800_000_000) -> list[str]:
-    size = model.image_encoder.img_size
-    return _export(DecoderGraph(model), decoder_sample(size), Path(path), io_spec.DECODER_INPUTS,
-                   io_spec.DECODER_OUTPUTS, io_spec.DECODER_DYNAMIC_AXES, opset, threshold)
+    """Prompt encoder + mask decoder; a ROI-framed model's pairs each prompt set with its own embedding."""
+    size, roi = model.image_encoder.img_size, _roi(model)
+    graph = PairedDecoderGraph(model) if roi else DecoderGraph(model)
+    return _export(graph, decoder_sample(size, paired=roi), Path(path), io_spec.DECODER_INPUTS,
+                   io_spec.DECODER_OUTPUTS, io_spec.decoder_dynamic_axes(roi), opset, threshold)
 
 
 def export_official_decoder(model, path: Path, opset: int = 17) -> list[str]:

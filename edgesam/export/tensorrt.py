@@ -37,13 +37,18 @@ def require_tensorrt():
     return trt
 
 
-def decoder_profile(config, image_size: int, embed_dim: int = 256) -> dict[str, tuple[tuple, tuple, tuple]]:
-    """{input name: (min, opt, max) shape} for the decoder, from the prompt limits."""
+def decoder_profile(config, image_size: int, embed_dim: int = 256, roi: bool = False) -> dict[str, tuple[tuple, tuple, tuple]]:
+    """{input name: (min, opt, max) shape} for the decoder, from the prompt limits.
+
+    ROI-framed models pair each prompt set with its own crop's embedding, so image_embeddings follows B.
+    """
     e, m = io_spec.embedding_size(image_size), io_spec.low_res_size(image_size)
     b_max, n_max = config.max_boxes, config.max_prompt_points
     b_opt, n_opt = min(OPT_PROMPTS, b_max), min(OPT_POINTS, n_max)
+    embeddings = (((1, embed_dim, e, e), (b_opt, embed_dim, e, e), (b_max, embed_dim, e, e)) if roi
+                  else ((1, embed_dim, e, e),) * 3)
     return {
-        "image_embeddings": ((1, embed_dim, e, e),) * 3,
+        "image_embeddings": embeddings,
         "point_coords": ((1, 1, 2), (b_opt, n_opt, 2), (b_max, n_max, 2)),
         "point_labels": ((1, 1), (b_opt, n_opt), (b_max, n_max)),
         "mask_input": ((1, 1, m, m), (b_opt, 1, m, m), (b_max, 1, m, m)),
@@ -51,9 +56,14 @@ def decoder_profile(config, image_size: int, embed_dim: int = 256) -> dict[str, 
     }
 
 
-def encoder_profile(image_size: int) -> dict[str, tuple[tuple, tuple, tuple]]:
-    shape = (1, 3, image_size, image_size)
-    return {io_spec.ENCODER_INPUT: (shape, shape, shape)}
+def encoder_profile(image_size: int, config=None, roi: bool = False) -> dict[str, tuple[tuple, tuple, tuple]]:
+    """Batch 1; ROI-framed models encode up to max_boxes crops per call."""
+    one = (1, 3, image_size, image_size)
+    if not roi:
+        return {io_spec.ENCODER_INPUT: (one, one, one)}
+    b_max = config.max_boxes
+    return {io_spec.ENCODER_INPUT: (one, (min(OPT_PROMPTS, b_max), 3, image_size, image_size),
+                                    (b_max, 3, image_size, image_size))}
 
 
 def engine_flags(precision: str) -> list[str]:
@@ -118,7 +128,9 @@ def build_bundle_engines(bundle: Path, config, manifest: dict, log) -> None:
     """Add a trt_<precision> graph set for each precision whose ONNX graphs the bundle holds."""
     require_tensorrt()
     size = manifest["model"]["image_size"]
-    profiles = {"encoder": encoder_profile(size), "decoder": decoder_profile(config, size, manifest["model"]["embed_dim"])}
+    roi = manifest["model"].get("framing", {}).get("mode") == "roi"
+    profiles = {"encoder": encoder_profile(size, config, roi),
+                "decoder": decoder_profile(config, size, manifest["model"]["embed_dim"], roi)}
     cache = Path(config.timing_cache) if config.timing_cache else None
     for precision in config.precisions:
         graph_set = ENGINE_SETS[precision]

@@ -47,3 +47,24 @@ class DecoderGraph(nn.Module):
             dense_prompt_embeddings=dense,
         )
         return low_res_masks, iou_predictions
+
+
+class PairedDecoderGraph(DecoderGraph):
+    """The decoder of a ROI-framed model: image_embeddings (B, C, h, w), one per prompt set (its crop).
+
+    `MaskDecoder.predict_masks` repeats one embedding per prompt set and adds the dense prompt; a zero
+    embedding plus the per-prompt embeddings inside the dense term gives it exactly that input.
+    """
+
+    def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input):
+        pe = self.prompt_encoder
+        sparse = embed_points(pe, point_coords, point_labels)
+        no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
+        dense = has_mask_input * pe.mask_downscaling(mask_input) + (1 - has_mask_input) * no_mask
+        low_res_masks, iou_predictions = self.mask_decoder.predict_masks(
+            image_embeddings=torch.zeros_like(image_embeddings[:1]),
+            image_pe=pe.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=image_embeddings + dense,
+        )
+        return low_res_masks, iou_predictions

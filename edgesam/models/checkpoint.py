@@ -4,10 +4,11 @@
   `.safetensors` through safetensors.
 - Keys must match the model exactly; a mismatch raises `CheckpointError` naming the missing and
   unexpected keys and the shapes that differ (DESIGN.md, lesson 2).
-- A checkpoint of an official shape is written as the plain state dict that
+- A checkpoint of an official shape, used on the whole image, is written as the plain state dict that
   `segment_anything.sam_model_registry[variant](checkpoint=...)` loads. Any other shape (small
-  variant, other image size, pruned) records its `ArchConfig` under the key `edgesam_arch` (a JSON
-  string; in safetensors, in the metadata) so it reloads without naming the model.
+  variant, other image size, pruned) or framing (ROI crops, dense box prompt) records its `ArchConfig`
+  under the key `edgesam_arch` (a JSON string; in safetensors, in the metadata) so it reloads without
+  naming the model, and is used as it was trained.
 """
 from __future__ import annotations
 
@@ -151,7 +152,7 @@ def save_checkpoint(
     path = Path(path)
     state = model_or_state.state_dict() if isinstance(model_or_state, torch.nn.Module) else dict(model_or_state)
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    plain = arch.is_official_shape if plain is None else plain
+    plain = arch.is_stock_loadable if plain is None else plain
     arch_json = json.dumps(arch.to_dict())
     with atomic_path(path) as tmp:
         if path.suffix == ".safetensors":

@@ -32,12 +32,25 @@ def embed_dense(prompt_encoder, batch: int, mask_input: torch.Tensor | None) -> 
 def decode_all(model, features: torch.Tensor, coords: torch.Tensor, labels: torch.Tensor, mask_input=None):
     """Run prompt encoder + mask decoder; return all 4 outputs (single-mask token first) and IoUs.
 
-    `MaskDecoder.forward` slices these; `predict_masks` gives every output so the host can choose.
+    `features` is one image's embedding (1, C, h, w), shared by the B prompt sets, or one embedding
+    per prompt set (B, C, h, w), as ROI framing gives (a crop per box). `MaskDecoder.forward` slices
+    the outputs; `predict_masks` gives every output so the host can choose.
     """
+    batch = coords.shape[0]
     sparse = embed_points(model.prompt_encoder, coords, labels)
-    dense = embed_dense(model.prompt_encoder, coords.shape[0], mask_input)
+    dense = embed_dense(model.prompt_encoder, batch, mask_input)
+    image_embeddings = features
+    if features.shape[0] != 1:
+        if features.shape[0] != batch:
+            raise ValueError(f"decode_all: {features.shape[0]} image embeddings for {batch} prompt sets "
+                             "(expected 1, shared, or one per prompt set)")
+        # predict_masks repeats one embedding per prompt set and adds the dense prompt; handing it a
+        # zero embedding and the per-prompt embeddings inside the dense term computes exactly the same
+        # transformer input (x + 0 is exact) without copying the decoder's code.
+        image_embeddings = torch.zeros_like(features[:1])
+        dense = features + dense
     return model.mask_decoder.predict_masks(
-        image_embeddings=features,
+        image_embeddings=image_embeddings,
         image_pe=model.prompt_encoder.get_dense_pe(),
         sparse_prompt_embeddings=sparse,
         dense_prompt_embeddings=dense,

@@ -15,6 +15,7 @@ import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
 from edgesam.geometry import PIXEL_MEAN, PIXEL_STD
+from edgesam.roi import framing_of
 
 OFFICIAL_VARIANTS = ("vit_b", "vit_l", "vit_h")
 OFFICIAL_IMAGE_SIZE = 1024
@@ -41,7 +42,9 @@ class ArchConfig:
     mlp_ratio: float = 4.0
     block_heads: tuple[int, ...] | None = None  # per-block heads after pruning
     block_mlp_dims: tuple[int, ...] | None = None  # per-block MLP hidden width after pruning
-    extra: dict = field(default_factory=dict, compare=False)  # provenance, e.g. {"init": "random"}
+    # Not shapes: provenance ({"init": "random"}) and how the model frames its input ({"framing": ...},
+    # see edgesam.roi), recorded with the checkpoint so every stage uses the model as it was trained.
+    extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -80,6 +83,11 @@ class ArchConfig:
             and base is not None
             and (self.depth, self.embed_dim, self.global_attn_indexes) == (base.depth, base.embed_dim, base.global_attn_indexes)
         )
+
+    @property
+    def is_stock_loadable(self) -> bool:
+        """Official shapes used as SAM uses them (whole image): the plain state dict says it all."""
+        return self.is_official_shape and framing_of(self).is_default
 
     def replace(self, **changes) -> "ArchConfig":
         return dataclasses.replace(self, **changes)
@@ -127,7 +135,11 @@ def arch_for(variant: str, image_size: int | None = None) -> ArchConfig:
 
 
 def build_sam(arch: ArchConfig) -> Sam:
-    """Build an (untrained) SAM with exactly the shapes `arch` describes, in eval mode."""
+    """Build an (untrained) SAM with exactly the shapes `arch` describes, in eval mode.
+
+    The model carries its input framing as `model.framing` (edgesam.roi), so the predictor and the
+    exporter use it as it was trained without being told.
+    """
     embed = arch.image_size // arch.patch_size
     sam = Sam(
         image_encoder=ImageEncoderViT(
@@ -162,6 +174,7 @@ def build_sam(arch: ArchConfig) -> Sam:
     )
     if arch.is_pruned:
         shrink_blocks(sam, arch)
+    sam.framing = framing_of(arch)
     return sam.eval()
 
 

@@ -76,7 +76,7 @@ def finetune_config(spec: PipelineSpec, paths: dict):
 
     base = {"model": spec.model, "checkpoint": spec.checkpoint, "init": "pretrained" if spec.checkpoint else "random",
             "image_size": spec.image_size, "data": str(paths["data"]), "val_fraction": spec.val_fraction,
-            "seed": spec.seed, "out": str(paths["finetune"])}
+            "seed": spec.seed, "split_seed": spec.seed, "out": str(paths["finetune"])}
     return FinetuneConfig.from_dict({**base, **spec.finetune}, where="pipeline spec: finetune")
 
 

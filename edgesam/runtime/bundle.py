@@ -10,6 +10,7 @@ from pathlib import Path
 
 from edgesam import io_spec
 from edgesam import manifest as mf
+from edgesam.roi import WHOLE_IMAGE, InputFraming
 from edgesam.runtime.errors import BundleError
 
 FLOAT_TYPES = ("float32", "float16")  # fp16 graphs may keep fp16 I/O; the runtime casts at the boundary
@@ -28,6 +29,7 @@ class BundleInfo:
     max_boxes: int | None
     pixel_mean: tuple
     pixel_std: tuple
+    framing: InputFraming = WHOLE_IMAGE  # how the model frames its input (whole image or a crop per box)
 
     @property
     def embedding_size(self) -> int:
@@ -57,12 +59,17 @@ def load_bundle(bundle_dir, graph_set: str) -> BundleInfo:
     except mf.BundleError as exc:
         raise BundleError(str(exc)) from None
     model, prompts, pre = manifest["model"], manifest.get("prompts", {}), manifest["preprocess"]
+    try:
+        framing = InputFraming.from_dict(model.get("framing"), "model.framing")
+    except ValueError as exc:
+        raise BundleError(f"{bundle_dir / mf.MANIFEST_NAME}: {exc}") from None
     return BundleInfo(
         path=bundle_dir, manifest=manifest, graph_set=graph_set, image_size=model["image_size"],
         embed_channels=_embed_channels(manifest), max_points=prompts.get("max_points"),
         max_boxes=prompts.get("max_boxes"),
         pixel_mean=tuple(pre.get("pixel_mean", (123.675, 116.28, 103.53))),
         pixel_std=tuple(pre.get("pixel_std", (58.395, 57.12, 57.375))),
+        framing=framing,
     )
 
 
@@ -76,8 +83,9 @@ def _embed_channels(manifest: dict) -> int:
 
 def verify_io(info: BundleInfo, graph_io: dict) -> None:
     """Compare each graph's tensors with io_spec (names, dtypes, static axes); raise BundleError."""
-    specs = {"encoder": io_spec.encoder_specs(info.image_size, info.embed_channels),
-             "decoder": io_spec.decoder_specs(info.image_size, info.embed_channels)}
+    roi = info.framing.roi
+    specs = {"encoder": io_spec.encoder_specs(info.image_size, info.embed_channels, roi),
+             "decoder": io_spec.decoder_specs(info.image_size, info.embed_channels, roi)}
     for part, (spec_in, spec_out) in specs.items():
         actual_in, actual_out = graph_io[part]
         where = info.graph_file(part)

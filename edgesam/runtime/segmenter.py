@@ -5,8 +5,11 @@
     res = seg.segment(emb, boxes=[[10, 20, 80, 90], [100, 40, 160, 120]])   # many boxes, one decoder call
     res.masks  # (B, 1, H, W) bool at the original size; res.scores (B, 1); res.low_res_logits
 
-All geometry is `edgesam.geometry`, the same code the torch predictor uses. Calls are thread-safe: the
-segmenter holds no mutable state after `open`, and the backends serialise what they must.
+All geometry is `edgesam.geometry` and `edgesam.roi`, the same code the torch predictor uses. A bundle
+whose model frames its input around each box (ROI framing, recorded in the manifest) keeps the frame
+in `encode` and, in `segment`, cuts one crop per box, encodes the crops batched and maps each crop's
+masks back into the frame: the same calls, no extra flags. Calls are thread-safe: the segmenter holds
+no mutable state after `open`, and the backends serialise what they must.
 """
 from __future__ import annotations
 
@@ -16,24 +19,30 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesam import geometry
+from edgesam import geometry, roi
 from edgesam.runtime import inputs
 from edgesam.runtime.bundle import BundleInfo, fixed_prompt_axes, load_bundle, verify_io
 from edgesam.runtime.errors import BackendError, BundleError, InvalidInputError, RuntimeErrorBase
 from edgesam.types import Prediction, select_outputs
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
+ENCODER_CHUNK = 16  # ROI crops per encoder call (activation memory grows with the batch)
 
 
 @dataclass(frozen=True)
 class Embedding:
-    """One encoded image: features (1, C, e, e) float32 plus the geometry needed to map prompts."""
+    """One encoded image: features (1, C, e, e) float32 plus the geometry needed to map prompts.
 
-    features: np.ndarray
+    With a ROI-framed bundle the encoder runs per box in `segment`: `features` is None and `frame`
+    holds the image (HxWx3 uint8) the crops are cut from.
+    """
+
+    features: np.ndarray | None
     original_hw: tuple[int, int]
     resized_hw: tuple[int, int]
     image_size: int
     timings: dict = field(default_factory=dict, compare=False)  # preprocess_ms, encoder_ms
+    frame: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -54,6 +63,9 @@ class Segmenter:
         self._fixed = fixed_prompt_axes(graph_io)
         self._limits = backend.shape_limits()
         self._dtypes = {name: np.dtype(dt) for part in graph_io.values() for name, (dt, _) in part[0].items()}
+        # ROI crops per encoder call: bounded for memory and by an engine's batch profile
+        crops_limit = self._limits.get("num_crops", (1, ENCODER_CHUNK))[1]
+        self._encoder_chunk = max(1, min(ENCODER_CHUNK, crops_limit))
 
     @classmethod
     def open(cls, bundle_dir, graph_set: str = "fp32", backend: str = "auto", providers=None,
@@ -85,20 +97,30 @@ class Segmenter:
 
     # -- encoder ----------------------------------------------------------------------------------
     def encode(self, image: np.ndarray) -> Embedding:
+        """Encode a frame once for any number of `segment` calls (ROI framing: keep it for the crops)."""
         inputs.check_image(image)
         start = time.perf_counter()
         try:
+            if self.info.framing.roi:
+                frame = np.array(geometry.to_rgb_uint8(image))  # a copy: line software reuses camera buffers
+                frame.setflags(write=False)
+                hw = frame.shape[:2]
+                return Embedding(None, hw, hw, self.image_size, {"preprocess_ms": _ms(start), "encoder_ms": 0.0}, frame)
             x, original_hw, resized_hw = geometry.preprocess(image, self.image_size, self.info.pixel_mean, self.info.pixel_std)
         except geometry.GeometryError as exc:
             raise InvalidInputError(str(exc)) from None
         pre_ms = _ms(start)
         start = time.perf_counter()
-        features = self.backend.run_encoder(self._cast("image", x))
-        enc_ms = _ms(start)
-        features = np.asarray(features, dtype=np.float32)
+        features = self.run_encoder(x)
         features.setflags(write=False)  # shared by concurrent segment calls: keep it immutable
         return Embedding(features, tuple(original_hw), tuple(resized_hw), self.image_size,
-                         {"preprocess_ms": pre_ms, "encoder_ms": enc_ms})
+                         {"preprocess_ms": pre_ms, "encoder_ms": _ms(start)})
+
+    def run_encoder(self, x: np.ndarray) -> np.ndarray:
+        """(n, 3, S, S) encoder inputs -> (n, C, e, e) float32; ROI crops go in chunks the graph allows."""
+        chunk = self._encoder_chunk
+        parts = [self.backend.run_encoder(self._cast("image", x[i:i + chunk])) for i in range(0, len(x), chunk)]
+        return np.asarray(np.concatenate(parts) if len(parts) > 1 else parts[0], dtype=np.float32)
 
     # -- decoder ----------------------------------------------------------------------------------
     def segment(self, embedding: Embedding, points=None, labels=None, boxes=None, mask_input=None,
@@ -106,8 +128,9 @@ class Segmenter:
         """Masks for B prompt sets in one decoder call (B boxes, or B point sets; points + boxes combine).
 
         Coordinates are original-image pixels. `mask_input`: (B, 1, 4h, 4w) low-res logits from an
-        earlier call. Returns masks (B, M, H, W) bool, scores (B, M), low-res logits; M = 3 with
-        `multimask`, else 1.
+        earlier call (not for a model that takes its box as the dense prompt). Returns masks
+        (B, M, H, W) bool, scores (B, M), low-res logits; M = 3 with `multimask`, else 1. A ROI-framed
+        bundle needs a box per prompt set; its timings include the crops' preprocess and encoder time.
         """
         start = time.perf_counter()
         self._check_embedding(embedding)
@@ -116,35 +139,58 @@ class Segmenter:
         box = inputs.check_boxes(boxes, hw, self.info.max_boxes)
         if pts is None and box is None:
             raise InvalidInputError("segment: give points (with labels), boxes, or both")
-        try:
-            coords, codes = geometry.build_prompt_arrays(pts, lab, box, hw, self.image_size)
-        except geometry.GeometryError as exc:
-            raise InvalidInputError(str(exc)) from None
-        mask = inputs.check_mask_input(mask_input, coords.shape[0], self.info.low_res_size)
-        prompt_ms = _ms(start)
+        prepared = self._prepare(embedding, pts, lab, box, mask_input)
+        timings = {"prompt_ms": _ms(start)}
+        features = embedding.features
+        if prepared.images is not None:
+            start = time.perf_counter()
+            features = self.run_encoder(prepared.images)
+            timings["encoder_ms"] = _ms(start)
         start = time.perf_counter()
-        low_res, iou = self.decode(embedding, coords, codes, mask)
-        dec_ms = _ms(start)
+        low_res, iou = self.decode(embedding, prepared.coords, prepared.labels, prepared.mask_input, features)
+        timings["decoder_ms"] = _ms(start)
         start = time.perf_counter()
         low_res, iou = select_outputs(low_res, iou, multimask)
-        masks = geometry.upscale_masks(low_res, hw, self.image_size)
-        post_ms = _ms(start)
-        return Result(masks=masks, scores=iou, low_res_logits=low_res,
-                      timings={"prompt_ms": prompt_ms, "decoder_ms": dec_ms, "postprocess_ms": post_ms})
+        if prepared.windows is not None:
+            masks = roi.paste_masks(low_res, prepared.windows, hw, self.image_size)
+        else:
+            masks = geometry.upscale_masks(low_res, hw, self.image_size)
+        timings["postprocess_ms"] = _ms(start)
+        return Result(masks=masks, scores=iou, low_res_logits=low_res, timings=timings)
+
+    def _prepare(self, embedding: Embedding, pts, lab, box, mask_input) -> roi.ModelInputs:
+        """Prompts (and ROI crops) in the model's frames, as the bundle's model was trained to take them."""
+        framing = self.info.framing
+        if mask_input is not None and framing.dense_box:
+            raise InvalidInputError("mask_input: this bundle's model takes its box as the dense mask prompt; "
+                                    "leave mask_input out")
+        try:
+            if framing.roi:
+                return roi.roi_inputs(embedding.frame, pts, lab, box, framing, self.image_size,
+                                      self.info.pixel_mean, self.info.pixel_std)
+            prepared = roi.image_inputs(pts, lab, box, framing, embedding.original_hw, self.image_size)
+        except geometry.GeometryError as exc:
+            raise InvalidInputError(str(exc)) from None
+        if mask_input is not None:
+            prepared.mask_input = inputs.check_mask_input(mask_input, prepared.coords.shape[0], self.info.low_res_size)
+        return prepared
 
     def segment_image(self, image: np.ndarray, prompts, multimask: bool = False) -> Result:
         """One-shot encode + segment; `prompts` in the JSON prompt-file form (list, JSON text or path)."""
         points, labels, boxes = inputs.parse_prompts(prompts)
         return self.segment(self.encode(image), points, labels, boxes, multimask=multimask)
 
-    def decode(self, embedding: Embedding, coords: np.ndarray, labels: np.ndarray, mask_input=None):
-        """Decoder on prepared (B, N, 2) coords / (B, N) labels in the resized frame -> all 4 outputs."""
+    def decode(self, embedding: Embedding, coords: np.ndarray, labels: np.ndarray, mask_input=None, features=None):
+        """Decoder on prepared (B, N, 2) coords / (B, N) labels in the model's frame -> all 4 outputs.
+
+        `features`: the embedding's (default) or, for ROI framing, one per prompt set (B, C, e, e).
+        """
         batch, count = coords.shape[:2]
         self._check_prompt_shape(batch, count)
         m = self.info.low_res_size
         has_mask = mask_input is not None
         feeds = {
-            "image_embeddings": embedding.features,
+            "image_embeddings": embedding.features if features is None else features,
             "point_coords": coords,
             "point_labels": labels,
             "mask_input": mask_input if has_mask else np.zeros((batch, 1, m, m), np.float32),
@@ -161,11 +207,18 @@ class Segmenter:
     def _check_embedding(self, embedding) -> None:
         if not isinstance(embedding, Embedding):
             raise InvalidInputError(f"embedding: expected an Embedding from Segmenter.encode, got {type(embedding).__name__}")
+        if self.info.framing.roi:
+            if embedding.frame is None or embedding.image_size != self.image_size:
+                raise InvalidInputError("embedding: this bundle cuts a crop per box from the frame; pass the "
+                                        "Embedding its own encode() returned (an embedding from another bundle?)")
+            return
         e = self.info.embedding_size
         want = (1, self.info.embed_channels, e, e)
-        if embedding.image_size != self.image_size or tuple(embedding.features.shape) != want:
+        if (embedding.features is None or embedding.image_size != self.image_size
+                or tuple(embedding.features.shape) != want):
             raise InvalidInputError(
-                f"embedding: features of shape {tuple(embedding.features.shape)} at image size {embedding.image_size}; "
+                f"embedding: features of shape {None if embedding.features is None else tuple(embedding.features.shape)} "
+                f"at image size {embedding.image_size}; "
                 f"this bundle expects {want} at {self.image_size} (an embedding from another bundle?)")
 
     def _check_prompt_shape(self, batch: int, count: int) -> None:

@@ -126,7 +126,10 @@ class TrtBackend:
     def shape_limits(self) -> dict:
         """Engine profile bounds on prompt sets (B) and points per set (N): {axis: (min, max)}."""
         lo, hi = self.decoder.profile("point_coords")
-        return {"num_prompts": (lo[0], hi[0]), "num_points": (lo[1], hi[1])}
+        limits = {"num_prompts": (lo[0], hi[0]), "num_points": (lo[1], hi[1])}
+        enc_lo, enc_hi = self.encoder.profile("image")
+        limits["num_crops"] = (enc_lo[0], enc_hi[0])  # ROI bundles: crops per encoder call
+        return limits
 
     def run_encoder(self, image: np.ndarray) -> np.ndarray:
         return self.encoder.run({"image": image})["image_embeddings"]

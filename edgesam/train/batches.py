@@ -4,6 +4,10 @@ Geometry goes through `edgesam.geometry` (the numpy code the predictor and the r
 model trained here sees exactly the inputs it will see at inference. One prompt type per image
 (all boxes or all points, drawn with `box_prob`) keeps every image's prompts one (K, N) array, so a
 single decoder call serves all its objects with no padding tokens that inference would not have.
+
+In ROI framing (`edgesam.roi`) every object gets its own crop around its jittered box, cut from the
+(augmented) image, and its target is cut from the same window: the model trains on exactly the
+crops the predictor and the runtime will cut at inference.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from edgesam import geometry
+from edgesam import geometry, roi
 from edgesam.data import Sample, sample_box, sample_points
 
 
@@ -35,15 +39,16 @@ class PromptConfig:
 
 @dataclass
 class TrainItem:
-    """One image's training inputs. K objects, N prompt points each (in the resized frame)."""
+    """One image's training inputs. K objects, N prompt points each (in the model's input frame)."""
 
-    image: torch.Tensor  # (1, 3, S, S) normalized, padded
+    image: torch.Tensor  # (1, 3, S, S) normalized, padded; ROI framing: (K, 3, S, S), a crop per object
     coords: torch.Tensor  # (K, N, 2) float32
     labels: torch.Tensor  # (K, N) float32, SAM labels (1, 0, 2/3, -1)
     targets: torch.Tensor  # (K, 1, S/4, S/4) float in [0, 1]
     multimask: bool  # single-point prompts: ambiguous, trained best-of-3 on outputs 1..3
     stem: str = ""
     class_name: str = ""
+    mask_input: torch.Tensor | None = None  # (K, 1, S/4, S/4) dense box prompt, when the model takes one
 
     @property
     def num_objects(self) -> int:
@@ -56,8 +61,9 @@ class TrainBatch:
     items: list[TrainItem] = field(default_factory=list)  # prompts and targets per image
 
     def to(self, device) -> "TrainBatch":
-        items = [TrainItem(i.image, i.coords.to(device), i.labels.to(device), i.targets.to(device),
-                           i.multimask, i.stem, i.class_name) for i in self.items]
+        items = [TrainItem(i.image, i.coords.to(device), i.labels.to(device), i.targets.to(device), i.multimask,
+                           i.stem, i.class_name, None if i.mask_input is None else i.mask_input.to(device))
+                 for i in self.items]
         return TrainBatch(self.images.to(device, non_blocking=True), items)
 
 
@@ -88,7 +94,7 @@ def draw_prompts(masks: np.ndarray, rng: np.random.Generator, cfg: PromptConfig)
 
 
 def prepare_sample(sample: Sample, image_size: int, rng: np.random.Generator, prompt_cfg: PromptConfig,
-                   max_objects: int, augmenter=None) -> TrainItem | None:
+                   max_objects: int, augmenter=None, framing: roi.InputFraming = roi.WHOLE_IMAGE) -> TrainItem | None:
     """Augment (optional), pick up to `max_objects` objects, draw prompts; None when no object is left."""
     image, masks = sample.image, sample.masks
     if augmenter is not None and masks.shape[0]:
@@ -98,17 +104,38 @@ def prepare_sample(sample: Sample, image_size: int, rng: np.random.Generator, pr
         return None
     if masks.shape[0] > max_objects:
         masks = masks[np.sort(rng.choice(masks.shape[0], max_objects, replace=False))]
+    if framing.roi:
+        return _roi_item(sample, image, masks, image_size, rng, prompt_cfg, framing)
     x, original_hw, _ = geometry.preprocess(image, image_size)
     boxes, points, labels = draw_prompts(masks, rng, prompt_cfg)
-    coords, labels = geometry.build_prompt_arrays(points, labels, boxes, original_hw, image_size)
+    inputs = roi.image_inputs(points, labels, boxes, framing, original_hw, image_size)
     return TrainItem(
         image=torch.from_numpy(x),
-        coords=torch.from_numpy(coords),
-        labels=torch.from_numpy(labels),
+        coords=torch.from_numpy(inputs.coords),
+        labels=torch.from_numpy(inputs.labels),
         targets=torch.from_numpy(low_res_targets(masks, image_size)),
         multimask=boxes is None and prompt_cfg.n_pos + prompt_cfg.n_neg == 1,
         stem=sample.stem,
         class_name=sample.class_name,
+        mask_input=None if inputs.mask_input is None else torch.from_numpy(inputs.mask_input),
+    )
+
+
+def _roi_item(sample, image, masks, image_size, rng, prompt_cfg, framing) -> TrainItem:
+    """ROI framing: a crop per object around its jittered box; the target cut from the same window."""
+    boxes = np.stack([sample_box(m, rng, prompt_cfg.box_jitter) for m in masks])
+    inputs = roi.roi_inputs(geometry.to_rgb_uint8(image), None, None, boxes, framing, image_size)
+    targets = np.concatenate([low_res_targets(roi.crop_mask(m, w)[None], image_size)
+                              for m, w in zip(masks, inputs.windows)])
+    return TrainItem(
+        image=torch.from_numpy(inputs.images),
+        coords=torch.from_numpy(inputs.coords),
+        labels=torch.from_numpy(inputs.labels),
+        targets=torch.from_numpy(targets),
+        multimask=False,
+        stem=sample.stem,
+        class_name=sample.class_name,
+        mask_input=None if inputs.mask_input is None else torch.from_numpy(inputs.mask_input),
     )
 
 

@@ -15,6 +15,23 @@ STRATEGIES = ("lora", "decoder", "partial", "full")
 DECODER_MODES = ("train", "lora", "frozen")
 INITS = ("pretrained", "random")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+LOSSES = ("focal_dice", "bce_dice")
+INPUT_MODES = ("image", "roi")
+
+# A recipe is a set of defaults that work together; fields left unset (None) take the recipe's value,
+# fields given explicitly win. `sam` adapts a pretrained checkpoint as SAM was trained (whole image,
+# focal + Dice, LoRA). `scratch` trains every weight of a randomly initialised model: one crop per
+# object around its box, the box also given as the dense mask prompt, BCE + Dice -- from random init
+# the two box-corner tokens alone never reach the mask, and the decoder collapses to empty masks.
+RECIPES = {
+    "sam": dict(strategy="lora", input_mode="image", roi_margin=2.0, dense_box=False, loss="focal_dice",
+                image_size=None, epochs=10, batch_size=4, objects_per_image=8, box_prob=0.5, box_jitter=0.1,
+                lr_encoder=1e-5, lr_decoder=1e-4, weight_decay=0.01, warmup_steps=20),
+    "scratch": dict(strategy="full", input_mode="roi", roi_margin=2.0, dense_box=True, loss="bce_dice",
+                    image_size=128, epochs=20, batch_size=8, objects_per_image=2, box_prob=1.0, box_jitter=0.1,
+                    lr_encoder=1e-3, lr_decoder=1e-3, weight_decay=0.01, warmup_steps=50),
+}
+RECIPE_FOR_INIT = {"pretrained": "sam", "random": "scratch"}
 
 
 class ConfigError(ValueError):
@@ -27,14 +44,20 @@ class FinetuneConfig:
     model: str | None = "vit_b"  # variant; None to take it from the checkpoint
     checkpoint: str | None = None  # base weights; required for init=pretrained
     init: str = "pretrained"  # pretrained | random (from scratch; labelled in every output)
+    recipe: str | None = None  # sam | scratch; None: sam for init=pretrained, scratch for init=random
     image_size: int | None = None  # None: the variant's (or checkpoint's) own size
+    # how the model frames its input (recorded with the checkpoint; see edgesam.roi)
+    input_mode: str | None = None  # image (whole image) | roi (a crop per box)
+    roi_margin: float | None = None  # roi: crop side = margin x the box's longest side
+    dense_box: bool | None = None  # also give the box as the dense mask prompt
     # data
     data: str | None = None
     val_fraction: float = 0.2
+    split_seed: int = 0  # which images are held out: fixed apart from `seed`, so seeds compare on one val split
     min_area: int = 16
-    seed: int = 0
+    seed: int = 0  # init, augmentation, prompts and data order
     # strategy
-    strategy: str = "lora"
+    strategy: str | None = None  # lora | decoder | partial | full
     lora_rank: int = 4
     lora_alpha: float = 4.0
     lora_dropout: float = 0.0
@@ -43,18 +66,19 @@ class FinetuneConfig:
     decoder_mode: str = "train"  # train | lora | frozen
     partial_blocks: int = 2  # strategy=partial: train the last N encoder blocks
     # optimisation
-    epochs: int = 10
-    batch_size: int = 4
-    objects_per_image: int = 8
-    box_prob: float = 0.5
-    box_jitter: float = 0.1
+    loss: str | None = None  # focal_dice (SAM's 20:1) | bce_dice (1:1)
+    epochs: int | None = None
+    batch_size: int | None = None
+    objects_per_image: int | None = None
+    box_prob: float | None = None
+    box_jitter: float | None = None
     n_pos: int = 1
     n_neg: int = 0
-    lr_encoder: float = 1e-5  # full / partial encoder weights (small: they are pretrained)
+    lr_encoder: float | None = None  # full / partial encoder weights
     lr_adapter: float = 1e-4  # LoRA weights
-    lr_decoder: float = 1e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 20
+    lr_decoder: float | None = None
+    weight_decay: float | None = None
+    warmup_steps: int | None = None
     grad_clip: float = 1.0  # 0 disables
     grad_accum: int = 1
     amp: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
@@ -73,20 +97,43 @@ class FinetuneConfig:
     def __post_init__(self):
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig.from_dict(self.augment)
+        _choice("init", self.init, INITS)
+        if self.recipe is None:
+            self.recipe = RECIPE_FOR_INIT[self.init]
+        _choice("recipe", self.recipe, tuple(RECIPES))
+        for name, value in RECIPES[self.recipe].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         self.validate()
+
+    @property
+    def framing(self):
+        """The input framing this run trains (recorded with the model): edgesam.roi.InputFraming."""
+        from edgesam.roi import InputFraming
+
+        try:
+            return InputFraming(mode=self.input_mode, roi_margin=self.roi_margin, dense_box=self.dense_box)
+        except ValueError as e:
+            raise ConfigError(str(e).replace("framing.mode", "input_mode").replace("framing.", "")) from None
 
     def validate(self) -> "FinetuneConfig":
         _choice("strategy", self.strategy, STRATEGIES)
         _choice("decoder_mode", self.decoder_mode, DECODER_MODES)
         _choice("init", self.init, INITS)
         _choice("amp", self.amp, AMP_MODES)
+        _choice("loss", self.loss, LOSSES)
+        _choice("input_mode", self.input_mode, INPUT_MODES)
+        self.framing  # validates roi_margin and dense_box
+        if self.input_mode == "roi" and self.box_prob < 1.0:
+            raise ConfigError("box_prob: input_mode roi crops around each object's box, so every prompt is a box "
+                              f"(box_prob: 1); got {self.box_prob}")
         if self.init == "pretrained" and not self.checkpoint:
             raise ConfigError("checkpoint: required with init=pretrained (or set init: random to train from scratch)")
         if self.model is None and not self.checkpoint:
             raise ConfigError("model: give a variant or a checkpoint")
         for name in ("epochs", "batch_size", "objects_per_image", "lora_rank", "grad_accum", "partial_blocks"):
             _at_least(name, getattr(self, name), 1)
-        for name in ("warmup_steps", "patience", "num_workers", "n_pos", "n_neg", "min_area"):
+        for name in ("warmup_steps", "patience", "num_workers", "n_pos", "n_neg", "min_area", "split_seed"):
             _at_least(name, getattr(self, name), 0)
         for name in ("lr_encoder", "lr_adapter", "lr_decoder", "lora_alpha", "weight_decay", "grad_clip", "box_jitter"):
             _number(name, getattr(self, name), low=0.0)

@@ -25,6 +25,7 @@ class TrainSet(torch.utils.data.Dataset):
     def __init__(self, dataset, cfg, image_size: int, augmenter=None):
         self.dataset, self.cfg, self.image_size, self.augmenter = dataset, cfg, image_size, augmenter
         self.prompt_cfg = PromptConfig(cfg.box_prob, cfg.box_jitter, cfg.n_pos, cfg.n_neg)
+        self.framing = cfg.framing
         self.epoch = 0
 
     def __len__(self):
@@ -33,7 +34,7 @@ class TrainSet(torch.utils.data.Dataset):
     def __getitem__(self, i):
         rng = np.random.default_rng([self.cfg.seed, self.epoch, i])
         return prepare_sample(self.dataset.load(i), self.image_size, rng, self.prompt_cfg,
-                              self.cfg.objects_per_image, self.augmenter)
+                              self.cfg.objects_per_image, self.augmenter, self.framing)
 
 
 def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[int]:
@@ -45,23 +46,48 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) ->
 
 
 class LossModule(torch.nn.Module):
-    """Encoder + per-image decoder calls + loss, as one forward (what DDP wraps)."""
+    """Encoder + per-image decoder calls + loss, as one forward (what DDP wraps).
 
-    def __init__(self, sam):
+    `images` stacks every item's encoder inputs: one image per item, or (ROI framing) one crop per
+    object, decoded paired with its own prompt.
+    """
+
+    def __init__(self, sam, loss: str = "focal_dice"):
         super().__init__()
-        self.sam = sam
+        self.sam, self.loss = sam, loss
 
     def forward(self, images, items, features=None):
         feats = self.sam.image_encoder(images) if features is None else features
-        total, parts, n = 0.0, {"focal": 0.0, "dice": 0.0, "iou": 0.0}, len(items)
-        for i, item in enumerate(items):
-            low, iou = decode_all(self.sam, feats[i:i + 1], item.coords, item.labels)
+        if _all_paired(items):
+            return self._paired(feats, items)
+        total, parts, n = 0.0, {"mask": 0.0, "dice": 0.0, "iou": 0.0}, len(items)
+        start = 0
+        for item in items:
+            count = item.image.shape[0]
+            low, iou = decode_all(self.sam, feats[start:start + count], item.coords, item.labels, item.mask_input)
+            start += count
             sel = slice(1, None) if item.multimask else slice(0, 1)
-            loss, p = segmentation_loss(low[:, sel], item.targets, iou[:, sel])
+            loss, p = segmentation_loss(low[:, sel], item.targets, iou[:, sel], self.loss)
             total = total + loss / n
             for k in parts:
                 parts[k] += p[k].item() / n
         return total, parts
+
+    def _paired(self, feats, items):
+        """ROI crops: every crop of the batch in one decoder call (a third of the step time saved on a
+        CPU over one call per image); the loss averages over crops."""
+        cat = lambda name: torch.cat([getattr(i, name) for i in items])  # noqa: E731
+        mask_input = cat("mask_input") if items[0].mask_input is not None else None
+        low, iou = decode_all(self.sam, feats, cat("coords"), cat("labels"), mask_input)
+        loss, parts = segmentation_loss(low[:, :1], cat("targets"), iou[:, :1], self.loss)
+        return loss, {k: v.item() for k, v in parts.items()}
+
+
+def _all_paired(items) -> bool:
+    """Every item is one crop per prompt set (ROI framing), with prompts of one shape."""
+    return len(items) > 0 and all(
+        i.image.shape[0] == i.coords.shape[0] and not i.multimask and i.coords.shape[1] == items[0].coords.shape[1]
+        and (i.mask_input is None) == (items[0].mask_input is None) for i in items)
 
 
 def lr_lambda(warmup: int, total: int):
@@ -101,7 +127,7 @@ class Trainer:
         self.train_set = TrainSet(train_ds, cfg, image_size, augmenter)
         self.val_ds, self.validate = val_ds, validate
         self.cache, self.rank, self.world = cache, rank, world
-        self.module = ddp_module or LossModule(self.sam)
+        self.module = ddp_module or LossModule(self.sam, cfg.loss)
         self.optimizer = torch.optim.AdamW(
             [{"params": g["params"], "lr": g["lr"], "name": g["name"]} for g in strategy.groups],
             weight_decay=cfg.weight_decay)

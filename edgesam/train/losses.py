@@ -1,7 +1,8 @@
 """Training losses for prompted segmentation, as SAM trains its mask decoder.
 
 Focal + Dice on the low-resolution mask logits (SAM weighs them 20:1), plus MSE between the IoU
-head's prediction and the actual IoU of the mask it scores. With several outputs per prompt
+head's prediction and the actual IoU of the mask it scores. From random init, plain BCE + Dice (1:1)
+learns faster: focal's alpha = 0.25 down-weights the foreground a model has not yet learned to mark. With several outputs per prompt
 (multimask, for ambiguous single-point prompts) only the output with the lowest mask loss is
 trained, so the three heads can specialise on different valid answers.
 """
@@ -14,6 +15,7 @@ FOCAL_WEIGHT = 20.0  # SAM paper, section 3: "a linear combination of focal loss
 DICE_WEIGHT = 1.0
 IOU_WEIGHT = 1.0
 DICE_SMOOTH = 1.0  # keeps the loss defined (and 0) for an empty target predicted empty
+MASK_LOSSES = ("focal_dice", "bce_dice")
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> torch.Tensor:
@@ -45,12 +47,16 @@ def mask_iou_from_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Te
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
 
 
-def segmentation_loss(low_res_logits: torch.Tensor, target: torch.Tensor, pred_iou: torch.Tensor):
+def segmentation_loss(low_res_logits: torch.Tensor, target: torch.Tensor, pred_iou: torch.Tensor,
+                      kind: str = "focal_dice"):
     """Loss of M candidate masks per prompt against one target mask.
 
-    low_res_logits (B, M, h, w), target (B, 1, h, w) float in [0, 1], pred_iou (B, M).
-    Returns (total, {"focal", "dice", "iou"}) with the parts as detached scalars of the chosen outputs.
+    low_res_logits (B, M, h, w), target (B, 1, h, w) float in [0, 1], pred_iou (B, M); `kind` is
+    "focal_dice" (SAM's 20:1) or "bce_dice" (1:1). Returns (total, {"mask", "dice", "iou"}) with the
+    parts as detached scalars of the chosen outputs ("mask" is the focal or BCE term).
     """
+    if kind not in MASK_LOSSES:
+        raise ValueError(f"loss: expected one of {list(MASK_LOSSES)}, got {kind!r}")
     if low_res_logits.dim() != 4 or target.dim() != 4 or target.shape[1] != 1:
         raise ValueError(f"segmentation_loss: expected logits (B,M,h,w) and target (B,1,h,w), "
                          f"got {tuple(low_res_logits.shape)} and {tuple(target.shape)}")
@@ -58,13 +64,18 @@ def segmentation_loss(low_res_logits: torch.Tensor, target: torch.Tensor, pred_i
         raise ValueError(f"segmentation_loss: shapes disagree: logits {tuple(low_res_logits.shape)}, "
                          f"target {tuple(target.shape)}, pred_iou {tuple(pred_iou.shape)}")
     target_m = target.expand_as(low_res_logits)
-    focal = focal_loss(low_res_logits, target_m)
     dice = dice_loss(low_res_logits, target_m)
-    mask_loss = FOCAL_WEIGHT * focal + DICE_WEIGHT * dice  # (B, M)
+    if kind == "focal_dice":
+        pixel = focal_loss(low_res_logits, target_m)
+        mask_loss = FOCAL_WEIGHT * pixel + DICE_WEIGHT * dice  # (B, M)
+    else:
+        pixel = F.binary_cross_entropy_with_logits(low_res_logits.float(), target_m.float(),
+                                                   reduction="none").mean(dim=(-2, -1))
+        mask_loss = pixel + dice
     best = mask_loss.detach().argmin(dim=1, keepdim=True)  # best-of-M, as SAM does for ambiguous prompts
     pick = lambda t: t.gather(1, best).squeeze(1)  # noqa: E731
     actual_iou = mask_iou_from_logits(low_res_logits, target_m)
     iou_mse = F.mse_loss(pick(pred_iou.float()), pick(actual_iou))
     total = pick(mask_loss).mean() + IOU_WEIGHT * iou_mse
-    parts = {"focal": pick(focal).mean().detach(), "dice": pick(dice).mean().detach(), "iou": iou_mse.detach()}
+    parts = {"mask": pick(pixel).mean().detach(), "dice": pick(dice).mean().detach(), "iou": iou_mse.detach()}
     return total, parts

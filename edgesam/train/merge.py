@@ -150,10 +150,11 @@ def merge_run(run_dir: str | Path, out_path: str | Path, base: str | Path | None
     if d_base <= MIN_EFFECT_FACTOR * tol:
         raise MergeError(f"{run_dir}: the adapter does not change the model (max logit change {d_base:.3g}); "
                          f"nothing to merge")
-    arch = arch.replace(extra={**arch.extra, **({"init": "random"} if meta.get("init") == "random" else {})})
+    trained = meta["arch"].get("extra", {})  # init and framing as trained, over the base file's record
+    arch = arch.replace(extra={**arch.extra, **{k: v for k, v in trained.items() if k in ("init", "framing")}})
     state = merged_sam.state_dict()
     save_checkpoint(state, out_path, arch)
     load_state_strict(load_model(None, out_path)[0], state, out_path)  # the written file reloads strictly
     return MergeReport(str(out_path), meta["strategy"], meta.get("init", "pretrained"), arch.variant, arch.image_size,
-                       arch.is_official_shape, str(base_path), sha, sha256_file(out_path), out_path.stat().st_size,
+                       arch.is_stock_loadable, str(base_path), sha, sha256_file(out_path), out_path.stat().st_size,
                        d_adapted, d_base, tol, verify)

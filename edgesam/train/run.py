@@ -59,14 +59,19 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
 
 
 def build_base(cfg, run_dir: Path):
-    """(sam, arch, base_path, base_sha256). Random init writes its initial weights as the base."""
+    """(sam, arch, base_path, base_sha256). Random init writes its initial weights as the base.
+
+    The returned arch (and `sam.framing`) record the input framing this run trains, whatever the base
+    file records: the trained model is used the way it was trained.
+    """
     from edgesam.models import arch_for, build_sam, load_model, save_checkpoint
+    from edgesam.roi import with_framing
     from edgesam.utils.files import sha256_file
 
     if cfg.init == "random":
         torch.manual_seed(cfg.seed)
         arch = arch_for(cfg.model, cfg.image_size)
-        arch = arch.replace(extra={**arch.extra, "init": "random"})
+        arch = with_framing(arch.replace(extra={**arch.extra, "init": "random"}), cfg.framing)
         sam = build_sam(arch)
         base = run_dir / BASE
         if not base.exists():
@@ -75,6 +80,8 @@ def build_base(cfg, run_dir: Path):
             sam, arch = load_model(None, base)
     else:
         sam, arch = load_model(cfg.model, cfg.checkpoint, cfg.image_size)
+        arch = with_framing(arch, cfg.framing)
+        sam.framing = cfg.framing
         base = Path(cfg.checkpoint)
     return sam, arch, base.resolve(), sha256_file(base)
 
@@ -148,7 +155,7 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False
     labelled = dataset.subset([i for i, r in enumerate(dataset.records) if r.labelled])
     if len(labelled) < 2:
         raise ValueError(f"{cfg.data}: found {len(labelled)} labelled images; need at least 2 (train + val)")
-    train_ds, val_ds = split_by_stem(labelled, cfg.val_fraction, cfg.seed)
+    train_ds, val_ds = split_by_stem(labelled, cfg.val_fraction, cfg.split_seed)
 
     sam, arch, base_path, base_sha = build_base(cfg, run_dir)
     image_size = arch.image_size
@@ -162,7 +169,7 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False
 
     cache = EmbeddingCache(sam.image_encoder, cfg.cache_dir) if cfg.strategy == "decoder" else None
     augmenter = Augmenter(cfg.augment, cfg.seed) if cfg.augment.enabled and cfg.strategy != "decoder" else None
-    module = LossModule(sam)
+    module = LossModule(sam, cfg.loss)
     if world > 1:
         module = torch.nn.parallel.DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
@@ -176,7 +183,8 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False
     if recorder:
         recorder.config(cfg.to_yaml())
         est = estimate_memory_gib(sam, strategy, cfg, image_size)
-        msg = (f"{cfg.strategy} ({cfg.init} init) on {arch.variant}@{image_size}: {strategy.trainable_params:,} "
+        msg = (f"{cfg.strategy} ({cfg.init} init, recipe {cfg.recipe}: {cfg.framing.describe()}, loss {cfg.loss}) "
+               f"on {arch.variant}@{image_size}: {strategy.trainable_params:,} "
                f"trainable params; train {len(train_ds)} / val {len(val_ds)} images; memory estimate "
                f"{est['total']:.2f} GiB (weights {est['weights']:.2f}, grads+AdamW {est['grads_and_adamw']:.2f}, "
                f"activations {est['activations']:.2f})")

@@ -45,11 +45,11 @@ def lora_target_pattern(cfg) -> str | None:
 
 
 def lora_config(cfg):
-    from peft import LoraConfig
-
     pattern = lora_target_pattern(cfg)
     if pattern is None:
         return None
+    from peft import LoraConfig  # only when needed: importing peft takes seconds
+
     return LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=pattern, bias="none")
 

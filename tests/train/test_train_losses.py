@@ -37,7 +37,7 @@ def test_best_of_m_picks_lowest_and_trains_its_iou():
     assert logits.grad[0, 1].abs().sum() > 0
     assert parts["iou"].item() == pytest.approx((0.2 - 1.0) ** 2, abs=LOSS_ATOL)
     assert pred_iou.grad[0, 0] == 0 and pred_iou.grad[0, 1] != 0
-    expected = FOCAL_WEIGHT * parts["focal"] + parts["dice"] + parts["iou"]
+    expected = FOCAL_WEIGHT * parts["mask"] + parts["dice"] + parts["iou"]
     assert total.item() == pytest.approx(expected.item(), abs=LOSS_ATOL)
 
 

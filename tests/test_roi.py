@@ -1,0 +1,129 @@
+"""ROI framing geometry: windows, crops, prompts in the crop frame, dense box prompt, map-back."""
+import numpy as np
+import pytest
+import torch
+
+from edgesam import geometry, roi
+from edgesam.metrics import mask_iou
+from edgesam.train.batches import low_res_targets
+
+
+def _ellipse(h, w, cy, cx, ry, rx):
+    yy, xx = np.mgrid[0:h, 0:w]
+    return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
+
+
+def test_window_is_a_square_centred_on_the_box():
+    (x0, y0, side), = roi.crop_windows(np.array([[100, 50, 139, 69]]), margin=2.0, min_side=16)
+    assert side == 80  # 2 x the longest side (40 px inclusive)
+    assert (x0 + side / 2, y0 + side / 2) == (120.0, 60.0)  # centre of [100, 140) x [50, 70)
+    (_, _, tiny), = roi.crop_windows(np.array([[5, 5, 6, 6]]), margin=2.0, min_side=16)
+    assert tiny == 16
+
+
+def test_crop_outside_the_frame_is_the_pixel_mean():
+    rgb = np.full((40, 60, 3), 200, np.uint8)
+    x = roi.crop_input(rgb, (-20, -20, 40), 32)
+    assert x.shape == (1, 3, 32, 32)
+    assert np.abs(x[0, :, :8, :8]).max() < 0.01  # mean-filled corner normalises to ~0
+    assert x[0, :, -4:, -4:].min() > 1.0  # the frame's bright pixels
+
+
+def test_mask_round_trip_through_a_crop():
+    """GT mask -> crop -> low-res target -> map back: the object comes back where it was, nothing else."""
+    h, w, size = 300, 420, 128
+    mask = _ellipse(h, w, 180, 250, 30, 45)
+    box = np.array([[205, 150, 295, 210]], np.float32)  # tight box of the ellipse
+    window = roi.crop_windows(box, 2.0, 16)[0]
+    target = low_res_targets(roi.crop_mask(mask, window)[None], size)  # (1, 1, 32, 32) in [0, 1]
+    assert target.max() == 1.0 and target.min() == 0.0
+    back = roi.paste_masks(target - 0.5, window[None], (h, w), size)  # logit > 0 where > half covered
+    assert back.shape == (1, 1, h, w) and back.any() and mask.any()
+    assert mask_iou(back[0, 0], mask) > 0.95
+    x0, y0, side = window
+    outside = np.ones((h, w), bool)
+    outside[max(y0, 0):y0 + side, max(x0, 0):x0 + side] = False
+    assert not back[0, 0][outside].any()
+
+
+def test_window_reaching_past_the_frame_maps_back_inside_it():
+    h, w, size = 100, 100, 64
+    mask = np.zeros((h, w), bool)
+    mask[0:20, 85:100] = True  # a corner object: its window leaves the frame
+    window = roi.crop_windows(np.array([[85, 0, 99, 19]]), 2.0, 16)[0]
+    assert window[1] < 0 and window[0] + window[2] > w
+    target = low_res_targets(roi.crop_mask(mask, window)[None], size)
+    back = roi.paste_masks(target - 0.5, window[None], (h, w), size)
+    assert mask.any() and back.any() and mask_iou(back[0, 0], mask) > 0.85
+
+
+def test_box_corners_land_in_the_middle_half_of_the_crop():
+    rgb = np.zeros((200, 300, 3), np.uint8)
+    boxes = np.array([[40, 60, 79, 99], [200, 10, 299, 59]], np.float32)
+    framing = roi.InputFraming(mode="roi", dense_box=True)
+    inputs = roi.roi_inputs(rgb, None, None, boxes, framing, 128)
+    assert inputs.images.shape == (2, 3, 128, 128) and inputs.labels.tolist() == [[2, 3], [2, 3]]
+    assert inputs.coords.min() >= 31.0 and inputs.coords.max() <= 97.0  # margin 2: box spans [32, 96)
+    dense = inputs.mask_input
+    assert dense.shape == (2, 1, 32, 32)
+    assert dense[0, 0, 16, 16] == roi.DENSE_BOX_LOGIT and dense[0, 0, 2, 2] == -roi.DENSE_BOX_LOGIT
+
+
+def test_points_go_into_each_box_crop():
+    rgb = np.zeros((200, 300, 3), np.uint8)
+    boxes = np.array([[40, 60, 79, 99]], np.float32)
+    inputs = roi.roi_inputs(rgb, np.array([[60, 80]], np.float32), np.array([1], np.float32), boxes,
+                            roi.InputFraming(mode="roi"), 128)
+    assert inputs.labels.tolist() == [[1, 2, 3]]
+    assert inputs.coords[0, 0].tolist() == pytest.approx([64.0, 64.0])  # the box centre is the crop centre
+
+
+def test_roi_framing_needs_a_box():
+    with pytest.raises(geometry.GeometryError, match="box"):
+        roi.roi_inputs(np.zeros((8, 8, 3), np.uint8), np.array([[2, 2]]), np.array([1]), None,
+                       roi.InputFraming(mode="roi"), 64)
+
+
+def test_whole_image_dense_box_covers_the_resized_box():
+    inputs = roi.image_inputs(None, None, np.array([[0, 0, 99, 99]], np.float32), roi.InputFraming(dense_box=True),
+                              (200, 200), 64)
+    dense = inputs.mask_input[0, 0]  # the box is the top-left half x half of the image: 8 x 8 of 16 x 16 cells
+    assert np.allclose(dense[:8, :8], roi.DENSE_BOX_LOGIT, atol=1e-4)
+    assert np.allclose(dense[8:, :], -roi.DENSE_BOX_LOGIT) and np.allclose(dense[:, 8:], -roi.DENSE_BOX_LOGIT)
+
+
+@pytest.mark.parametrize("bad, field", [({"mode": "crops"}, "mode"), ({"roi_margin": 0.5}, "roi_margin"),
+                                        ({"roi_min_side": 0}, "roi_min_side"), ({"dense_box": "yes"}, "dense_box"),
+                                        ({"margin": 2}, "unknown")])
+def test_framing_validation_names_the_field(bad, field):
+    with pytest.raises(ValueError, match=field):
+        roi.InputFraming.from_dict(bad)
+
+
+def test_framing_travels_with_the_checkpoint(tmp_path):
+    from edgesam.models import arch_for, build_sam, load_model, save_checkpoint
+
+    framing = roi.InputFraming(mode="roi", roi_margin=3.0, dense_box=True)
+    arch = roi.with_framing(arch_for("vit_t", 64), framing)
+    save_checkpoint(build_sam(arch), tmp_path / "m.pth", arch)
+    model, loaded = load_model(None, tmp_path / "m.pth")
+    assert model.framing == framing and roi.framing_of(loaded) == framing
+    official = roi.with_framing(arch_for("vit_b"), framing)
+    assert official.is_official_shape and not official.is_stock_loadable  # the framing must be recorded
+
+
+def test_paired_decoding_equals_one_call_per_crop():
+    from edgesam.models import arch_for, build_sam
+    from edgesam.models.prompt import decode_all
+
+    torch.manual_seed(0)
+    sam = build_sam(arch_for("vit_t", 64))
+    feats = torch.randn(3, 256, 4, 4)
+    coords, labels = torch.rand(3, 2, 2) * 64, torch.tensor([[2.0, 3.0]] * 3)
+    dense = torch.randn(3, 1, 16, 16)
+    low, iou = decode_all(sam, feats, coords, labels, dense)
+    for k in range(3):
+        one, one_iou = decode_all(sam, feats[k:k + 1], coords[k:k + 1], labels[k:k + 1], dense[k:k + 1])
+        assert torch.allclose(low[k], one[0], atol=1e-5) and torch.allclose(iou[k], one_iou[0], atol=1e-5)
+    with pytest.raises(ValueError, match="embeddings"):
+        decode_all(sam, feats[:2], coords, labels)
