@@ -68,6 +68,10 @@ def _f(v, d=4):
     return "n/a" if v is None else f"{v:.{d}f}"
 
 
+def _point(student: dict) -> str:
+    return "n/a (ROI framing takes boxes)" if student["point"] is None else _f(student["point"]["iou_vs_teacher"]["mean"])
+
+
 def _markdown(p: dict) -> str:
     r, a, t = p["report"], p["args"], p["target"]
     ag, size = r["agreement"], r["size"]
@@ -86,8 +90,7 @@ def _markdown(p: dict) -> str:
               f"{_f(u['task_box_miou'])} |",
               f"| mask IoU vs teacher, box prompts | 1 | {_f(s['box']['iou_vs_teacher']['mean'])} | "
               f"{_f(u['box']['iou_vs_teacher']['mean'])} |",
-              f"| mask IoU vs teacher, point prompts | 1 | {_f(s['point']['iou_vs_teacher']['mean'])} | "
-              f"{_f(u['point']['iou_vs_teacher']['mean'])} |",
+              f"| mask IoU vs teacher, point prompts | 1 | {_point(s)} | {_point(u)} |",
               f"| embedding relative error | 0 | {_f(r['embedding']['student']['val_rel'])} | "
               f"{_f(r['embedding']['untrained']['val_rel'])} |",
               f"| encoder GFLOPs | {size['teacher']['encoder_gflops']:.2f} | {size['student']['encoder_gflops']:.2f} | |", "",

@@ -3,7 +3,7 @@
 Masks come only through the reference predictor (`set_image` once per image, then `predict`), so the
 figures cover whatever framing the models use. Prompts per labelled image are those `edgesam eval`
 draws (same function, same seeds), so the task mIoU here equals `edgesam eval`'s on the same split;
-unlabelled images get random boxes and points. Mask IoU against the teacher counts only prompts
+unlabelled images get random boxes and points (ROI-framed models take boxes only). Mask IoU against the teacher counts only prompts
 where the teacher's mask is non-empty (two empty masks agree trivially); the empty share is reported.
 Several students (e.g. the distilled one and its untrained start) share one teacher pass per image.
 """
@@ -16,6 +16,7 @@ from edgesam.distill.views import random_boxes
 from edgesam.evaluate import draw_eval_prompts
 from edgesam.metrics import batch_iou, summarize
 from edgesam.predict import SamReferencePredictor
+from edgesam.roi import WHOLE_IMAGE
 
 PROMPT_KINDS = ("box", "point")
 SOURCES = ("labelled", "random")  # prompts drawn from ground truth / at random on unlabelled images
@@ -35,19 +36,26 @@ def prompts_for(sample, index: int, seed: int, count: int, side: tuple[float, fl
     return {"box": boxes, "point": points, "labelled": False}
 
 
-def answers(predictor: SamReferencePredictor, image: np.ndarray, prompts: dict) -> dict:
+def prompt_kinds(model) -> tuple[str, ...]:
+    """ROI-framed models cut their crop around a box: they take no point-only prompts."""
+    return ("box",) if getattr(model, "framing", WHOLE_IMAGE).roi else PROMPT_KINDS
+
+
+def answers(predictor: SamReferencePredictor, image: np.ndarray, prompts: dict, kinds=PROMPT_KINDS) -> dict:
     """(K, H, W) masks per prompt kind, one encoder pass (points: best of the 3 multimask outputs, as eval)."""
     predictor.set_image(image)
     out = {"box": predictor.predict(boxes=prompts["box"]).masks[:, 0]}
-    points = prompts["point"]
-    labels = np.ones(points.shape[:2], np.float32)
-    out["point"] = predictor.predict(point_coords=points, point_labels=labels, multimask=True).best().masks[:, 0]
+    if "point" in kinds:
+        points = prompts["point"]
+        labels = np.ones(points.shape[:2], np.float32)
+        out["point"] = predictor.predict(point_coords=points, point_labels=labels, multimask=True).best().masks[:, 0]
     return out
 
 
 def agreement(teacher, students: dict, held_out: Dataset, seed: int = 0, prompts_per_image: int = 4,
               box_side: tuple[float, float] = (0.05, 0.6), progress: bool = False) -> dict:
     """Each student's masks vs the teacher's (box and point prompts); task IoU of all on labelled images."""
+    kinds = prompt_kinds(teacher)
     t_pred = SamReferencePredictor(teacher)
     s_preds = {name: SamReferencePredictor(model) for name, model in students.items()}
     tally = {(name, k, src): _empty_tally() for name in students for k in PROMPT_KINDS for src in SOURCES}
@@ -68,18 +76,18 @@ def agreement(teacher, students: dict, held_out: Dataset, seed: int = 0, prompts
             index, unlabelled_index = unlabelled_index, unlabelled_index + 1
         prompts = prompts_for(sample, index, seed, prompts_per_image, box_side)
         source = SOURCES[0] if prompts["labelled"] else SOURCES[1]
-        t = answers(t_pred, sample.image, prompts)
+        t = answers(t_pred, sample.image, prompts, kinds)
         if prompts["labelled"]:
             task["teacher"] += batch_iou(t["box"], sample.masks).tolist()
         for name, predictor in s_preds.items():
-            s = answers(predictor, sample.image, prompts)
-            for kind in PROMPT_KINDS:
+            s = answers(predictor, sample.image, prompts, kinds)
+            for kind in kinds:
                 _tally(tally[name, kind, source], t[kind], s[kind])
             if prompts["labelled"]:
                 task[name] += batch_iou(s["box"], sample.masks).tolist()
     report = {"images": len(held_out), "students": {}}
     for name in students:
-        report["students"][name] = {kind: _merged(tally, name, kind) for kind in PROMPT_KINDS}
+        report["students"][name] = {kind: _merged(tally, name, kind) if kind in kinds else None for kind in PROMPT_KINDS}
         report["students"][name]["task_box_miou"] = float(np.mean(task[name])) if task[name] else None
     report["teacher_task_box_miou"] = float(np.mean(task["teacher"])) if task["teacher"] else None
     report["task_objects"] = len(task["teacher"])

@@ -32,7 +32,7 @@ class DistillConfig:
     teacher_backend: str = "torch"  # onnx: run the teacher through its exported ONNX encoder (faster on CPU)
     views_per_image: int = 4  # cached inputs per image: view 0 as at inference, the rest augmented
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # applied alike to teacher and student inputs
-    roi_box_side: tuple[float, float] = (0.05, 0.6)  # ROI teachers: random box sides, as fractions of the image's short side
+    box_side: tuple[float, float] = (0.02, 0.5)  # random boxes (ROI crops, prompts): side range, fraction of the short side
     # data
     val_fraction: float = 0.2  # held-out images (split by stem, as finetune splits): validation and eval
     max_images: int | None = None  # use at most this many training images (evenly spread; benchmarks)
@@ -61,7 +61,7 @@ class DistillConfig:
     def __post_init__(self):
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig.from_dict(self.augment)
-        self.roi_box_side = tuple(float(v) for v in self.roi_box_side)
+        self.box_side = tuple(float(v) for v in self.box_side)
 
     def validate(self) -> "DistillConfig":
         """Check every field; called before a run (a printed default config may leave paths empty)."""
@@ -85,9 +85,9 @@ class DistillConfig:
         if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size <= 0
                                             or self.image_size % 16):
             raise DistillConfigError(f"image_size: expected a positive multiple of 16, got {self.image_size!r}")
-        lo, hi = self.roi_box_side if len(self.roi_box_side) == 2 else (-1.0, -1.0)
+        lo, hi = self.box_side if len(self.box_side) == 2 else (-1.0, -1.0)
         if not 0.0 < lo <= hi <= 1.0:
-            raise DistillConfigError(f"roi_box_side: expected (min, max) with 0 < min <= max <= 1, got {list(self.roi_box_side)}")
+            raise DistillConfigError(f"box_side: expected (min, max) with 0 < min <= max <= 1, got {list(self.box_side)}")
         return self
 
     # ----------------------------------------------------------------------- paths
@@ -109,7 +109,7 @@ class DistillConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["augment"] = self.augment.to_dict()
-        d["roi_box_side"] = list(self.roi_box_side)
+        d["box_side"] = list(self.box_side)
         return d
 
     def to_yaml(self) -> str:

@@ -28,7 +28,8 @@ def format_report(r: dict) -> str:
         f"# Distillation: {teacher['variant']} -> {student['variant']} at {student['image_size']} px",
         "",
         f"Teacher `{r['teacher']['checkpoint']}` (embeddings cached via its {r['teacher']['backend']} encoder), "
-        f"input framing `{r['framing'].get('mode')}`; student written to `{r['out']}`.",
+        f"input framing `{r['framing'].get('mode')}`{' (dense box prompt)' if r['framing'].get('dense_box') else ''}; "
+        f"student written to `{r['out']}`.",
         f"Trained on {r['train_images']} images x {cfg['views_per_image']} views (loss `{cfg['loss']}`, "
         f"{cfg['epochs']} epoch(s){mask_stage}); evaluated on {r['held_out_images']} held-out images "
         f"({r['held_out_labelled']} labelled).",
@@ -41,6 +42,9 @@ def format_report(r: dict) -> str:
               f"| embedding relative error \\|s-t\\|²/\\|t\\|² | {_f(es['val_rel'])} | {_f(eu['val_rel'])} |",
               f"| embedding cosine | {_f(es['val_cos'])} | {_f(eu['val_cos'])} |"]
     for kind in ("box", "point"):
+        if s[kind] is None:
+            lines.append(f"| {kind} prompts | not applicable ({r['framing'].get('mode')} framing takes boxes) | |")
+            continue
         for source in ("labelled", "random"):
             ks, ku = s[kind]["by_source"][source], u[kind]["by_source"][source]
             if not ks["prompts"]:

@@ -21,7 +21,8 @@ from edgesam.distill.images import evenly, labelled_part, line_images, split_ima
 from edgesam.distill.models import build_student, load_teacher
 from edgesam.distill.record import DistillRecorder
 from edgesam.distill.train import EmbeddingObjective, Item, Loop, MaskObjective
-from edgesam.distill.views import ViewMaker, teacher_framing
+from edgesam.distill.views import ViewMaker
+from edgesam.roi import framing_of
 from edgesam.utils.files import atomic_path, write_json_atomic, write_text_atomic
 from edgesam.utils.status import finite
 
@@ -40,8 +41,9 @@ class Job:
         images = line_images(cfg.images)
         train, held = split_images(images, cfg.val_fraction, cfg.seed)
         self.train, self.held = evenly(train, cfg.max_images), evenly(held, cfg.eval_max_images)
-        self.maker = ViewMaker(self.teacher.image_size, teacher_framing(self.teacher.arch), cfg.augment, cfg.seed,
-                               cfg.roi_box_side, cfg.mask_prompts)
+        self.framing = framing_of(self.teacher.arch)
+        self.maker = ViewMaker(self.teacher.image_size, self.framing, cfg.augment, cfg.seed, cfg.box_side,
+                               cfg.mask_prompts)
         self.cache = TeacherCache(cfg.cache_path, self.teacher.cache_id, self.teacher.describe())
         self.student, self.arch = build_student(self.teacher, cfg.student, cfg.seed)
         self.log = log
@@ -74,8 +76,9 @@ class Job:
     def item(self, unit, with_masks: bool = False) -> Item:
         view = next(self.views([unit], with_masks))
         teacher = torch.from_numpy(self.cache.load(view.key).astype(np.float32))[None]
-        dense = None if view.dense is None else torch.from_numpy(view.dense)
-        return Item(torch.from_numpy(view.x), teacher, torch.from_numpy(view.boxes), dense)
+        mask_input = None if view.mask_input is None else torch.from_numpy(view.mask_input)
+        return Item(torch.from_numpy(view.x), teacher, torch.from_numpy(view.coords), torch.from_numpy(view.labels),
+                    mask_input)
 
 
 def distill(config: DistillConfig, progress: bool = True, resume: bool = False, stop_after_epochs: int | None = None,
@@ -134,7 +137,7 @@ def _check_run_dir(cfg: DistillConfig, run_dir: Path, resume: bool) -> None:
 
 def _setup_message(job: Job) -> str:
     t, cfg = job.teacher, job.cfg
-    return (f"distill {t.arch.variant}@{t.image_size} ({job.maker.framing['mode']} framing) -> {cfg.student}: "
+    return (f"distill {t.arch.variant}@{t.image_size} ({job.framing.describe()}) -> {cfg.student}: "
             f"{len(job.train)} training images x {cfg.views_per_image} views, {len(job.held)} held-out images; "
             f"teacher cache {job.cache.dir}")
 
@@ -234,13 +237,13 @@ def _evaluate(job: Job, progress: bool) -> dict:
 
     cfg, teacher, student = job.cfg, job.teacher, job.student
     report = {"config": cfg.to_dict(), "teacher": teacher.describe(), "student_arch": job.arch.to_dict(),
-              "framing": job.maker.framing, "train_images": len(job.train), "held_out_images": len(job.held),
+              "framing": job.framing.to_dict(), "train_images": len(job.train), "held_out_images": len(job.held),
               "held_out_labelled": len(labelled_part(job.held))}
     untrained, _ = build_student(teacher, cfg.student, cfg.seed)  # the start: what distillation bought
     models = {"student": student, "untrained": untrained.eval()}
     report["embedding"] = {name: EmbeddingObjective().validate(m, (job.item(u) for u in job.held_units), cfg.batch_size)
                            for name, m in models.items()}
-    report["agreement"] = agreement(teacher.model, models, job.held, cfg.seed, cfg.mask_prompts, cfg.roi_box_side,
+    report["agreement"] = agreement(teacher.model, models, job.held, cfg.seed, cfg.mask_prompts, cfg.box_side,
                                     progress)
     report["size"] = {
         name: {"encoder_params_m": count_parameters(m.image_encoder) / 1e6, "encoder_gflops": encoder_flops(a)["total"] / 1e9}
@@ -263,7 +266,8 @@ def encoder_latency(teacher_model, student_model, runs: int, work_dir: Path) -> 
 def _headline(report: dict) -> dict:
     a, s = report["agreement"], report["agreement"]["students"]["student"]
     out = {"embedding_rel_error": report["embedding"]["student"]["val_rel"],
-           "box_iou_vs_teacher": s["box"]["iou_vs_teacher"]["mean"], "point_iou_vs_teacher": s["point"]["iou_vs_teacher"]["mean"]}
+           "box_iou_vs_teacher": s["box"]["iou_vs_teacher"]["mean"],
+           "point_iou_vs_teacher": s["point"]["iou_vs_teacher"]["mean"] if s["point"] else None}
     if a["teacher_task_box_miou"] is not None:
         out.update({"teacher_task_miou": a["teacher_task_box_miou"], "student_task_miou": s["task_box_miou"]})
     if "latency" in report:

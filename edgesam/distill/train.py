@@ -22,17 +22,15 @@ import torch.nn.functional as F
 from edgesam.models.prompt import decode_all
 from edgesam.train.losses import segmentation_loss
 
-BOX_LABELS = (2.0, 3.0)  # SAM's box-corner labels
-
-
 @dataclass
 class Item:
     """One training or validation unit: an encoder input with its teacher embedding and box prompts."""
 
     x: torch.Tensor  # (1, 3, S, S)
     teacher: torch.Tensor  # (1, C, e, e) float32
-    boxes: torch.Tensor  # (K, 4) input frame
-    dense: torch.Tensor | None = None  # (K, 1, S/4, S/4) for ROI models with a dense box prompt
+    coords: torch.Tensor  # (K, N, 2) box prompts in the input frame
+    labels: torch.Tensor  # (K, N)
+    mask_input: torch.Tensor | None = None  # (K, 1, S/4, S/4) dense box prompt of models that take one
 
 
 def embedding_figures(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -54,13 +52,6 @@ def chunks(items: Iterable, size: int):
             chunk = []
     if chunk:
         yield chunk
-
-
-def box_prompts(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(K, 4) xyxy in the input frame -> decoder coords (K, 2, 2) and labels (K, 2)."""
-    coords = boxes.reshape(-1, 2, 2)
-    labels = torch.tensor(BOX_LABELS, dtype=coords.dtype).expand(coords.shape[0], 2)
-    return coords, labels
 
 
 class EmbeddingObjective:
@@ -110,8 +101,7 @@ class MaskObjective(EmbeddingObjective):
 
     def _targets(self, item: Item) -> torch.Tensor:
         with torch.no_grad():
-            coords, labels = box_prompts(item.boxes)
-            low, _ = decode_all(self.teacher, item.teacher, coords, labels, item.dense)
+            low, _ = decode_all(self.teacher, item.teacher, item.coords, item.labels, item.mask_input)
         return (low[:, :1] > 0).float()
 
     def loss(self, student, items: list[Item]):
@@ -119,8 +109,7 @@ class MaskObjective(EmbeddingObjective):
         embed = F.mse_loss(s, torch.cat([i.teacher for i in items]))
         mask = torch.zeros(())
         for k, item in enumerate(items):
-            coords, labels = box_prompts(item.boxes)
-            low, iou = decode_all(student, s[k:k + 1], coords, labels, item.dense)
+            low, iou = decode_all(student, s[k:k + 1], item.coords, item.labels, item.mask_input)
             part, _ = segmentation_loss(low[:, :1], self._targets(item), iou[:, :1])
             mask = mask + part / len(items)
         total = mask + self.embed_weight * embed
@@ -135,8 +124,7 @@ class MaskObjective(EmbeddingObjective):
             for k, v in embedding_figures(s, item.teacher).items():
                 sums[k] += v.item()
             n += 1
-            coords, labels = box_prompts(item.boxes)
-            low, _ = decode_all(student, s, coords, labels, item.dense)
+            low, _ = decode_all(student, s, item.coords, item.labels, item.mask_input)
             for p, t in zip(low[:, 0] > 0, self._targets(item)[:, 0] > 0.5):
                 if not t.any():
                     empty += 1

@@ -39,7 +39,8 @@ def _row(variant: str, report: dict) -> dict:
            "encoder_params_m": report["size"]["student"]["encoder_params_m"],
            "encoder_gflops": report["size"]["student"]["encoder_gflops"],
            "embedding_rel_error": e["val_rel"], "embedding_cos": e["val_cos"],
-           "box_iou_vs_teacher": s["box"]["iou_vs_teacher"]["mean"], "point_iou_vs_teacher": s["point"]["iou_vs_teacher"]["mean"],
+           "box_iou_vs_teacher": s["box"]["iou_vs_teacher"]["mean"],
+           "point_iou_vs_teacher": s["point"]["iou_vs_teacher"]["mean"] if s["point"] else None,
            "student_task_miou": s["task_box_miou"], "teacher_task_miou": a["teacher_task_box_miou"],
            "speedup": report.get("latency", {}).get("speedup"), "wall_s": report["wall_s"]}
     return row

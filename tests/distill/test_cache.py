@@ -17,13 +17,14 @@ from edgesam.data import AugmentConfig, read_image
 from edgesam.distill.cache import TeacherCache, fill
 from edgesam.distill.models import load_teacher
 from edgesam.distill.views import ViewMaker
+from edgesam.roi import WHOLE_IMAGE
 from tests.distill.conftest import IMAGE_SIZE, make_teacher
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _maker(**changes):
-    args = dict(image_size=IMAGE_SIZE, framing={"mode": "image"}, augment=AugmentConfig(), seed=0)
+    args = dict(image_size=IMAGE_SIZE, framing=WHOLE_IMAGE, augment=AugmentConfig(), seed=0)
     args.update(changes)
     return ViewMaker(**args)
 
@@ -146,3 +147,17 @@ def test_fill_resumes_after_sigkill_without_recomputing(tmp_path, teacher_path, 
     for v in views:
         assert np.array_equal(killed.load(v.key), clean.load(v.key))
     assert all(np.array_equal(killed.load(k), arr) for k, arr in before.items())
+
+
+def test_roi_views_are_the_crops_the_predictor_cuts(line_dir):
+    from edgesam import roi
+
+    framing = roi.InputFraming(mode="roi", dense_box=True)
+    image = _image(line_dir)
+    view = _maker(framing=framing).view(image, 0)  # view 0: no augmentation, a random box
+    want = roi.roi_inputs(geometry.to_rgb_uint8(image), None, None, view.crop_box[None], framing, IMAGE_SIZE)
+    np.testing.assert_array_equal(view.x, want.images)
+    np.testing.assert_array_equal(view.mask_input, want.mask_input)
+    np.testing.assert_array_equal(view.coords, want.coords)
+    boxes = np.stack([_maker(framing=framing).view(image, i).crop_box for i in range(8)])
+    assert len({tuple(b) for b in boxes.round(1)}) == 8  # every view its own box

@@ -126,3 +126,33 @@ def test_a_killed_run_resumes_to_the_same_student(teacher_path, line_dir, tmp_pa
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = lambda c: [r["val_mse"] for r in csv.DictReader((c.run_path / "metrics.csv").open())]  # noqa: E731
     assert rows(whole) == rows(split) and len(rows(split)) == 2
+
+
+def test_roi_teacher_gives_an_roi_student_that_runs_in_the_runtime(line_dir, tmp_path):
+    """A teacher that frames its input around boxes (with a dense box prompt) hands that framing on."""
+    from edgesam.distill import distill
+    from edgesam.export import ExportConfig, export_bundle
+    from edgesam.models import arch_for, build_sam, create_model, save_checkpoint
+    from edgesam.predict import SamReferencePredictor
+    from edgesam.roi import InputFraming, with_framing
+    from edgesam.runtime import Segmenter
+
+    torch.manual_seed(0)
+    framing = InputFraming(mode="roi", dense_box=True)
+    arch = with_framing(arch_for("vit_t", IMAGE_SIZE), framing)
+    teacher = save_checkpoint(build_sam(arch), tmp_path / "roi_teacher.pth", arch)
+    cfg = tiny_config(teacher, line_dir, tmp_path, epochs=1, views_per_image=1, eval_max_images=2)
+    report = distill(cfg, progress=False, log=lambda m: None)
+    assert report["agreement"]["students"]["student"]["point"] is None  # ROI models take boxes
+    student = create_model(checkpoint=cfg.out_path)
+    assert student.framing == framing
+    manifest = export_bundle(cfg.out_path, tmp_path / "bundle", ExportConfig(precisions=("fp32",)), progress=False)
+    assert manifest["model"]["framing"]["mode"] == "roi"
+    image = (np.random.default_rng(1).random((70, 90)) * 255).astype(np.uint8)
+    boxes = np.array([[5, 8, 30, 40], [40, 20, 80, 60]], np.float32)
+    seg = Segmenter.open(tmp_path / "bundle", threads=1)
+    got = seg.segment(seg.encode(image), boxes=boxes)
+    ref = SamReferencePredictor(student)
+    ref.set_image(image)
+    np.testing.assert_allclose(got.low_res_logits, ref.predict(boxes=boxes).low_res_logits,
+                               atol=RUNTIME_LOGITS_ATOL, rtol=0)
