@@ -1,17 +1,17 @@
 """The pipeline's distill stage: between merge and export, and the student is what export takes.
 
-The whole pipeline runs end to end in tests/pipeline; here the stages around distill are called
-directly on a tiny merged model, which keeps the test fast.
+The whole pipeline runs end to end in tests/pipeline, and a student's export in test_distill_run;
+here the stage is called directly on a tiny merged model, which keeps the test fast.
 """
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
 
+from edgesam.models import load_model
 from edgesam.pipeline import PipelineSpec
-from edgesam.pipeline.stages import _paths, build_stages, distill_fingerprint, run_distill_stage, run_export
+from edgesam.pipeline.stages import _final_checkpoint, _paths, build_stages, distill_fingerprint, run_distill_stage
 
 
 def tiny_spec(out, data, **changes) -> PipelineSpec:
@@ -22,7 +22,7 @@ def tiny_spec(out, data, **changes) -> PipelineSpec:
     return PipelineSpec(**base)
 
 
-def test_distill_runs_between_merge_and_export_and_its_student_is_exported(tmp_path, teacher_path, line_dir):
+def test_distill_runs_between_merge_and_export_and_hands_export_the_student(tmp_path, teacher_path, line_dir):
     spec = tiny_spec(tmp_path / "pipe", line_dir)
     assert [s.name for s in build_stages(spec)] == ["data", "finetune", "merge", "distill", "export", "bench", "report"]
     paths = _paths(spec)
@@ -32,10 +32,9 @@ def test_distill_runs_between_merge_and_export_and_its_student_is_exported(tmp_p
     figures = run_distill_stage(ctx)
     assert figures["student"] == "vit_n" and 0.0 <= figures["box_iou_vs_teacher"] <= 1.0
     assert figures["embedding"]["val_mse"] > 0
-    run_export(ctx)
-    manifest = json.loads((paths["bundle"] / "manifest.json").read_text())
-    assert manifest["model"]["variant"] == "vit_n"
-    assert manifest["model"]["arch"]["extra"]["distilled_from"]["teacher"] == str(paths["merged"])
+    assert _final_checkpoint(spec) == paths["student"]  # what export and bench take
+    _, arch = load_model(None, paths["student"])
+    assert arch.variant == "vit_n" and arch.extra["distilled_from"]["teacher"] == str(paths["merged"])
     before = distill_fingerprint(ctx)
     ctx["spec"] = tiny_spec(tmp_path / "pipe", line_dir, distill={"student": "vit_t", "epochs": 1})
     assert distill_fingerprint(ctx) != before  # a changed student reruns the stage
