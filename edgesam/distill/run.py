@@ -28,8 +28,8 @@ from edgesam.utils.status import finite
 
 LAST, REPORT = "last.pt", "report"
 BEST = {"embed": "best_embed.pt", "mask": "best_mask.pt"}
-# Settings that may change between a run and its resumption (they do not change what is trained).
-RESUMABLE_CHANGES = {"latency_runs", "eval_max_images", "threads", "max_steps", "mask_max_steps", "epochs", "mask_epochs"}
+# Settings that may change between a run and its resumption: they change neither the data nor the schedule.
+RESUMABLE_CHANGES = {"latency_runs", "threads"}
 
 
 class Job:

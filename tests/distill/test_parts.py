@@ -104,3 +104,23 @@ def test_cli_prints_its_config_and_names_missing_inputs():
     assert printed.exit_code == 0 and "student: vit_t" in printed.output and "loss: mse+cos" in printed.output
     missing = runner.invoke(main, ["distill", "--images", "somewhere"])
     assert missing.exit_code == 2 and "teacher" in missing.output
+
+
+def test_compare_distils_each_student_from_one_teacher_cache(teacher_path, line_dir, tmp_path):
+    import json
+
+    from edgesam.distill import compare_students
+    from tests.distill.conftest import tiny_config
+
+    cfg = tiny_config(teacher_path, line_dir, tmp_path, run_dir=str(tmp_path / "cmp"), epochs=1, views_per_image=1,
+                      eval_max_images=1)
+    rows = compare_students(cfg, ["vit_n", "vit_t"], progress=False, log=lambda m: None)
+    assert [r["student"] for r in rows] == ["vit_n", "vit_t"]
+    assert rows[0]["encoder_gflops"] < rows[1]["encoder_gflops"]
+    table = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "| vit_n |" in table and "| vit_t |" in table and (tmp_path / "cmp" / "comparison.png").is_file()
+    second = [json.loads(line) for line in (tmp_path / "cmp" / "vit_t" / "status.jsonl").read_text().splitlines()]
+    ready = [e for e in second if e["state"] == "cache" and "ready" in e["message"]][0]
+    assert ready["figures"]["computed"] == 0 and ready["figures"]["reused"] > 0  # the teacher ran once
+    with pytest.raises(DistillConfigError, match="vit_q"):
+        compare_students(cfg, ["vit_q"], progress=False)
