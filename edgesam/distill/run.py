@@ -35,7 +35,7 @@ RESUMABLE_CHANGES = {"latency_runs", "threads"}
 class Job:
     """Everything one distillation needs, built once: teacher, images, views, cache, student."""
 
-    def __init__(self, cfg: DistillConfig, log=print):
+    def __init__(self, cfg: DistillConfig):
         self.cfg = cfg
         self.teacher = load_teacher(cfg.teacher, cfg.image_size, cfg.teacher_backend)
         images = line_images(cfg.images)
@@ -46,7 +46,6 @@ class Job:
                                cfg.mask_prompts)
         self.cache = TeacherCache(cfg.cache_path, self.teacher.cache_id, self.teacher.describe())
         self.student, self.arch = build_student(self.teacher, cfg.student, cfg.seed)
-        self.log = log
 
     # ------------------------------------------------------------------ units and items
     @property
@@ -93,7 +92,7 @@ def distill(config: DistillConfig, progress: bool = True, resume: bool = False, 
     started = time.perf_counter()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    job = Job(cfg, log)
+    job = Job(cfg)
     recorder = DistillRecorder(run_dir, {"student": cfg.student, "teacher": job.teacher.arch.variant,
                                          "init": job.arch.extra.get("init", "pretrained")})
     if not resume:
@@ -222,6 +221,9 @@ def _drive(loop: Loop, recorder, run_dir: Path, prior: list[dict], progress: boo
 
 
 def _load_best(student, path: Path) -> None:
+    if not path.is_file():  # every epoch's held-out figure was NaN
+        raise RuntimeError(f"{path.parent}: no epoch gave a finite held-out figure (training diverged?); "
+                           f"lower the learning rate")
     trainable = torch.load(path, map_location="cpu", weights_only=True)["trainable"]
     params = dict(student.named_parameters())
     with torch.no_grad():
