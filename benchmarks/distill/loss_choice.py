@@ -29,6 +29,7 @@ def main():
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--eval-images", type=int, default=32)
+    p.add_argument("--box-side", default="0.05,0.6", help="random prompt boxes' side range (the recorded run's)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--name", default="loss_choice")
     args = p.parse_args()
@@ -47,7 +48,7 @@ def main():
                             run_dir=str(work / tag), cache_dir=str(work / "teacher_cache"), loss=loss,
                             views_per_image=args.views, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                             max_images=args.train_images, eval_max_images=args.eval_images, latency_runs=0,
-                            threads=args.threads)
+                            threads=args.threads, box_side=tuple(float(v) for v in args.box_side.split(",")))
         resume = (work / tag / "last.pt").exists()
         rows[loss] = distill(cfg, progress=True, resume=resume)
     payload = {**ctx, "args": vars(args), "teacher": str(teacher), "results": {k: _row(r) for k, r in rows.items()}}
