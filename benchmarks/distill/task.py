@@ -52,7 +52,7 @@ def main():
                         views_per_image=args.views, epochs=args.epochs, mask_epochs=args.mask_epochs,
                         batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction, seed=args.seed,
                         max_images=args.max_images, eval_max_images=args.eval_max_images, latency_runs=0,
-                        threads=args.threads)
+                        threads=args.threads, label_prompts=False)  # masks unused: only the evaluation reads labels
     report = distill(cfg, progress=True, resume=(work / "run" / "last.pt").exists())
     ag = report["agreement"]
     teacher_miou, student_miou = ag["teacher_task_box_miou"], ag["students"]["student"]["task_box_miou"]

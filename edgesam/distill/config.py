@@ -51,7 +51,8 @@ class DistillConfig:
     # stage 2 (optional): end to end on the teacher's masks for box prompts drawn on the images
     mask_epochs: int = 0  # 0 skips the stage
     mask_lr: float = 1e-4  # student encoder; the decoder trains at a tenth of it
-    mask_prompts: int = 4  # box prompts per image per step
+    mask_prompts: int = 4  # box prompts per image per step (whole-image models; an ROI crop has its own box)
+    label_prompts: bool = True  # whole-image models: put those boxes on labelled objects where labels exist
     mask_max_steps: int | None = None
     # evaluation against the teacher on the held-out images
     eval_max_images: int | None = 32

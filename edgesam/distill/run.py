@@ -168,7 +168,7 @@ def _train_stages(job: Job, recorder, run_dir: Path, progress: bool, resume: boo
         if name == "embed" and done_before:
             _load_best(job.student, run_dir / BEST["embed"])
             continue
-        with_masks = name == "mask"
+        with_masks = name == "mask" and cfg.label_prompts and not job.framing.roi  # ROI crops sit on random boxes
         loop = Loop(job.student, objective, job.train_units, lambda u, m=with_masks: job.item(u, m), job.held_units,
                     epochs=epochs, batch_size=cfg.batch_size, lr=lr, weight_decay=cfg.weight_decay,
                     warmup_steps=cfg.warmup_steps, grad_clip=cfg.grad_clip, max_steps=max_steps, seed=cfg.seed)
