@@ -69,7 +69,8 @@ def format_report(r: dict) -> str:
         lines.append(row)
     ratio = size["teacher"]["encoder_gflops"] / size["student"]["encoder_gflops"]
     lines.append("")
-    lines.append(f"The student's encoder needs {ratio:.1f}x fewer FLOPs"
+    per = " per crop (ROI framing: one encoder call per box)" if r["framing"].get("mode") == "roi" else ""
+    lines.append(f"The student's encoder needs {ratio:.1f}x fewer FLOPs{per}"
                  + (f"; measured {r['latency']['speedup']:.2f}x faster ({r['latency']['backend']}), on this machine at "
                     f"the time of the run (noisy on a busy machine)." if "latency" in r else "."))
     lines.append("Mask IoU against the teacher counts only prompts whose teacher mask is non-empty.")

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from edgesam.models.prompt import decode_all
 from edgesam.train.losses import segmentation_loss
 
+
 @dataclass
 class Item:
     """One training or validation unit: an encoder input with its teacher embedding and box prompts."""
