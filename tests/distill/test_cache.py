@@ -163,3 +163,18 @@ def test_roi_views_are_the_crops_the_predictor_cuts(line_dir):
     np.testing.assert_array_equal(view.coords, want.coords)
     boxes = np.stack([_maker(framing=framing).view(image, i).crop_box for i in range(8)])
     assert len({tuple(b) for b in boxes.round(1)}) == 8  # every view its own box
+
+
+def test_labels_place_the_box_prompts_but_never_change_the_pixels(line_dir):
+    from edgesam.data import load_dataset, tight_box
+
+    sample = load_dataset(Path(line_dir) / "crack").load(0)
+    maker = _maker(prompts=3)
+    for index in (0, 2):
+        plain, labelled = maker.view(sample.image, index), maker.view(sample.image, index, sample.masks)
+        assert plain.key == labelled.key and np.array_equal(plain.x, labelled.x)
+        assert labelled.coords.shape == plain.coords.shape == (3, 2, 2)
+    box = geometry.transform_boxes(tight_box(sample.masks[0])[None], sample.image.shape[:2], IMAGE_SIZE)[0]
+    got = maker.view(sample.image, 0, sample.masks).coords[0].reshape(4)
+    side = float(max(box[2] - box[0], box[3] - box[1]))
+    assert np.abs(got - box).max() <= 0.5 * side + 1, (got, box)  # view 0: a jittered box on the object
