@@ -1,48 +1,67 @@
-"""Mask quality figures (numpy only: the runtime-side bench and the trainer's eval share them)."""
+"""Mask quality figures (numpy only: the runtime-side bench and the trainer's eval share them).
+
+Two empty masks agree on nothing measurable: every overlap figure returns NaN (undefined) for that
+pair instead of a perfect score, so that a model which outputs nothing can never raise a mean.
+Callers count such pairs (`edgesam.eval.agreement`) and `summarize` leaves them out of the figures.
+"""
 from __future__ import annotations
 
 import numpy as np
 
+UNDEFINED = float("nan")  # the figure of an empty/empty pair
+
 
 def mask_iou(pred: np.ndarray, gt: np.ndarray) -> float:
-    """IoU of two boolean HxW masks; two empty masks agree perfectly (1.0)."""
+    """IoU of two boolean HxW masks; NaN (undefined) when both are empty."""
     pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
     if pred.shape != gt.shape:
         raise ValueError(f"mask_iou: shapes differ: {pred.shape} vs {gt.shape}")
     union = np.logical_or(pred, gt).sum()
-    return 1.0 if union == 0 else float(np.logical_and(pred, gt).sum() / union)
+    return UNDEFINED if union == 0 else float(np.logical_and(pred, gt).sum() / union)
 
 
 def dice(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Dice coefficient of two boolean masks; two empty masks give 1.0."""
+    """Dice coefficient of two boolean masks; NaN (undefined) when both are empty."""
     pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
     if pred.shape != gt.shape:
         raise ValueError(f"dice: shapes differ: {pred.shape} vs {gt.shape}")
     total = pred.sum() + gt.sum()
-    return 1.0 if total == 0 else float(2.0 * np.logical_and(pred, gt).sum() / total)
+    return UNDEFINED if total == 0 else float(2.0 * np.logical_and(pred, gt).sum() / total)
 
 
 def batch_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(K,) IoU of K mask pairs given as (K, H, W) arrays."""
+    """(K,) IoU of K mask pairs given as (K, H, W) arrays; NaN where both masks of a pair are empty."""
     pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
     if pred.shape != gt.shape:
         raise ValueError(f"batch_iou: shapes differ: {pred.shape} vs {gt.shape}")
     flat_p, flat_g = pred.reshape(len(pred), -1), gt.reshape(len(gt), -1)
     inter = np.logical_and(flat_p, flat_g).sum(1)
     union = np.logical_or(flat_p, flat_g).sum(1)
-    return np.where(union == 0, 1.0, inter / np.maximum(union, 1)).astype(np.float64)
+    return np.where(union == 0, UNDEFINED, inter / np.maximum(union, 1)).astype(np.float64)
+
+
+def is_empty(masks: np.ndarray) -> np.ndarray:
+    """(K,) True where a (K, H, W) mask has no foreground pixel."""
+    masks = np.asarray(masks, bool)
+    return ~masks.reshape(len(masks), -1).any(axis=1)
 
 
 def summarize(values) -> dict:
-    """Mean, 5th percentile, median and minimum of a list of figures (NaN-free)."""
+    """Mean, 5th percentile, median and minimum of the defined figures; `undefined` counts the NaNs left out.
+
+    `n` is the number of figures the statistics are taken over; with none, every statistic is None.
+    """
     arr = np.asarray(list(values), dtype=np.float64)
-    if arr.size == 0:
-        return {"mean": float("nan"), "p5": float("nan"), "p50": float("nan"), "min": float("nan"), "n": 0}
-    return {"mean": float(arr.mean()), "p5": float(np.percentile(arr, 5)), "p50": float(np.median(arr)),
-            "min": float(arr.min()), "n": int(arr.size)}
+    defined = arr[~np.isnan(arr)]
+    out = {"mean": None, "p5": None, "p50": None, "min": None, "n": int(defined.size),
+           "undefined": int(arr.size - defined.size)}
+    if defined.size:
+        out.update(mean=float(defined.mean()), p5=float(np.percentile(defined, 5)), p50=float(np.median(defined)),
+                   min=float(defined.min()))
+    return out
 
 
-# --- boundary figures (added for edgesam.evaluate; numpy only) --------------------------------
+# --- boundary figures (numpy only) -----------------------------------------------------------
 def mask_boundary(mask: np.ndarray) -> np.ndarray:
     """Boolean HxW boundary: foreground pixels with a 4-neighbour outside the mask (or the image)."""
     m = np.asarray(mask, bool)
@@ -66,11 +85,11 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 def boundary_fscore(pred: np.ndarray, gt: np.ndarray, tolerance: int = 2) -> float:
     """F-score of boundary pixels matched within `tolerance` px (Perazzi et al., DAVIS 'F').
 
-    Both empty: 1.0; one empty: 0.0.
+    Both empty: NaN (undefined); one empty: 0.0.
     """
     pb, gb = mask_boundary(pred), mask_boundary(gt)
     if not pb.any() and not gb.any():
-        return 1.0
+        return UNDEFINED
     if not pb.any() or not gb.any():
         return 0.0
     precision = (pb & _dilate(gb, tolerance)).sum() / pb.sum()
@@ -92,11 +111,11 @@ def _nearest_distances(src: np.ndarray, dst: np.ndarray, chunk: int = 2048) -> n
 def hd95(pred: np.ndarray, gt: np.ndarray) -> float:
     """95th-percentile symmetric Hausdorff distance between the mask boundaries, in pixels.
 
-    Both empty: 0.0; exactly one empty: inf (no boundary to measure against).
+    Both empty: NaN (undefined); exactly one empty: inf (no boundary to measure against).
     """
     pb, gb = np.argwhere(mask_boundary(pred)), np.argwhere(mask_boundary(gt))
     if len(pb) == 0 and len(gb) == 0:
-        return 0.0
+        return UNDEFINED
     if len(pb) == 0 or len(gb) == 0:
         return float("inf")
     both = np.concatenate([_nearest_distances(pb, gb), _nearest_distances(gb, pb)])

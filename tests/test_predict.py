@@ -35,6 +35,7 @@ def _assert_same(ref_out, ours, index=0):
     masks, scores, logits = ref_out
     np.testing.assert_allclose(ours.low_res_logits[index], logits, atol=PREDICTOR_LOGITS_ATOL, rtol=0)
     np.testing.assert_allclose(ours.scores[index], scores, atol=PREDICTOR_LOGITS_ATOL, rtol=0)
+    assert masks.any()  # the masks compared below hold pixels
     assert (ours.masks[index] != masks).mean() <= PREDICTOR_MASK_MAX_DIFF_FRACTION
 
 

@@ -19,7 +19,7 @@ def test_prompt_file_form_parses():
 
 @pytest.mark.parametrize("items, message", [
     ([{"type": "circle", "data": [1, 2]}], r"prompts\[0\].type: expected 'point' or 'box'"),
-    ([{"type": "box", "data": [5, 5, 1, 9]}], r"prompts\[0\].data: expected x0 < x1"),
+    ([{"type": "box", "data": [5, 5, 1, 9]}], r"prompts\[0\].data: expected x0 <= x1"),
     ([{"type": "point", "data": [1]}], r"prompts\[0\].data: expected 2 numbers"),
     ([{"type": "point", "data": [1, 2], "label": 3}], r"prompts\[0\].label"),
     ([{"type": "point", "data": [1, float("nan")]}], "finite"),
@@ -58,6 +58,8 @@ def test_predict_writes_mask_overlay_and_scores(small_checkpoint, tmp_path):
     assert Image.open(tmp_path / "out/part_overlay.png").size == (140, 90)
     record = json.loads((tmp_path / "out/part.json").read_text())
     assert np.array(record["scores"]).shape == (2, 1) and record["variant"] == "vit_t"
+    assert np.array(record["empty_masks"]).shape == (2, 1)
+    assert record["warnings"] == [line for line in result.output.splitlines() if line.startswith("warning:")]
 
 
 def test_predict_without_prompts_is_a_clear_error(small_checkpoint, tmp_path):

@@ -60,8 +60,8 @@ def _row(r: dict) -> dict:
     for name in ("student", "untrained"):
         s, e = r["agreement"]["students"][name], r["embedding"][name]
         out[name] = {"embedding_rel_error": e["val_rel"], "embedding_cos": e["val_cos"],
-                     "box_iou_labelled": s["box"]["by_source"]["labelled"]["iou_vs_teacher"]["mean"],
-                     "box_iou_random": s["box"]["by_source"]["random"]["iou_vs_teacher"]["mean"],
+                     "box_iou_labelled": s["box"]["by_source"].get("labelled", {}).get("iou_vs_teacher", {}).get("mean"),
+                     "box_iou_random": s["box"]["by_source"].get("random", {}).get("iou_vs_teacher", {}).get("mean"),
                      "point_iou": s["point"]["iou_vs_teacher"]["mean"],
                      "box_teacher_empty_share": s["box"]["teacher_empty_share"], "box_prompts": s["box"]["prompts"]}
     out["train_images"], out["held_out_images"], out["wall_s"] = r["train_images"], r["held_out_images"], r["wall_s"]

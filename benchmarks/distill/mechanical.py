@@ -81,16 +81,16 @@ def _markdown(p: dict) -> str:
     for kind in ("box", "point"):
         for source, what in (("labelled", "ground-truth boxes" if kind == "box" else "points in defects"),
                              ("random", "random boxes" if kind == "box" else "random points")):
+            if source not in ag["students"]["student"][kind]["by_source"]:
+                continue
             s = ag["students"]["student"][kind]["by_source"][source]
             u = ag["students"]["untrained"][kind]["by_source"][source]
-            if not s["prompts"]:
-                continue
             lines.append(f"| mask IoU vs teacher, {what}: mean (p5) | {_f(s['iou_vs_teacher']['mean'])} "
                          f"({_f(s['iou_vs_teacher']['p5'], 3)}) | {_f(u['iou_vs_teacher']['mean'])} "
                          f"({_f(u['iou_vs_teacher']['p5'], 3)}) |")
-            lines.append(f"| &nbsp;&nbsp;prompts; teacher mask empty (excluded); student empty where the teacher is not | "
-                         f"{s['prompts']}; {s['teacher_empty']}; {s['student_empty_where_teacher_not']} | "
-                         f"{u['student_empty_where_teacher_not']} |")
+            lines.append(f"| &nbsp;&nbsp;prompts; empty masks: teacher / student / both (left out) | "
+                         f"{s['prompts']}; {s['teacher_empty']} / {s['student_empty']} / {s['both_empty']} | "
+                         f"{u['teacher_empty']} / {u['student_empty']} / {u['both_empty']} |")
     lines += ["", f"Encoder FLOPs: teacher {size['teacher']['encoder_gflops']:.0f} G, student "
                   f"{size['student']['encoder_gflops']:.1f} G ({size['teacher']['encoder_gflops'] / size['student']['encoder_gflops']:.1f}x "
                   f"fewer). The latency speed-up is recorded by `latency.py` on a quiet machine, not here.", "",

@@ -33,6 +33,7 @@ from edgesam.export import ExportConfig, export_bundle
 from edgesam.export.calibration import ImageCalibrationReader, calibration_digest, resolve_calibration_images
 from edgesam.export.checks import decoder_feeds
 from edgesam.export.quantize import quantize_graph
+from edgesam.eval import mask_agreement
 from edgesam.metrics import mask_iou, summarize
 from edgesam.models import load_model
 from edgesam.predict import SamReferencePredictor
@@ -77,11 +78,12 @@ def latency(encoders: dict[str, Path], x: np.ndarray, runs: int, warmup: int, th
 
 def iou_samples(count: int, seed: int = 0):
     """(image, boxes, gt masks) from magnetic-tile's labelled classes, spread over the classes."""
-    ds = load_dataset(DATA)
-    labelled = [i for i, r in enumerate(ds.records) if r.mask_path is not None or r.coco_anns]
-    picks = np.linspace(0, len(labelled) - 1, min(count, len(labelled))).round().astype(int)
+    from edgesam.eval import labelled_images
+
+    ds = labelled_images(load_dataset(DATA))
+    picks = np.linspace(0, len(ds) - 1, min(count, len(ds))).round().astype(int)
     for i in picks:
-        sample = ds.load(labelled[i])
+        sample = ds.load(int(i))
         if len(sample.masks) == 0:
             continue
         masks = sample.masks[:4]
@@ -94,14 +96,14 @@ def accuracy(model, encoders: dict[str, Path], decoders: dict[str, Path], count:
     ref = SamReferencePredictor(model)
     enc = {n: session(p, threads) for n, p in encoders.items()}
     dec = {n: session(p, threads) for n, p in decoders.items()}
-    vs_ref = {n: [] for n in enc}
+    preds = {n: [] for n in enc}
+    references = []
     vs_gt = {n: [] for n in ["pytorch", *enc]}
-    empty = 0  # reference masks with no pixel: IoU between two empty masks is 1.0 and says little
     for stem, image, boxes, gt in iou_samples(count):
         ref.set_image(image)
         torch_masks = ref.predict(boxes=boxes).masks[:, 0]
+        references += list(torch_masks)
         vs_gt["pytorch"] += [mask_iou(p, g) for p, g in zip(torch_masks, gt)]
-        empty += int(sum(not m.any() for m in torch_masks))
         x, hw, _ = geometry.preprocess(image, size)
         coords, labels = geometry.build_prompt_arrays(None, None, boxes, hw, size)
         for name in enc:
@@ -109,10 +111,14 @@ def accuracy(model, encoders: dict[str, Path], decoders: dict[str, Path], count:
             low, iou = dec[name].run(None, decoder_feeds(emb, coords, labels))
             low, _ = select_outputs(low, iou, multimask=False)
             masks = geometry.upscale_masks(low, hw, size)[:, 0]
-            vs_ref[name] += [mask_iou(p, r) for p, r in zip(masks, torch_masks)]
+            preds[name] += list(masks)
             vs_gt[name] += [mask_iou(p, g) for p, g in zip(masks, gt)]
-    return {"empty_reference_masks": empty,
-            "iou_vs_pytorch": {n: summarize(v) for n, v in vs_ref.items()},
+    # empty/empty pairs are left out of the IoU and counted (two empty masks agree on nothing measurable)
+    agreements = {n: mask_agreement(p, references).to_dict() for n, p in preds.items()}
+    return {"empty_reference_masks": int(sum(not m.any() for m in references)),
+            "empty_masks": {n: {k: a[k] for k in ("reference_empty", "prediction_empty", "both_empty", "prompts")}
+                            for n, a in agreements.items()},
+            "iou_vs_pytorch": {n: a["iou"] for n, a in agreements.items()},
             "iou_vs_ground_truth": {n: summarize(v) for n, v in vs_gt.items()}}
 
 
@@ -205,13 +211,18 @@ def combine(folder: Path) -> None:
     write_text_atomic(folder.parent / "results.md", "\n".join(to_markdown(r) for r in runs.values()))
 
 
+def _f(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def to_markdown(r: dict) -> str:
     lines = [f"# Export benchmark: {r['name']}", "", f"Weights: {r['weights']}. Command:", "", f"    {r['command']}", "",
              f"{r['note']}. Load average at start: {r['load_average_at_start']}.", "",
              "| graph | encoder median s | speedup vs fp32 | mean IoU vs PyTorch | p5 | IoU vs GT |", "|---|---|---|---|---|---|"]
     for name, lat in r["latency"].items():
         ref, gt = r["iou_vs_pytorch"][name], r["iou_vs_ground_truth"][name]
-        lines.append(f"| {name} | {lat['median_s']:.3f} | {lat['speedup_vs_fp32']:.2f}x | {ref['mean']:.4f} | {ref['p5']:.4f} | {gt['mean']:.4f} |")
+        lines.append(f"| {name} | {lat['median_s']:.3f} | {lat['speedup_vs_fp32']:.2f}x | {_f(ref['mean'])} | {_f(ref['p5'])} "
+                     f"| {_f(gt['mean'])} |")
     lines += ["", f"PyTorch fp32 IoU vs ground truth: {r['iou_vs_ground_truth']['pytorch']['mean']:.4f} "
               f"(n = {r['iou_vs_ground_truth']['pytorch']['n']} objects; {r.get('empty_reference_masks', '?')} "
               f"PyTorch masks empty)", "", "Graph sizes (bytes):", ""]

@@ -35,11 +35,11 @@ CASES = [  # (label, strategy, efficient attention, grad checkpointing, cached e
 
 def batches(image_size: int, batch: int, count: int, objects: int):
     from edgesam.data import load_dataset, synthesize_dataset
+    from edgesam.eval import labelled_images
     from edgesam.train.batches import PromptConfig, collate, prepare_sample
 
     root = DATA if DATA.is_dir() else synthesize_dataset(REPO / "runs" / "bench" / "synth", count=32, size=512)
-    ds = load_dataset(root)
-    ds = ds.subset([i for i, r in enumerate(ds.records) if r.labelled])
+    ds = labelled_images(load_dataset(root))
     rng = np.random.default_rng(0)
     out, i = [], 0
     while len(out) < count:

@@ -51,9 +51,9 @@ def train():
 def report():
     import torch
 
-    from edgesam.data import load_dataset, split_by_stem
+    from edgesam.data import load_dataset
     from edgesam.envinfo import environment
-    from edgesam.evaluate import compare_reports, comparison_markdown, evaluate
+    from edgesam.eval import compare_reports, comparison_markdown, evaluate_model, train_val
     from edgesam.models import create_model
     from edgesam.train import merge_run
     from edgesam.utils.files import write_json_atomic, write_text_atomic
@@ -62,13 +62,12 @@ def report():
     cfg = config()
     merge = merge_run(RUN, MERGED)
     ds = load_dataset(cfg.data, min_area=cfg.min_area)
-    ds = ds.subset([i for i, r in enumerate(ds.records) if r.labelled])
-    _, val = split_by_stem(ds, cfg.val_fraction, cfg.seed)
+    _, val = train_val(ds, cfg.val_fraction, cfg.seed)
     model = create_model(checkpoint=MERGED)
     t0 = time.perf_counter()
-    tuned = evaluate(model, val, "box", seed=0, label="vit_t from scratch (init random)")
+    tuned = evaluate_model(model, val, "box", seed=0, label="vit_t from scratch (init random)")
     eval_s = time.perf_counter() - t0
-    base = evaluate(None, val, "box", seed=0, label="box-filled baseline")
+    base = evaluate_model(None, val, "box", seed=0, label="box-filled baseline")
     cmp = compare_reports(base, tuned)
     metrics = (RUN / "metrics.csv").read_text()
     out = {
@@ -76,8 +75,8 @@ def report():
         "command": ["flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/vit_t_magnetic.py train",
                     "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/vit_t_magnetic.py report"],
         "config": cfg.to_dict(), "run_dir": str(RUN), "merged_checkpoint": str(MERGED),
-        "merge": merge.to_dict(), "val_images": len(val), "val_objects": len(tuned.objects),
-        "tuned": tuned.to_dict(with_objects=False), "baseline": base.to_dict(with_objects=False),
+        "merge": merge.to_dict(), "val_images": len(val), "val_objects": len(tuned.records),
+        "tuned": tuned.to_dict(with_records=False), "baseline": base.to_dict(with_records=False),
         "comparison": cmp, "eval_seconds": eval_s, "environment": environment(),
         "torch_threads": THREADS, "note": "2-core CPU shared with other engineers' processes; timings are indicative only",
         "lock_note": os.environ.get("EDGESAM_LOCK_NOTE", "train and report both ran under flock /tmp/edgesam-bench.lock"),
@@ -85,7 +84,7 @@ def report():
     write_json_atomic(HERE / "results.json", out)
     md = [f"# vit_t from scratch on magnetic-tile (box prompts)", "",
           f"Commands:", "", "```", *out["command"], "```", "",
-          f"Val split: {len(val)} images, {len(tuned.objects)} objects (seed {cfg.seed}, val_fraction {cfg.val_fraction}).",
+          f"Val split: {len(val)} images, {len(tuned.records)} objects (seed {cfg.seed}, val_fraction {cfg.val_fraction}).",
           f"Merged checkpoint: `{MERGED}` (not in git).", "", comparison_markdown(cmp), "",
           "Training curve (metrics.csv):", "", "```", metrics.strip(), "```", "",
           "2-core CPU shared with other processes: wall times and images/s are indicative only."]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-PROMPT_KINDS = ("box", "point")
+from edgesam.eval.plan import PROMPT_KINDS
 
 
 class BenchConfigError(ValueError):
@@ -23,13 +23,14 @@ class BenchConfig:
     split: str = "all"  # all | val: only the validation split held out by finetune
     val_fraction: float = 0.2  # with split=val: the fraction and seed finetune used
     split_seed: int = 0
-    box_jitter: float = 0.1  # noise of sampled boxes (fraction of the box side), as users draw them
+    box_jitter: float = 0.0  # noise of sampled boxes (fraction of the box side); 0 = tight boxes, as `eval` scores
     graph_sets: tuple[str, ...] | None = None  # None: every graph set in the bundle
     threads: int | None = None  # ONNX Runtime intra-op threads (None: ORT default, one per core)
     torch_fast: str = "auto"  # auto (when a GPU is present) | on | off
     torch_fast_dtype: str = "bfloat16"
     torch_fast_compile: bool = False
-    min_iou: float | None = None  # floor: mean mask IoU against the reference, every format
+    min_iou: float | None = None  # floor: mean mask IoU against the reference, every format (needs >= 90 %
+    #                               non-empty reference masks to be judged at all)
     max_latency_ms: float | None = None  # floor: decoder+postprocessing per prompt p95, every format
     max_encoder_ms: float | None = None  # floor: encoder p95, every format
 
@@ -38,6 +39,8 @@ class BenchConfig:
             raise BenchConfigError(f"prompt: expected one of {PROMPT_KINDS}, got {self.prompt!r}")
         if self.split not in ("all", "val"):
             raise BenchConfigError(f"split: expected 'all' or 'val', got {self.split!r}")
+        if not self.box_jitter >= 0:
+            raise BenchConfigError(f"box_jitter: expected a fraction >= 0 of the box side, got {self.box_jitter}")
         if int(self.max_images) < 1:
             raise BenchConfigError(f"max_images: expected a positive integer, got {self.max_images}")
         if self.torch_fast not in ("auto", "on", "off"):

@@ -8,6 +8,7 @@ from edgesam.utils.files import atomic_path, write_json_atomic, write_text_atomi
 COLUMNS = (
     ("format", "format", "{}"), ("backend", "backend", "{}"), ("size MB", "size_bytes", "mb"),
     ("IoU ref mean", "iou_vs_reference.mean", "{:.4f}"), ("IoU ref p5", "iou_vs_reference.p5", "{:.4f}"),
+    ("ref empty", "empty.reference", "of_prompts"), ("pred empty", "empty.prediction", "of_prompts"),
     ("task mIoU", "task_iou.mean", "{:.4f}"), ("enc p50 ms", "encoder_ms.p50", "{:.1f}"),
     ("enc p95 ms", "encoder_ms.p95", "{:.1f}"), ("dec/prompt p50 ms", "decoder_per_prompt_ms.p50", "{:.2f}"),
     ("dec/prompt p95 ms", "decoder_per_prompt_ms.p95", "{:.2f}"), ("host/enc", "host_ms.fraction_of_encoder", "{:.1%}"),
@@ -28,6 +29,8 @@ def _cell(row: dict, key: str, fmt: str) -> str:
         return "skipped" if row.get("skipped") and key != "format" else "-"
     if fmt == "mb":
         return f"{value / 1e6:.2f}"
+    if fmt == "of_prompts":  # empty masks: "3/12", marked so a reader cannot miss them
+        return f"{value}/{row['prompts']}" + (" !" if value else "")
     return fmt.format(value)
 
 
@@ -57,7 +60,10 @@ def format_markdown(report: dict) -> str:
              f"prompts, seed {report['config']['seed']}); reference: `{report['reference']}`.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(report)]
-    lines += ["", "Latencies are wall-clock on this host; `dec/prompt` is (prompt prep + decoder call + mask upscaling) "
+    lines += ["", "`IoU ref` leaves out prompts where the reference and the format both output an empty mask; "
+              "`ref empty` / `pred empty` count the prompts whose reference / own mask is empty (an IoU floor needs "
+              ">= 90 % non-empty references). `task mIoU` is against the ground truth.",
+              "Latencies are wall-clock on this host; `dec/prompt` is (prompt prep + decoder call + mask upscaling) "
               "divided by the prompts of the call; `host/enc` is host pre/post-processing over encoder time.", ""]
     lines += [f"- {row['format']}: skipped ({row['skipped']})" for row in report["formats"] if row.get("skipped")]
     lines += [f"- **floor missed**: {m}" for m in report.get("floors", {}).get("missed", [])]
@@ -80,10 +86,12 @@ def plot(report: dict, path: Path) -> None:
     for row in report["formats"]:
         if row.get("skipped"):
             continue
-        iou = _get(row, "iou_vs_reference.mean")
+        iou = 1.0 if row["format"] == "pytorch" else _get(row, "iou_vs_reference.mean")
+        if iou is None:  # every prompt empty on both sides: no IoU to place
+            continue
         latency = _get(row, "encoder_ms.p50") + _get(row, "decoder_per_prompt_ms.p50")
-        ax.scatter([latency], [iou if iou is not None else 1.0])
-        ax.annotate(row["format"], (latency, iou if iou is not None else 1.0), textcoords="offset points", xytext=(4, 4))
+        ax.scatter([latency], [iou])
+        ax.annotate(row["format"], (latency, iou), textcoords="offset points", xytext=(4, 4))
     ax.set_xlabel("encoder p50 + decoder per prompt p50 (ms)")
     ax.set_ylabel("mean mask IoU vs PyTorch reference")
     ax.set_title("latency against accuracy")

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from edgesam.bench.config import BenchConfig
 from edgesam.bench.floors import check_floors
-from edgesam.bench.formats import RuntimeRunner, TorchRunner
+from edgesam.bench.formats import RuntimeFormat, TorchFormat
 from edgesam.bench.measure import FormatRun, run_format, summarize_run
-from edgesam.bench.plan import build_plan
+from edgesam.eval.agreement import empty_masks_line
+from edgesam.eval.plan import PromptPlan, build_plan
+from edgesam.eval.split import scoring_set
 from edgesam.bench.report import write_report
 from edgesam.runtime.bundle import load_bundle
 from edgesam.runtime.errors import BackendError
@@ -24,7 +26,10 @@ def _log(message: str) -> None:
 def _reference_checkpoint(config: BenchConfig, manifest: dict, warnings: list) -> str:
     source = manifest.get("source", {}) or {}
     checkpoint = config.reference or source.get("checkpoint")
-    if not checkpoint or not Path(checkpoint).is_file():
+    if not checkpoint:
+        raise ValueError(f"{config.bundle}: exported without --checkpoint (random weights), so there is no "
+                         "reference model to compare with; pass --reference CHECKPOINT")
+    if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"reference: checkpoint {checkpoint!r} not found; pass --reference CHECKPOINT "
                                 "(the checkpoint the bundle was exported from)")
     expected = source.get("checkpoint_sha256")
@@ -34,14 +39,14 @@ def _reference_checkpoint(config: BenchConfig, manifest: dict, warnings: list) -
     return str(checkpoint)
 
 
-def _runners(config: BenchConfig, manifest: dict, checkpoint: str) -> list:
+def _formats(config: BenchConfig, manifest: dict, checkpoint: str) -> list:
     sets = config.graph_sets or tuple(manifest["graphs"])
-    runners = [RuntimeRunner(config.bundle, name, config.threads) for name in sets]
-    fast = _fast_runner(config, checkpoint)
-    return runners + ([fast] if fast else [])
+    formats = [RuntimeFormat(config.bundle, name, config.threads) for name in sets]
+    fast = _fast_format(config, checkpoint)
+    return formats + ([fast] if fast else [])
 
 
-def _fast_runner(config: BenchConfig, checkpoint: str):
+def _fast_format(config: BenchConfig, checkpoint: str):
     if config.torch_fast == "off":
         return None
     import torch
@@ -52,16 +57,25 @@ def _fast_runner(config: BenchConfig, checkpoint: str):
     from edgesam.bench.fast_path import FastPathConfig
 
     fast = FastPathConfig(dtype=config.torch_fast_dtype, compile=config.torch_fast_compile)
-    return TorchRunner(checkpoint, fast, "cuda" if cuda else "cpu")
+    return TorchFormat(checkpoint, fast, "cuda" if cuda else "cpu")
 
 
-def _measure(runner, plan, manifest) -> FormatRun:
-    info = runner.describe(manifest)
-    _log(f"{runner.name}: {len(plan)} images")
+def bench_plan(config: BenchConfig) -> PromptPlan:
+    """The images and prompts every format answers (the same plan `eval` draws for the same settings)."""
+    dataset = scoring_set(config.data, config.split, config.val_fraction, config.split_seed)
+    plan = build_plan(dataset, config.prompt, config.seed, config.box_jitter, config.max_images)
+    if not plan.items:
+        raise ValueError(f"{config.data}: no labelled image with at least one object to benchmark on")
+    return plan
+
+
+def _measure(fmt, plan, manifest) -> FormatRun:
+    info = fmt.describe(manifest)
+    _log(f"{fmt.name}: {len(plan)} images")
     try:
-        return run_format(runner, plan, info)
+        return run_format(fmt, plan, info)
     except BackendError as exc:  # e.g. an engine for another GPU: report it, measure the rest
-        return FormatRun(runner.name, info, skipped=str(exc))
+        return FormatRun(fmt.name, info, skipped=str(exc))
 
 
 def run_bench(config: BenchConfig) -> dict:
@@ -72,21 +86,28 @@ def run_bench(config: BenchConfig) -> dict:
     bundle = load_bundle(config.bundle, next(iter(load_bundle_graphs(config.bundle))))
     manifest = bundle.manifest
     checkpoint = _reference_checkpoint(config, manifest, warnings)
-    plan = build_plan(config.data, config.max_images, config.prompt, config.seed, config.box_jitter,
-                      config.split, config.val_fraction, config.split_seed)
+    plan = bench_plan(config)
     started = time.time()
-    reference = _measure(TorchRunner(checkpoint), plan, manifest)
-    runs = [reference] + [_measure(r, plan, manifest) for r in _runners(config, manifest, checkpoint)]
-    rows = [summarize_run(run, None if run is reference else reference, plan) for run in runs]
+    reference = _measure(TorchFormat(checkpoint), plan, manifest)
+    runs = [reference] + [_measure(f, plan, manifest) for f in _formats(config, manifest, checkpoint)]
+    rows, agreements = [], {}
+    for run in runs:
+        row, agreement = summarize_run(run, None if run is reference else reference, plan)
+        rows.append(row)
+        if agreement is not None:
+            agreements[run.name] = agreement
+            warnings += agreement.warnings(run.name, include_reference=False)
+    reference_empty = empty_masks_line("pytorch", rows[0]["empty"]["empty_predictions"], plan.num_prompts, "reference")
+    warnings = ([reference_empty] if reference_empty else []) + warnings
     report = {
         "bundle": str(config.bundle), "reference": checkpoint, "config": config.to_dict(),
-        "images": len(plan), "prompts": int(sum(i.num_prompts for i in plan)), "formats": rows,
+        "images": len(plan), "prompts": plan.num_prompts, "plan": plan.describe(), "formats": rows,
         "warnings": warnings, "environment": environment(), "started": started,
         "note": "wall-clock latencies on a shared host (other processes may have been running); compare formats "
                 "within one report, measured side by side in one run",
         "command": " ".join(sys.argv), "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
     }
-    missed = check_floors(rows, config)
+    missed = check_floors(rows, config, agreements)
     report["floors"] = {"min_iou": config.min_iou, "max_latency_ms": config.max_latency_ms,
                         "max_encoder_ms": config.max_encoder_ms, "missed": missed, "passed": not missed}
     if config.out:

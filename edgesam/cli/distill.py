@@ -22,11 +22,12 @@ FLAGS = [
     ("--mask-epochs", "mask_epochs", int, "second stage: epochs end to end on the teacher's masks (0: off)"),
     ("--mask-lr", "mask_lr", float, "learning rate of the mask stage (decoder: a tenth)"),
     ("--max-images", "max_images", int, "use at most N training images"),
-    ("--val-fraction", "val_fraction", float, "held-out share of the images (split by stem, as finetune)"),
+    ("--val-fraction", "val_fraction", float, "held-out share of the images (finetune's --val-fraction)"),
     ("--eval-max-images", "eval_max_images", int, "held-out images for validation and the report"),
     ("--latency-runs", "latency_runs", int, "ONNX Runtime encoder timing runs, teacher vs student (0 skips)"),
     ("--threads", "threads", int, "torch / ONNX Runtime threads"),
-    ("--seed", "seed", int, "seed of split, views, student init and order"),
+    ("--split-seed", "split_seed", int, "seed of the held-out split (finetune's --split-seed)"),
+    ("--seed", "seed", int, "seed of views, prompts, student init and order"),
 ]
 
 

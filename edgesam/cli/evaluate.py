@@ -15,11 +15,14 @@ import click
 @click.option("--seed", default=0, show_default=True, help="Seed of the prompts drawn from ground truth.")
 @click.option("--box-jitter", default=0.0, show_default=True, help="Box noise (fraction of the side); 0 = tight boxes.")
 @click.option("--split", type=click.Choice(["all", "val"]), default="all", show_default=True,
-              help="val: only the validation split (--val-fraction, --seed) a finetune run held out.")
+              help="val: only the validation split (--val-fraction, --split-seed) a finetune run held out.")
 @click.option("--val-fraction", default=0.2, show_default=True)
+@click.option("--split-seed", default=0, show_default=True, help="The finetune run's --split-seed.")
 @click.option("--image-size", default=None, type=int, help="Input size (default: the checkpoint's).")
+@click.option("--max-images", default=None, type=int, help="Score at most this many images (classes take turns).")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Write eval.json and eval.md here.")
-def evaluate(checkpoint, adapter, base, data, prompt, seed, box_jitter, split, val_fraction, image_size, out):
+def evaluate(checkpoint, adapter, base, data, prompt, seed, box_jitter, split, val_fraction, split_seed, image_size,
+             max_images, out):
     """Measure mIoU, Dice, boundary F-score and HD95 per class and object size.
 
     \b
@@ -27,8 +30,12 @@ def evaluate(checkpoint, adapter, base, data, prompt, seed, box_jitter, split, v
       edgesam eval --checkpoint merged.pth --base sam_vit_b_01ec64.pth --data DIR --prompt box --out runs/eval
       edgesam eval --checkpoint sam_vit_b_01ec64.pth --adapter runs/finetune/NAME --data DIR
     """
-    from edgesam.evaluate import run_eval
+    from edgesam.data.check import require_valid_dataset
+    from edgesam.eval import run_eval
 
+    require_valid_dataset(data)  # a bad file stops here, not halfway through the models
     text = run_eval(checkpoint=checkpoint, adapter=adapter, base=base, data=data, prompt=prompt, seed=seed,
-                    box_jitter=box_jitter, split=split, val_fraction=val_fraction, image_size=image_size, out=out)
+                    box_jitter=box_jitter, split=split, val_fraction=val_fraction, split_seed=split_seed,
+                    image_size=image_size,
+                    max_images=max_images, out=out)
     click.echo(text)

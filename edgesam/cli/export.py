@@ -93,8 +93,9 @@ def export(checkpoint, variant, image_size, out, spec, formats, precisions, half
     manifest = export_bundle(source[0], out, config, arch=source[1], checkpoint_path=checkpoint, progress=not quiet)
     for name, figures in manifest["checks"].items():
         if "mask_iou_mean" in figures:
-            click.echo(f"{name:6s} embeddings max|d| {figures['embed_max_abs']:.3g}  mask IoU vs PyTorch "
-                       f"{figures['mask_iou_mean']:.4f}")
+            from edgesam.export.checks import mask_iou_text
+
+            click.echo(f"{name:6s} embeddings max|d| {figures['embed_max_abs']:.3g}  vs PyTorch {mask_iou_text(figures)}")
     click.echo(f"{out}: {', '.join(sorted(manifest['graphs']))}")
 
 

@@ -58,17 +58,23 @@ def _options(f):
 @click.command()
 @click.option("-c", "--config", "spec", type=click.Path(exists=True, dir_okay=False), help="YAML spec; flags override it.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config (defaults + spec + flags) and exit.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out from its last.pt, with its config.yaml (flags may raise --epochs).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, metavar="STEPS",
+              help="Rewrite last.pt every STEPS optimizer steps [500]; it is also rewritten after every minute "
+                   "of training and before each validation, so a killed run loses at most a minute.")
 @click.option("--compare", default=None, help="Comma-separated strategies to train on the same split and budget.")
 @click.option("--no-augment", is_flag=True, help="Turn image augmentation off.")
 @_options
-def finetune(spec, print_config, resume, compare, no_augment, **flags):
+def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, **flags):
     """Fine-tune SAM on your images (LoRA by default) and write a run dir.
 
     A recipe sets defaults that work together (flags win): `sam` (pretrained checkpoints) trains LoRA
     on the whole image with focal+Dice; `scratch` (--init random) trains every weight on one crop per
     object around its box, with the box also given as a dense mask prompt and BCE+Dice. The input
     framing (whole image or ROI crops) is recorded with the model: eval, export and the runtime apply it.
+    A LoRA run's adapter/ is a peft adapter: peft's PeftModel.from_pretrained(base_sam, "RUN/adapter")
+    loads it onto the base model.
 
     \b
     Example:
@@ -79,6 +85,7 @@ def finetune(spec, print_config, resume, compare, no_augment, **flags):
       torchrun --nproc_per_node 4 $(which edgesam) finetune -c spec.yaml   # DDP, one process per GPU
     """
     from edgesam.train import ConfigError, FinetuneConfig
+    from edgesam.train.run import CHECKPOINT_EVERY_STEPS, run_config_path
 
     overrides = {k: v for k, v in flags.items() if v is not None}
     if no_augment:
@@ -86,6 +93,8 @@ def finetune(spec, print_config, resume, compare, no_augment, **flags):
     try:
         if spec:
             cfg = FinetuneConfig.from_yaml(spec, **overrides)
+        elif resume:  # the run's own settings, recorded in its run dir
+            cfg = FinetuneConfig.from_yaml(run_config_path(overrides.get("out", _default("out"))), **overrides)
         elif print_config:  # placeholders stand in for the checkpoint and data a real run needs
             cfg = FinetuneConfig.from_dict({**_placeholders(overrides), **overrides}, where="flags")
         else:
@@ -103,18 +112,28 @@ def finetune(spec, print_config, resume, compare, no_augment, **flags):
         return
     from edgesam.train import finetune as run
 
-    result = run(cfg, progress=True, resume=resume)
+    result = run(cfg, progress=True, resume=resume, checkpoint_every=checkpoint_every or CHECKPOINT_EVERY_STEPS)
     click.echo(f"run dir {result.run_dir}: best val mIoU {result.best_miou:.4f} (Dice {result.best_dice:.4f}), "
                f"{result.trainable_params:,} trainable params, adapter {result.adapter_bytes / 2**20:.2f} MiB, "
                f"{result.images_per_s:.1f} img/s, peak {result.peak_mem_gib:.2f} GiB, {result.wall_s:.0f} s"
                + (" [init: random]" if result.init == "random" else ""))
 
 
+def _default(field: str):
+    from dataclasses import fields
+
+    from edgesam.train import FinetuneConfig
+
+    return next(f.default for f in fields(FinetuneConfig) if f.name == field)
+
+
 def _placeholders(overrides: dict) -> dict:
-    """What a printed config shows for the data (and, for a pretrained run, the checkpoint) a real run needs."""
+    """What --print-config shows for the files a real run needs: the data, and the checkpoint that
+    fits the chosen model (none for a model trained from scratch)."""
     from edgesam.models import OFFICIAL_CHECKPOINTS
 
-    shown = {"data": "path/to/dataset"}
-    if overrides.get("init", "pretrained") == "pretrained":
-        shown["checkpoint"] = OFFICIAL_CHECKPOINTS.get(overrides.get("model", "vit_b"), "path/to/checkpoint.pth")
-    return shown
+    values = {"data": "path/to/dataset"}
+    if overrides.get("init", _default("init")) == "pretrained":
+        model = overrides.get("model", _default("model"))
+        values["checkpoint"] = OFFICIAL_CHECKPOINTS.get(model, f"path/to/{model}_checkpoint.pth")
+    return values

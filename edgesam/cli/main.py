@@ -1,11 +1,19 @@
 """`edgesam` command line: a thin click layer; each verb lives in its own module and is imported
-only when invoked, so `edgesam --help` and the torch-free verbs start fast."""
+only when invoked, so `edgesam --help` and the torch-free verbs start fast.
+
+Every verb runs inside one error boundary (`edgesam.cli.errors`): whatever it raises is shown as one
+`Error: ...` line with exit code 1, unless --debug asks for the traceback. Thread pools are sized and
+OpenMP spinning is switched off (`edgesam.threads`) before any verb imports torch.
+"""
 from __future__ import annotations
 
 import importlib
 import importlib.util
 
 import click
+
+from edgesam import threads
+from edgesam.cli.errors import DEBUG_ENV, debug_requested, one_line, to_click_error
 
 # verb -> "module:attribute"; each module parses flags, builds a config and calls one library function.
 COMMANDS = {
@@ -40,15 +48,42 @@ class LazyGroup(click.Group):
     def _available(name: str) -> bool:
         return importlib.util.find_spec(COMMANDS[name].split(":")[0]) is not None
 
+    def invoke(self, ctx):
+        """Run the verb with sized thread pools; turn any exception into one error line (exit code 1)."""
+        with threads.configured(ctx.params.get("cpu_threads")):
+            try:
+                return super().invoke(ctx)
+            except (click.exceptions.Exit, click.exceptions.Abort):
+                raise
+            except click.ClickException as exc:
+                exc.message = one_line(exc.message)  # a verb's own error is one line too
+                raise
+            except Exception as exc:
+                if debug_requested(ctx.params.get("debug", False)):
+                    raise
+                raise to_click_error(exc) from None
+
+
+def _threads_option(ctx, param, value):
+    try:
+        return threads.parse_threads(value, "--cpu-threads")
+    except ValueError:
+        raise click.BadParameter(f"expected a positive number of threads or 'auto', got {value!r}") from None
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="edgesam")
-def main():
+@click.option("--debug", is_flag=True, help=f"Show the full traceback of an error (also: {DEBUG_ENV}=1).")
+@click.option("--cpu-threads", metavar="N|auto", default=None, callback=_threads_option,
+              help=f"Threads of the CPU stages (torch, OpenMP). Default: ${threads.ENV_THREADS}, else "
+                   "$OMP_NUM_THREADS, else the cores not busy with other processes.")
+def main(debug, cpu_threads):
     """edgesam: Segment Anything from checkpoint to inspection line.
 
     \b
     Pipeline: finetune -> merge -> prune or distill -> export -> bench/check -> runtime.
     Start with `edgesam demo --out runs/demo` to see every stage on a built-in default.
+    Errors are one `Error: ...` line (exit code 1); `edgesam --debug VERB ...` shows the traceback.
     """
 
 

@@ -18,12 +18,13 @@ def merge(run_dir, out, base, verify):
     Example:
       edgesam merge runs/finetune/NAME --out merged.pth
     """
-    from edgesam.train.merge import MergeError, merge_run
+    import time
 
-    try:
-        r = merge_run(run_dir, out, base=base, verify=verify)
-    except (MergeError, FileNotFoundError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
+    from edgesam.train.merge import merge_run
+
+    start = time.perf_counter()
+    r = merge_run(run_dir, out, base=base, verify=verify,
+                  log=lambda message: click.echo(f"[merge {time.perf_counter() - start:6.1f}s] {message}", err=True))
     kind = "plain SAM state dict (stock-loadable)" if r.plain else "edgesam checkpoint with recorded arch"
     click.echo(f"wrote {r.out_path} ({r.out_bytes / 2**20:.1f} MiB, {kind}); {r.variant}@{r.image_size}, "
                f"strategy {r.strategy}, init {r.init}; merged vs adapted max |dlogit| {r.max_diff_merged_vs_adapted:.2e} "

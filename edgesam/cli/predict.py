@@ -22,6 +22,8 @@ import click
 def predict(image, checkpoint, bundle, graph_set, variant, image_size, boxes, points, prompt_file, multimask, out):
     """Segment IMAGE with point and/or box prompts; writes <stem>_mask.png, <stem>_overlay.png and <stem>.json.
 
+    Each empty mask (no pixel above the threshold) is reported on stderr and in the JSON (empty_masks).
+
     \b
     Example:
       edgesam predict part.png --checkpoint merged.pth --box 40,30,200,160 --point 90,80,1 --out pred/
@@ -31,12 +33,12 @@ def predict(image, checkpoint, bundle, graph_set, variant, image_size, boxes, po
 
     if (checkpoint is None) == (bundle is None):
         raise click.UsageError("give --checkpoint (PyTorch) or --bundle (exported runtime), exactly one")
-    try:
-        if bundle is not None:
-            written = run_predict_bundle(image, bundle, graph_set, boxes, points, prompt_file, multimask, out)
-        else:
-            written = run_predict(image, checkpoint, variant, image_size, boxes, points, prompt_file, multimask, out)
-    except (ValueError, RuntimeError) as exc:  # bad input, checkpoint or bundle; a backend failure (BackendError)
-        raise click.ClickException(str(exc)) from exc
+    if bundle is not None:
+        written, warnings = run_predict_bundle(image, bundle, graph_set, boxes, points, prompt_file, multimask, out)
+    else:
+        written, warnings = run_predict(image, checkpoint, variant, image_size, boxes, points, prompt_file,
+                                        multimask, out)
+    for line in warnings:
+        click.echo(line, err=True)
     for path in written:
         click.echo(f"wrote {path}")

@@ -65,6 +65,9 @@ def prune(config_path, print_config, **flags):
     except ValueError as exc:
         raise click.UsageError(str(exc))
     from edgesam.compress.pipeline import run_prune
+    from edgesam.data.check import require_valid_dataset
 
+    for data in {job.recover_data, job.eval_data} - {None}:
+        require_valid_dataset(data)  # a bad file stops here, not after pruning and timing
     run_prune(job, log=click.echo)
     click.echo(f"wrote {job.out} and {job.run_dir}/report.md")

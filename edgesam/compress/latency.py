@@ -37,7 +37,9 @@ def time_sessions(paths: dict[str, Path], image_size: int, runs: int = 5, warmup
     """
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
+    from edgesam.threads import no_spinning
+
+    opts = no_spinning(ort.SessionOptions())  # as the runtime runs: no busy-waiting between calls
     opts.intra_op_num_threads = threads
     if low_memory:
         opts.enable_cpu_mem_arena = False

@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from edgesam import geometry
-from edgesam.compress.accuracy import mask_agreement, reference_masks
+from edgesam.compress.accuracy import accuracy_line, accuracy_warnings, agreement_with_unpruned, unpruned_reference
 from edgesam.compress.config import PruneConfig, RecoveryConfig
 from edgesam.compress.latency import encoder_latency
 from edgesam.compress.recover import recover
@@ -86,30 +86,31 @@ def run_prune(job: PruneJob, log=print) -> dict:
 
 
 def _accuracy_and_recovery(job: PruneJob, teacher, pruned, report: dict, log) -> None:
-    from edgesam.data import load_dataset, split_by_stem
+    from edgesam.data import load_dataset
+    from edgesam.eval.split import distillation_split, scoring_set
 
     train = val = None
+    seed = job.recovery.seed if job.recovery else 0
     if job.recover_data is not None:
-        data = load_dataset(job.recover_data)
-        train, val = split_by_stem(data, job.val_fraction, seed=job.recovery.seed if job.recovery else 0)
+        train, val = distillation_split(load_dataset(job.recover_data), job.val_fraction, seed)
     if job.eval_data is not None:
-        val = load_dataset(job.eval_data)
+        val = scoring_set(job.eval_data)
     if val is None:
         return
-    reference = reference_masks(teacher, val, job.eval_max_images)
-    report["accuracy"] = {"before_recovery": mask_agreement(pruned, reference, val)}
-    log(f"accuracy before recovery: {_acc_line(report['accuracy']['before_recovery'])}")
+    reference = unpruned_reference(teacher, val, job.eval_max_images, seed)
+    report["accuracy"] = {"before_recovery": agreement_with_unpruned(pruned, reference)}
+    _log_accuracy(report["accuracy"], "before_recovery", log)
     if job.recovery is None:
         return
     report["recovery"] = recover(pruned, teacher, train, job.recovery, job.run_dir, log=log)
-    report["accuracy"]["after_recovery"] = mask_agreement(pruned, reference, val)
-    log(f"accuracy after recovery:  {_acc_line(report['accuracy']['after_recovery'])}")
+    report["accuracy"]["after_recovery"] = agreement_with_unpruned(pruned, reference)
+    _log_accuracy(report["accuracy"], "after_recovery", log)
 
 
-def _acc_line(acc: dict) -> str:
-    return (f"mask IoU vs unpruned {acc['iou_vs_unpruned']['mean']:.4f} (p5 {acc['iou_vs_unpruned']['p5']:.3f}), "
-            f"task mIoU {acc['task_iou']['mean']:.4f} (unpruned {acc['unpruned_task_iou']['mean']:.4f}), "
-            f"{acc['iou_vs_unpruned']['n']} objects")
+def _log_accuracy(accuracy: dict, stage: str, log) -> None:
+    log(f"accuracy {stage.replace('_', ' ')}: {accuracy_line(accuracy[stage])}")
+    for warning in accuracy_warnings(accuracy[stage], stage.replace("_", " ")):
+        log(f"warning: {warning}")
 
 
 def _latency(teacher, pruned, job: PruneJob) -> dict:
@@ -146,4 +147,5 @@ def _headline(report: dict) -> dict:
         out["ort_speedup"] = report["latency"]["speedup"]
     for stage, acc in report.get("accuracy", {}).items():
         out[f"iou_vs_unpruned_{stage}"] = acc["iou_vs_unpruned"]["mean"]
+        out[f"unpruned_empty_{stage}"] = acc["empty"]["reference_empty"]
     return out

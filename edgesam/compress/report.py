@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 
+def _f(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def format_report(r: dict) -> str:
     p = r["prune"]
     lines = [f"# Prune report: {r['out']}", "", f"Source: `{r['source']}`", "",
@@ -17,13 +21,22 @@ def format_report(r: dict) -> str:
     lines += ["", f"Blocks kept: {p['kept_blocks']}; heads per block {p['block_heads']}; MLP widths {p['block_mlp_dims']}.",
               f"Config: `{p['config']}`", ""]
     if "accuracy" in r:
+        from edgesam.compress.accuracy import accuracy_warnings
+
         lines += ["## Accuracy (box prompts from ground truth)", "",
-                  "| stage | mask IoU vs unpruned (mean / p5 / min) | task mIoU pruned | task mIoU unpruned | objects |",
-                  "|---|---|---|---|---|"]
+                  "Mask IoU vs unpruned leaves out prompts where both models output an empty mask; the empty columns "
+                  "count the prompts whose unpruned / pruned mask is empty.", "",
+                  "| stage | mask IoU vs unpruned (mean / p5 / min) | empty unpruned | empty pruned | task mIoU pruned "
+                  "| task mIoU unpruned | prompts |",
+                  "|---|---|---|---|---|---|---|"]
         for stage, a in r["accuracy"].items():
-            v = a["iou_vs_unpruned"]
-            lines.append(f"| {stage.replace('_', ' ')} | {v['mean']:.4f} / {v['p5']:.4f} / {v['min']:.4f} | "
-                         f"{a['task_iou']['mean']:.4f} | {a['unpruned_task_iou']['mean']:.4f} | {v['n']} |")
+            v, e = a["iou_vs_unpruned"], a["empty"]
+            lines.append(f"| {stage.replace('_', ' ')} | {_f(v['mean'])} / {_f(v['p5'])} / {_f(v['min'])} | "
+                         f"{e['reference_empty']}/{e['prompts']} | {e['prediction_empty']}/{e['prompts']} | "
+                         f"{_f(a['task_iou']['mean'])} | {_f(a['unpruned_task_iou']['mean'])} | {e['prompts']} |")
+        lines.append("")
+        for stage, a in r["accuracy"].items():
+            lines += [f"- warning: {w}" for w in accuracy_warnings(a, stage.replace("_", " "))]
         lines.append("")
     if "recovery" in r:
         rec = r["recovery"]

@@ -15,7 +15,7 @@ from typing import Callable
 from .coco import annotations_to_masks, load_coco_records
 from .datasets import (DEFAULT_MIN_AREA, LAYOUT_HELP, _leaf_layout, class_folders, detect_layout,
                        count_objects, filter_min_area, find_coco_json)
-from .io import DataError, list_images, read_image, read_mask
+from .io import IMAGE_EXTENSIONS, DataError, list_images, read_image, read_mask
 
 
 @dataclass
@@ -120,9 +120,10 @@ class DatasetReport:
 class _Checker:
     """Walks one dataset path and fills a report; every file-level failure becomes an error line."""
 
-    def __init__(self, report: DatasetReport, mask_mode: str) -> None:
+    def __init__(self, report: DatasetReport, mask_mode: str, on_image: Callable[[], None] | None = None) -> None:
         self.report = report
         self.mask_mode = mask_mode
+        self.on_image = on_image or (lambda: None)  # progress: called once per image read
 
     def attempt(self, fn: Callable, path: Path, counter: ClassReport | None = None, attr: str = "unreadable"):
         try:
@@ -155,6 +156,7 @@ class _Checker:
 
     def _pair(self, cr: ClassReport, image_path: Path, mask_path: Path | None, folder: Path) -> None:
         image = self.attempt(read_image, image_path, cr)
+        self.on_image()
         if image is not None:
             cr.add_size(image.shape[:2])
         if mask_path is None:
@@ -185,6 +187,7 @@ class _Checker:
         cr.images += len(images)
         for image_path in images.values():
             image = self.attempt(read_image, image_path, cr)
+            self.on_image()
             if image is not None:
                 cr.add_size(image.shape[:2])
 
@@ -199,6 +202,7 @@ class _Checker:
             cr.images += 1
             cr.pairs += 1
             image = self.attempt(read_image, rec.image_path, cr)
+            self.on_image()
             if image is None:
                 continue
             cr.add_size(image.shape[:2])
@@ -230,17 +234,49 @@ class _Checker:
             self.leaf(path, layout, path.name)
 
 
-def check_dataset(path: str | os.PathLike, min_area: int = DEFAULT_MIN_AREA, mask_mode: str = "auto") -> DatasetReport:
+def check_dataset(path: str | os.PathLike, min_area: int = DEFAULT_MIN_AREA, mask_mode: str = "auto",
+                  on_image: Callable[[], None] | None = None) -> DatasetReport:
     """Read every image and mask under ``path`` and report per class; never raises on bad data.
 
     Errors (``report.ok`` is False): unreadable/truncated files, images without masks in a labelled
-    folder, image/mask size mismatches, undecodable COCO annotations, layout problems. Warnings:
-    masks without images, masks with no object of at least ``min_area`` pixels.
+    folder, image/mask size mismatches, undecodable COCO annotations, layout problems, no image at
+    all. Warnings: masks without images, masks with no object of at least ``min_area`` pixels, a
+    class folder without images. ``on_image`` is called after each image (a progress bar).
     """
     path = Path(path)
     report = DatasetReport(root=path, min_area=int(min_area))
     try:
-        _Checker(report, mask_mode).run(path)
+        _Checker(report, mask_mode, on_image).run(path)
     except Exception as exc:  # noqa: BLE001 - a checker reports, it does not crash
         report.errors.append(f"{path}: check stopped: {type(exc).__name__}: {exc}")
+    _check_not_empty(report)
+    return report
+
+
+def _check_not_empty(report: DatasetReport) -> None:
+    """A dataset without images is an error (its folders are probably not the ones meant)."""
+    for name in sorted(report.classes):
+        if report.classes[name].images == 0 and len(report.classes) > 1:
+            report.warnings.append(f"{report.root / name}: class folder without images")
+    if report.ok and report.totals()["images"] == 0:
+        kinds = ", ".join(IMAGE_EXTENSIONS)
+        report.errors.append(f"{report.root}: empty dataset: no image files found ({report.layout} layout; "
+                             f"expected {kinds} files in its images/ folder(s) or COCO JSON)")
+
+
+def require_valid_dataset(path: str | os.PathLike, min_area: int = DEFAULT_MIN_AREA, labelled: bool = True,
+                          on_image: Callable[[], None] | None = None) -> DatasetReport:
+    """:func:`check_dataset`, raising :class:`DataError` unless the dataset can be used as it is.
+
+    What the verbs that read a dataset (finetune, eval, bench, prune) run before any other work, so
+    a bad file stops them at once with the line `edgesam data check` would print for it. With
+    ``labelled``, at least one image must have a mask.
+    """
+    report = check_dataset(path, min_area=min_area, on_image=on_image)
+    if not report.ok:
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        raise DataError(f"{report.errors[0]}{more}; `edgesam data check {path}` lists every problem")
+    if labelled and report.totals()["pairs"] == 0:
+        raise DataError(f"{path}: no labelled image (an image with its mask, or COCO annotations); "
+                        f"this needs ground truth; {LAYOUT_HELP}")
     return report

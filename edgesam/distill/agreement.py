@@ -1,39 +1,27 @@
 """How closely students answer like their teacher on held-out images, and how well each does the task.
 
-Masks come only through the reference predictor (`set_image` once per image, then `predict`), so the
-figures cover whatever framing the models use. Prompts per labelled image are those `edgesam eval`
-draws (same function, same seeds), so the task mIoU here equals `edgesam eval`'s on the same split;
-unlabelled images get random boxes and points (ROI-framed models take boxes only). Mask IoU against the teacher counts only prompts
-where the teacher's mask is non-empty (two empty masks agree trivially); the empty share is reported.
-Several students (e.g. the distilled one and its untrained start) share one teacher pass per image.
+Everything is scored by `edgesam.eval` (one scorer, masks only through each model's predictor), so
+the figures cover whatever framing the models use and the task mIoU equals `edgesam eval`'s on the
+same images. Labelled images get eval's prompt plan (one prompt per object, drawn from its mask);
+images without labels get prompts placed at random (seeded by the image's class/stem), which only
+agreement with the teacher can score. ROI-framed models cut their crop around a box: they take box
+prompts only. Pairs where teacher and student both output nothing are left out of the mean IoU and
+counted (`edgesam.eval.agreement`). The teacher answers each plan once for all students (e.g. the
+distilled one and its untrained start).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from edgesam.data import Dataset
+from edgesam.data import Dataset, read_image
 from edgesam.distill.views import random_boxes
-from edgesam.evaluate import draw_eval_prompts
-from edgesam.metrics import batch_iou, summarize
-from edgesam.predict import SamReferencePredictor
+from edgesam.eval import Agreement, ImagePrompts, PromptPlan, build_plan, compare_records, model_adapter, score
+from edgesam.eval.plan import object_rng
+from edgesam.eval.report import summarize_records
 from edgesam.roi import WHOLE_IMAGE
 
 PROMPT_KINDS = ("box", "point")
-SOURCES = ("labelled", "random")  # prompts drawn from ground truth / at random on unlabelled images
-_UNLABELLED_STREAM = 1_000_003  # rng component of unlabelled images' random prompts
-
-
-def prompts_for(sample, index: int, seed: int, count: int, side: tuple[float, float]) -> dict:
-    """{"box": (K, 4), "point": (K, 1, 2)} in original pixels, plus whether they come from labels."""
-    if sample.num_objects:
-        boxes, _ = draw_eval_prompts(sample.masks, "box", np.random.default_rng([seed, index]), 0.0)
-        _, points = draw_eval_prompts(sample.masks, "point", np.random.default_rng([seed, index]), 0.0)
-        return {"box": boxes, "point": points, "labelled": True}
-    rng = np.random.default_rng([seed, _UNLABELLED_STREAM, index])
-    boxes = random_boxes(rng, sample.image.shape[:2], count, side)
-    h, w = sample.image.shape[:2]
-    points = np.stack([rng.uniform(0, w - 1, count), rng.uniform(0, h - 1, count)], axis=1)[:, None].astype(np.float32)
-    return {"box": boxes, "point": points, "labelled": False}
+SOURCES = ("labelled", "random")  # prompts drawn from ground truth / placed at random on images without labels
 
 
 def prompt_kinds(model) -> tuple[str, ...]:
@@ -41,80 +29,83 @@ def prompt_kinds(model) -> tuple[str, ...]:
     return ("box",) if getattr(model, "framing", WHOLE_IMAGE).roi else PROMPT_KINDS
 
 
-def answers(predictor: SamReferencePredictor, image: np.ndarray, prompts: dict, kinds=PROMPT_KINDS) -> dict:
-    """(K, H, W) masks per prompt kind, one encoder pass (points: best of the 3 multimask outputs, as eval)."""
-    predictor.set_image(image)
-    out = {"box": predictor.predict(boxes=prompts["box"]).masks[:, 0]}
-    if "point" in kinds:
-        points = prompts["point"]
-        labels = np.ones(points.shape[:2], np.float32)
-        out["point"] = predictor.predict(point_coords=points, point_labels=labels, multimask=True).best().masks[:, 0]
-    return out
+def random_plan(data: Dataset, kind: str, seed: int, per_image: int, side: tuple[float, float]) -> PromptPlan:
+    """`per_image` prompts placed at random on each image of `data` without labels (no ground truth).
+
+    Boxes: sides log-uniform in `side` x the image's short side; points: uniform over the image.
+    Each image's prompts depend only on the seed, the prompt kind and its class/stem.
+    """
+    items = []
+    for index, record in enumerate(data.records):
+        if record.labelled:
+            continue
+        h, w = read_image(record.image_path).shape[:2]
+        rng = object_rng(seed, f"random {kind}", record.key, 0)
+        if kind == "box":
+            prompts = {"boxes": random_boxes(rng, (h, w), per_image, side)}
+        else:
+            xy = np.stack([rng.uniform(0, w - 1, per_image), rng.uniform(0, h - 1, per_image)], axis=1)
+            prompts = {"points": xy[:, None].astype(np.float32), "labels": np.ones((per_image, 1), np.float32)}
+        items.append(ImagePrompts(index, record.key, record.class_name, kind, (0,) * per_image, **prompts,
+                                  ground_truth=False))
+    return PromptPlan(data, kind, seed, 0.0, items)
+
+
+def held_out_plans(held: Dataset, kinds, seed: int, per_image: int, side) -> dict[tuple[str, str], PromptPlan]:
+    """(kind, source) -> plan: eval's plan on the labelled images, random prompts on the others."""
+    plans = {}
+    for kind in kinds:
+        plans[kind, "labelled"] = build_plan(held, kind, seed)
+        plans[kind, "random"] = random_plan(held, kind, seed, per_image, side)
+    return {key: plan for key, plan in plans.items() if plan.items}
 
 
 def agreement(teacher, students: dict, held_out: Dataset, seed: int = 0, prompts_per_image: int = 4,
               box_side: tuple[float, float] = (0.05, 0.6), progress: bool = False) -> dict:
-    """Each student's masks vs the teacher's (box and point prompts); task IoU of all on labelled images."""
+    """Each student's masks vs the teacher's (box and point prompts); task mIoU of all on labelled images."""
     kinds = prompt_kinds(teacher)
-    t_pred = SamReferencePredictor(teacher)
-    s_preds = {name: SamReferencePredictor(model) for name, model in students.items()}
-    tally = {(name, k, src): _empty_tally() for name in students for k in PROMPT_KINDS for src in SOURCES}
-    task = {name: [] for name in ["teacher", *students]}
-    labelled_index = unlabelled_index = 0
-    indices = range(len(held_out))
-    if progress:
-        from tqdm import tqdm
-
-        indices = tqdm(indices, desc="students vs teacher", unit="img")
-    for i in indices:
-        sample = held_out.load(i)
-        if held_out.records[i].labelled:  # index within the labelled images: eval's prompt seeds
-            index, labelled_index = labelled_index, labelled_index + 1
-            if not sample.num_objects:
-                continue
-        else:
-            index, unlabelled_index = unlabelled_index, unlabelled_index + 1
-        prompts = prompts_for(sample, index, seed, prompts_per_image, box_side)
-        source = SOURCES[0] if prompts["labelled"] else SOURCES[1]
-        t = answers(t_pred, sample.image, prompts, kinds)
-        if prompts["labelled"]:
-            task["teacher"] += batch_iou(t["box"], sample.masks).tolist()
-        for name, predictor in s_preds.items():
-            s = answers(predictor, sample.image, prompts, kinds)
-            for kind in kinds:
-                _tally(tally[name, kind, source], t[kind], s[kind])
-            if prompts["labelled"]:
-                task[name] += batch_iou(s["box"], sample.masks).tolist()
-    report = {"images": len(held_out), "students": {}}
+    plans = held_out_plans(held_out, kinds, seed, prompts_per_image, box_side)
+    found: dict[str, dict[tuple[str, str], Agreement]] = {name: {} for name in students}
+    task: dict[str, dict] = {}
+    for (kind, source), plan in plans.items():
+        bar = f"{kind} prompts, {source}" if progress else None
+        reference = score(model_adapter(teacher), plan, keep_masks=True, progress=bar and f"teacher: {bar}")
+        if (kind, source) == ("box", "labelled"):
+            task["teacher"] = summarize_records(reference)
+        for name, model in students.items():
+            records = score(model_adapter(model), plan, keep_masks=True, progress=bar and f"{name}: {bar}")
+            found[name][kind, source] = compare_records(records, reference)
+            if (kind, source) == ("box", "labelled"):
+                task[name] = summarize_records(records)
+    report = {"images": len(held_out), "prompts": {f"{k} {s}": plan.num_prompts for (k, s), plan in plans.items()},
+              "teacher_task": task.get("teacher"), "students": {}}
     for name in students:
-        report["students"][name] = {kind: _merged(tally, name, kind) if kind in kinds else None for kind in PROMPT_KINDS}
-        report["students"][name]["task_box_miou"] = float(np.mean(task[name])) if task[name] else None
-    report["teacher_task_box_miou"] = float(np.mean(task["teacher"])) if task["teacher"] else None
-    report["task_objects"] = len(task["teacher"])
+        per_kind = {kind: _kind_figures(found[name], kind) if kind in kinds else None for kind in PROMPT_KINDS}
+        report["students"][name] = {**per_kind, "task": task.get(name)}
+        report["students"][name]["task_box_miou"] = (task.get(name) or {}).get("miou")
+    report["teacher_task_box_miou"] = (task.get("teacher") or {}).get("miou")
+    report["task_objects"] = (task.get("teacher") or {}).get("n", 0)
     return report
 
 
-def _merged(tally: dict, name: str, kind: str) -> dict:
-    parts = [tally[name, kind, src] for src in SOURCES]
-    merged = {key: sum((p[key] for p in parts), [] if key == "ious" else 0) for key in parts[0]}
-    return {**_summary(merged), "by_source": {src: _summary(tally[name, kind, src]) for src in SOURCES}}
+def _kind_figures(found: dict[tuple[str, str], Agreement], kind: str) -> dict:
+    """Agreement over every prompt of `kind`, and per source of the prompts."""
+    parts = {source: found[kind, source] for source in SOURCES if (kind, source) in found}
+    merged = _concatenated(list(parts.values()))
+    return {**_figures(merged), "by_source": {source: _figures(a) for source, a in parts.items()}}
 
 
-def _empty_tally() -> dict:
-    return {"ious": [], "teacher_empty": 0, "student_empty": 0, "prompts": 0}
+def _concatenated(parts: list[Agreement]) -> Agreement:
+    return Agreement(sum((a.names for a in parts), []),
+                     np.concatenate([a.ious for a in parts]) if parts else np.zeros(0),
+                     np.concatenate([a.reference_empty for a in parts]) if parts else np.zeros(0, bool),
+                     np.concatenate([a.prediction_empty for a in parts]) if parts else np.zeros(0, bool))
 
 
-def _tally(t: dict, teacher_masks: np.ndarray, student_masks: np.ndarray) -> None:
-    t_any = teacher_masks.reshape(len(teacher_masks), -1).any(1)
-    s_any = student_masks.reshape(len(student_masks), -1).any(1)
-    t["prompts"] += len(t_any)
-    t["teacher_empty"] += int((~t_any).sum())
-    t["student_empty"] += int((t_any & ~s_any).sum())
-    if t_any.any():
-        t["ious"] += batch_iou(student_masks[t_any], teacher_masks[t_any]).tolist()
-
-
-def _summary(t: dict) -> dict:
-    return {"iou_vs_teacher": summarize(t["ious"]), "prompts": t["prompts"], "teacher_empty": t["teacher_empty"],
-            "teacher_empty_share": t["teacher_empty"] / t["prompts"] if t["prompts"] else None,
-            "student_empty_where_teacher_not": t["student_empty"]}
+def _figures(a: Agreement) -> dict:
+    """Agreement's figures with the teacher as the reference (task figures are reported apart)."""
+    d = a.to_dict()
+    return {"iou_vs_teacher": d["iou"], "prompts": d["prompts"], "teacher_empty": d["reference_empty"],
+            "student_empty": d["prediction_empty"], "both_empty": d["both_empty"],
+            "teacher_empty_share": d["reference_empty_share"], "teacher_empty_prompts": d["empty_references"],
+            "student_empty_prompts": d["empty_predictions"]}

@@ -36,7 +36,8 @@ class DistillConfig:
     # data
     val_fraction: float = 0.2  # held-out images (split by stem, as finetune splits): validation and eval
     max_images: int | None = None  # use at most this many training images (evenly spread; benchmarks)
-    seed: int = 0
+    split_seed: int = 0  # which images are held out (finetune's --split-seed): fixed apart from `seed`
+    seed: int = 0  # views, prompts, student init and order
     # stage 1: the student encoder learns the teacher's embeddings
     loss: str = "mse"  # mse | mse+cos (adds cos_weight * (1 - cosine) per embedding location)
     cos_weight: float = 1.0
@@ -74,7 +75,7 @@ class DistillConfig:
         _choice("teacher_backend", self.teacher_backend, TEACHER_BACKENDS)
         for name in ("views_per_image", "epochs", "batch_size", "mask_prompts"):
             _at_least(name, getattr(self, name), 1)
-        for name in ("warmup_steps", "mask_epochs", "latency_runs", "seed"):
+        for name in ("warmup_steps", "mask_epochs", "latency_runs", "seed", "split_seed"):
             _at_least(name, getattr(self, name), 0)
         for name in ("max_steps", "mask_max_steps", "max_images", "eval_max_images", "threads"):
             if getattr(self, name) is not None:

@@ -71,7 +71,9 @@ def _onnx_encoder(model, path: Path, threads: int | None):
     if not path.is_file():  # the exporter moves a finished graph into place, never a partial one
         path.parent.mkdir(parents=True, exist_ok=True)
         export_encoder(model, path)
-    opts = ort.SessionOptions()
+    from edgesam.threads import no_spinning
+
+    opts = no_spinning(ort.SessionOptions())  # idle pool threads sleep: the machine is shared with training
     if threads:
         opts.intra_op_num_threads = threads
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -46,16 +46,16 @@ def format_report(r: dict) -> str:
             lines.append(f"| {kind} prompts | not applicable ({r['framing'].get('mode')} framing takes boxes) | |")
             continue
         for source in ("labelled", "random"):
-            ks, ku = s[kind]["by_source"][source], u[kind]["by_source"][source]
-            if not ks["prompts"]:
+            if source not in s[kind]["by_source"]:
                 continue
+            ks, ku = s[kind]["by_source"][source], u[kind]["by_source"][source]
             what = "ground-truth" if source == "labelled" else "random"
             lines.append(f"| mask IoU vs teacher, {what} {kind} prompts: mean (p5), n | "
                          f"{_f(ks['iou_vs_teacher']['mean'])} ({_f(ks['iou_vs_teacher']['p5'], 3)}), {ks['iou_vs_teacher']['n']} | "
                          f"{_f(ku['iou_vs_teacher']['mean'])} ({_f(ku['iou_vs_teacher']['p5'], 3)}) |")
-            lines.append(f"| &nbsp;&nbsp;teacher empty (excluded) / student empty where the teacher is not | "
-                         f"{ks['teacher_empty']} of {ks['prompts']} ({_pct(ks['teacher_empty_share'])}) / "
-                         f"{ks['student_empty_where_teacher_not']} | {ku['student_empty_where_teacher_not']} |")
+            lines.append(f"| &nbsp;&nbsp;empty masks of {ks['prompts']}: teacher ({_pct(ks['teacher_empty_share'])}) / "
+                         f"student / both (left out) | {ks['teacher_empty']} / {ks['student_empty']} / {ks['both_empty']} | "
+                         f"{ku['teacher_empty']} / {ku['student_empty']} / {ku['both_empty']} |")
     if a["teacher_task_box_miou"] is not None:
         lines.append(f"| task mIoU, box prompts ({a['task_objects']} objects; teacher {_f(a['teacher_task_box_miou'])}) | "
                      f"{_f(s['task_box_miou'])} | {_f(u['task_box_miou'])} |")
@@ -73,5 +73,6 @@ def format_report(r: dict) -> str:
     lines.append(f"The student's encoder needs {ratio:.1f}x fewer FLOPs{per}"
                  + (f"; measured {r['latency']['speedup']:.2f}x faster ({r['latency']['backend']}), on this machine at "
                     f"the time of the run (noisy on a busy machine)." if "latency" in r else "."))
-    lines.append("Mask IoU against the teacher counts only prompts whose teacher mask is non-empty.")
+    lines.append("Mask IoU against the teacher leaves out the prompts where both masks are empty (counted above); task "
+                 "mIoU is `edgesam eval`'s (box prompts drawn from the ground truth) on the held-out labelled images.")
     return "\n".join(lines) + "\n"

@@ -35,11 +35,11 @@ RESUMABLE_CHANGES = {"latency_runs", "threads"}
 class Job:
     """Everything one distillation needs, built once: teacher, images, views, cache, student."""
 
-    def __init__(self, cfg: DistillConfig):
+    def __init__(self, cfg: DistillConfig, progress: bool = False):
         self.cfg = cfg
+        images = _checked_images(cfg.images, progress)  # a bad file stops the run before any model is built
         self.teacher = load_teacher(cfg.teacher, cfg.image_size, cfg.teacher_backend)
-        images = line_images(cfg.images)
-        train, held = split_images(images, cfg.val_fraction, cfg.seed)
+        train, held = split_images(images, cfg.val_fraction, cfg.split_seed)
         self.train, self.held = evenly(train, cfg.max_images), evenly(held, cfg.eval_max_images)
         self.framing = framing_of(self.teacher.arch)
         self.maker = ViewMaker(self.teacher.image_size, self.framing, cfg.augment, cfg.seed, cfg.box_side,
@@ -80,6 +80,19 @@ class Job:
                     mask_input)
 
 
+def _checked_images(path, progress: bool):
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="checking images", unit="img", leave=False)
+    try:
+        return line_images(path, check=True, on_image=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def distill(config: DistillConfig, progress: bool = True, resume: bool = False, stop_after_epochs: int | None = None,
             log=print) -> dict:
     """Run a whole distillation per `config`; returns the report (also in `<run dir>/report.json`)."""
@@ -92,7 +105,7 @@ def distill(config: DistillConfig, progress: bool = True, resume: bool = False, 
     started = time.perf_counter()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    job = Job(cfg)
+    job = Job(cfg, progress)
     recorder = DistillRecorder(run_dir, {"student": cfg.student, "teacher": job.teacher.arch.variant,
                                          "init": job.arch.extra.get("init", "pretrained")})
     if not resume:

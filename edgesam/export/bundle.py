@@ -29,6 +29,9 @@ def export_bundle(model_or_checkpoint, out_dir, config: ExportConfig | None = No
     out_dir = Path(out_dir)
     check_destination(out_dir)
     model, arch, checkpoint_path = _resolve_model(model_or_checkpoint, arch, checkpoint_path)
+    if config.decoder_style == "official" and not framing_of(arch).is_default:
+        raise ValueError(f"decoder_style: official is segment-anything's whole-image decoder graph; this model frames "
+                         f"its input as {framing_of(arch).describe()}, which that graph cannot express")
     calib = _calibration(config) if "int8" in config.precisions else None  # fail before any work
     if "engine" in config.formats:
         from edgesam.export.tensorrt import require_tensorrt
@@ -151,7 +154,7 @@ def _check_set(tmp: Path, name: str, encoder: str, decoder: str, config, manifes
     figures = checks.measure(tmp / encoder, tmp / decoder, ref)
     manifest["checks"][name] = figures
     log(f"{name}: parity embed max|d| {figures['embed_max_abs']:.3g}, logits max|d| {figures['logits_max_abs']:.3g}, "
-        f"mask IoU {figures['mask_iou_mean']:.4f}")
+        f"{checks.mask_iou_text(figures)}")
     if config.check_parity:
         checks.enforce(figures, config.tolerances[name], name, (encoder, decoder))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,9 @@ from PIL import Image
 
 from edgesam.data import read_image
 from edgesam.export.calibration import CalibrationError, find_images
+from edgesam.export.staging import staged_dir
+
+SELECTION = "selection.json"
 from edgesam.geometry import to_rgb_uint8
 
 THUMB = 16
@@ -58,9 +60,7 @@ def build_calibration_set(src: str | Path, out: str | Path, count: int = 16) -> 
     features = np.stack([describe(read_image(p)) for p in images])
     order = farthest_point_order(features, count)
     chosen = [images[i] for i in order]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    with staged_dir(out, marker=SELECTION) as tmp:  # replaces only an earlier calibration set
         names = []
         for i, path in enumerate(chosen):
             name = f"{i:03d}_{path.parent.parent.name + '_' if path.parent.name == 'images' else ''}{path.name}"
@@ -69,12 +69,5 @@ def build_calibration_set(src: str | Path, out: str | Path, count: int = 16) -> 
         summary = {"source": str(src.resolve()), "candidates": len(images), "count": len(chosen),
                    "method": "farthest-point sampling on thumbnail + intensity statistics",
                    "files": [{"file": n, "source": str(p.relative_to(src))} for n, p in zip(names, chosen)]}
-        (tmp / "selection.json").write_text(json.dumps(summary, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.chmod(0o755)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / SELECTION).write_text(json.dumps(summary, indent=2) + "\n")
     return summary

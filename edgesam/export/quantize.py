@@ -115,7 +115,9 @@ def calibrate(prepared: Path, reader: CalibrationDataReader, config, work: Path,
 
     calibrator = create_calibrator(prepared, list(config.int8_op_types), augmented_model_path=str(work / "augmented.onnx"),
                                    calibrate_method=METHODS[config.calib_method])
-    opts = ort.SessionOptions()
+    from edgesam.threads import no_spinning
+
+    opts = no_spinning(ort.SessionOptions())
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # tensor names must survive
     opts.enable_cpu_mem_arena, opts.enable_mem_pattern = False, False
     calibrator.infer_session = ort.InferenceSession(str(work / "augmented.onnx"), opts, providers=["CPUExecutionProvider"])

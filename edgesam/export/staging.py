@@ -1,54 +1,126 @@
-"""Build a bundle in a temporary folder beside its destination and swap it in only on success.
+"""Build a bundle (or a calibration set) in a temporary folder beside its destination and swap it
+in only on success.
 
 An interrupted or failing export therefore never leaves a bundle that looks complete, and an
-existing bundle at the destination is replaced only once the new one is whole.
+existing bundle at the destination is replaced only once the new one is whole: where the system
+can (Linux's renameat2), the two folders are exchanged in one atomic step, so some bundle is at the
+destination at every instant.
+
+A killed export cannot clean up after itself: its `.<name>.partial-*` folder stays beside the
+destination. Each staging folder records its owner (host and process id); the next export into the
+same place removes those whose owner is gone, and puts back a previous bundle that a kill left in an
+`.<name>.old-*` folder halfway through a two-step swap.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
 from edgesam.manifest import MANIFEST_NAME
+
+OWNER_FILE = ".edgesam-owner"
+# A staging folder without an owner record is abandoned once this old (it can lack one only for the
+# instant between its creation and the record's write, or when an older edgesam made it).
+UNOWNED_STALE_S = 60.0
 
 
 class BundleDestinationError(ValueError):
     """The output folder exists and holds something other than an edgesam bundle."""
 
 
-def check_destination(out_dir: Path) -> None:
-    """Refuse to replace a folder that is neither empty nor an edgesam bundle (it may be user data)."""
+def check_destination(out_dir: Path, marker: str = MANIFEST_NAME) -> None:
+    """Refuse to replace a folder that is neither empty nor one we wrote, recognised by its `marker`
+    file (the manifest of a bundle): anything else may be the user's data."""
     if out_dir.exists() and not out_dir.is_dir():
         raise BundleDestinationError(f"{out_dir}: exists and is not a folder; choose another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MANIFEST_NAME).is_file():
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / marker).is_file():
         raise BundleDestinationError(
-            f"{out_dir}: exists, is not empty and holds no {MANIFEST_NAME}; refusing to replace it (choose another --out)"
+            f"{out_dir}: exists, is not empty and holds no {marker}; refusing to replace it (choose another --out)"
         )
 
 
 @contextlib.contextmanager
-def staged_dir(out_dir: str | os.PathLike) -> Iterator[Path]:
+def staged_dir(out_dir: str | os.PathLike, marker: str = MANIFEST_NAME) -> Iterator[Path]:
+    """A fresh folder to build in; moved to `out_dir` (replacing a previous one) when the block succeeds."""
     out_dir = Path(out_dir)
-    check_destination(out_dir)
+    clean_stale(out_dir)
+    check_destination(out_dir, marker)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    tmp = _owned_tempdir(out_dir, "partial")
     try:
         yield tmp
+        (tmp / OWNER_FILE).unlink()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     swap_into_place(tmp, out_dir)
 
 
+def _owned_tempdir(out_dir: Path, kind: str) -> Path:
+    """A new `.<name>.<kind>-*` folder beside `out_dir`, recording this process as its owner."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{kind}-", dir=out_dir.parent))
+    (folder / OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    return folder
+
+
+def clean_stale(out_dir: Path) -> list[Path]:
+    """Remove the staging folders that killed exports left beside `out_dir`; returns what was removed.
+
+    A previous bundle found in an abandoned `.old-` folder while `out_dir` is missing goes back first.
+    """
+    parent = out_dir.parent
+    if not parent.is_dir():
+        return []
+    removed = []
+    for kind in ("old", "partial"):
+        prefix = f".{out_dir.name}.{kind}-"
+        for folder in sorted(p for p in parent.iterdir() if p.name.startswith(prefix) and p.is_dir()):
+            if not _abandoned(folder):
+                continue
+            if kind == "old" and (folder / "bundle").is_dir() and not out_dir.exists():
+                os.replace(folder / "bundle", out_dir)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _abandoned(folder: Path) -> bool:
+    """True when the export that made `folder` is not running any more (on this host)."""
+    try:
+        host, pid = (folder / OWNER_FILE).read_text().split()
+    except (OSError, ValueError):
+        try:
+            return time.time() - folder.stat().st_mtime > UNOWNED_STALE_S
+        except OSError:
+            return False
+    if host != socket.gethostname():
+        return False  # another machine's export on a shared folder: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, OverflowError):
+        return False
+    return False
+
+
 def swap_into_place(tmp: Path, out_dir: Path) -> None:
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bundle is meant to be shared
+    if out_dir.exists() and _exchange(tmp, out_dir):
+        shutil.rmtree(tmp, ignore_errors=True)  # `tmp` holds the previous bundle now
+        return
     old = None
     if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        old = _owned_tempdir(out_dir, "old")
         os.replace(out_dir, old / "bundle")
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bundle is meant to be shared
     try:
         os.replace(tmp, out_dir)
     except BaseException:
@@ -58,3 +130,21 @@ def swap_into_place(tmp: Path, out_dir: Path) -> None:
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2); False where the system or file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import torch
@@ -58,13 +57,78 @@ def _read_raw(path: Path) -> tuple[dict, str | None]:
             raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
     try:
         return torch.load(path, map_location="cpu", weights_only=True), None
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{path}: refused: the file holds pickled objects other than tensors, and loading it would run "
-            f"code from the file. Re-save it as a plain state dict or safetensors. ({str(exc).splitlines()[0]})"
-        ) from exc
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt or truncated?): {exc}") from exc
+    except Exception as exc:  # torch reports each kind of bad file differently; say which kind it is
+        raise CheckpointError(f"{path}: {diagnose_unreadable(path, exc)}") from exc
+
+
+# What a file that torch.load refused holds, from its bytes alone (nothing is unpickled).
+_ZIP_MAGIC = b"PK\x03\x04"
+_SAFE_GLOBAL_MODULES = ("torch", "collections")  # what torch.save itself writes into a state dict
+_REFUSED = ("refused: it holds pickled objects other than tensors{what}, and loading them would run code from "
+            "the file; re-save it as a plain state dict (or .safetensors) from code you trust")
+
+
+def diagnose_unreadable(path: Path, exc: BaseException) -> str:
+    """Why `path` is not a loadable PyTorch checkpoint, worded for the person who has to fix it."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(512)
+    first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if not head:
+        return "empty file (0 bytes): the copy or download did not finish; fetch the checkpoint again"
+    if head.startswith(_ZIP_MAGIC):
+        pickled = _zip_pickle(path)
+        if pickled is None:
+            return ("truncated or corrupt: a zip archive (PyTorch's format) whose index is missing or damaged, "
+                    "as when a copy or download is cut short; fetch the checkpoint again")
+        return _pickle_verdict(pickled, first_line)
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        with open(path, "rb") as f:  # the legacy format: a pickle first (streamed, never loaded)
+            return _pickle_verdict(f, first_line)
+    if head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
+        return "a safetensors file with another extension; rename it to .safetensors"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "a text file, not a checkpoint (an error page saved by a failed download?); fetch the checkpoint again"
+    return ("not a PyTorch checkpoint: the bytes are neither a zip archive nor a pickle (random data, or another "
+            "format); expected a .pth/.pt written by torch.save, or a .safetensors file")
+
+
+def _zip_pickle(path: Path) -> bytes | None:
+    """The pickle inside a torch.save zip archive; None when the archive cannot be read."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+            return archive.read(name) if name else b""
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None
+
+
+def _pickle_verdict(pickled, torch_message: str) -> str:
+    """Refused for code (naming the first foreign global), or corrupt when the pickle does not parse."""
+    import pickletools
+
+    strings, foreign = [], None
+    try:
+        for opcode, arg, _ in pickletools.genops(pickled):
+            if isinstance(arg, str):
+                strings.append(arg)
+            name = opcode.name
+            if name in ("GLOBAL", "INST"):
+                found = arg.replace(" ", ".")
+            elif name == "STACK_GLOBAL" and len(strings) >= 2:
+                found = f"{strings[-2]}.{strings[-1]}"
+            else:
+                continue
+            if foreign is None and found.split(".")[0] not in _SAFE_GLOBAL_MODULES:
+                foreign = found
+    except ValueError:  # pickletools: unknown opcode, or the data ends before the pickle's STOP
+        return ("truncated or corrupt: its pickled data does not parse (a damaged or incomplete copy?); "
+                "fetch the checkpoint again")
+    if foreign is not None:
+        return _REFUSED.format(what=f" (e.g. {foreign})")
+    return f"not a loadable state dict of tensors ({torch_message})"
 
 
 def _unwrap(raw, path: Path) -> dict:
@@ -141,7 +205,8 @@ def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], pa
             if items:
                 more = f" (+{len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
                 parts.append(f"{title} ({len(items)}): " + ", ".join(items[:_MAX_LISTED]) + more)
-        raise CheckpointError(f"{path}: does not fit the model.\n  " + "\n  ".join(parts))
+        raise CheckpointError(f"{path}: does not fit the model: " + "; ".join(parts)
+                              + " (a checkpoint of another architecture or input size?)")
     model.load_state_dict(state, strict=True)
 
 

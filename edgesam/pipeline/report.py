@@ -23,11 +23,22 @@ def write_pipeline_report(ctx: dict) -> dict:
     samples = _sample_predictions(paths, spec)
     _plot(samples, ctx.get("stage_seconds", {}), png)
     ctx["accuracy"] = task_accuracy(paths, spec)
+    ctx["samples"] = {"images": len(samples), "masks": sum(len(s["pred"]) for s in samples),
+                      "empty": [name for s in samples for name in s["empty"]]}
     text = format_report(ctx, png.name)
     write_text_atomic(paths["report"], text)
-    summary = {"report": str(paths["report"]), "png": str(png), "samples": len(samples), **ctx["accuracy"]}
+    summary = {"report": str(paths["report"]), "png": str(png), "samples": len(samples),
+               "sample_empty_masks": len(ctx["samples"]["empty"]), **ctx["accuracy"]}
     write_json_atomic(out / "report.json", {k: ctx.get(k) for k in ("data", "finetune", "merge", "prune", "export", "bench")})
     return summary
+
+
+def validation_plan(paths: dict, spec, max_images: int | None = None):
+    """Box prompts (tight) on the validation split finetune held out: what `eval --split val` scores."""
+    from edgesam.eval import build_plan, scoring_set
+
+    return build_plan(scoring_set(paths["data"], "val", spec.val_fraction, spec.seed), "box", spec.seed,
+                      max_images=max_images)
 
 
 def task_accuracy(paths: dict, spec) -> dict:
@@ -36,41 +47,33 @@ def task_accuracy(paths: dict, spec) -> dict:
     Predicting the whole box is the floor any useful model must clear; printing both keeps a weak
     or collapsed model from hiding behind "IoU 1.0 against its own reference".
     """
-    from edgesam.data import load_dataset, split_by_stem
-    from edgesam.evaluate import evaluate
+    from edgesam.eval import BoxFillAdapter, evaluate, model_adapter
     from edgesam.models import create_model
-
     from edgesam.pipeline.stages import _final_checkpoint
 
-    ds = load_dataset(paths["data"])
-    _, val = split_by_stem(ds.subset([i for i, r in enumerate(ds.records) if r.labelled]), spec.val_fraction, spec.seed)
-    model = evaluate(create_model(checkpoint=_final_checkpoint(spec)), val, "box", seed=spec.seed, boundary=False)
-    baseline = evaluate(None, val, "box", seed=spec.seed, boundary=False)
-    return {"val_miou": model.miou, "box_baseline_miou": baseline.miou, "val_objects": model.overall["n"]}
+    plan = validation_plan(paths, spec)
+    model = evaluate(model_adapter(create_model(checkpoint=_final_checkpoint(spec))), plan, "final model", boundary=False)
+    baseline = evaluate(BoxFillAdapter(), plan, "box-filled baseline", boundary=False)
+    return {"val_miou": model.miou, "box_baseline_miou": baseline.miou, "val_objects": model.overall["n"],
+            "val_empty_predictions": model.empty_predictions()}
 
 
 def _sample_predictions(paths: dict, spec) -> list[dict]:
-    """Segment a few validation images with the bundle's lowest-precision ONNX set, by GT boxes."""
-    from edgesam.data import load_dataset, sample_box, split_by_stem
+    """Segment a few validation images with the bundle's lowest-precision ONNX set, on the plan's prompts."""
+    from edgesam.eval import SegmenterAdapter, score
     from edgesam.manifest import read_manifest
     from edgesam.runtime import Segmenter
 
     manifest = read_manifest(paths["bundle"])
     graph_set = next((g for g in ("int8", "fp16", "fp32") if g in manifest["graphs"]), "fp32")
-    segmenter = Segmenter.open(paths["bundle"], graph_set=graph_set)
-    _, val = split_by_stem(load_dataset(paths["data"]), spec.val_fraction, spec.seed)
-    rng = np.random.default_rng(spec.seed)
+    plan = validation_plan(paths, spec, max_images=SAMPLES)
+    records = score(SegmenterAdapter(Segmenter.open(paths["bundle"], graph_set=graph_set)), plan, keep_masks=True)
     samples = []
-    for index in range(len(val)):
-        sample = val.load(index)
-        if len(sample.masks) == 0:
-            continue
-        boxes = np.stack([sample_box(m, rng, 0.0) for m in sample.masks])
-        result = segmenter.segment(segmenter.encode(sample.image), boxes=boxes)
-        samples.append({"image": sample.image, "gt": sample.masks, "pred": result.masks[:, 0], "boxes": boxes,
-                        "title": f"{sample.class_name}/{sample.stem} ({graph_set})"})
-        if len(samples) == SAMPLES:
-            break
+    for item, sample in plan.samples():
+        mine = [r for r in records if r.key == item.key]
+        samples.append({"image": sample.image, "gt": sample.masks, "pred": np.stack([r.mask for r in mine]),
+                        "boxes": item.boxes, "empty": [r.name for r in mine if r.pred_empty],
+                        "title": f"{item.key} ({graph_set})"})
     return samples
 
 
@@ -98,6 +101,9 @@ def _plot(samples: list[dict], stage_seconds: dict, path: Path) -> None:
         shown[_outline(s["gt"].any(axis=0))] = (0, 255, 0)
         ax.imshow(shown)
         ax.set_title(s["title"], fontsize=8)
+        if s["empty"]:  # a mask with no pixel draws nothing: say so on the picture itself
+            ax.text(0.5, 0.02, f"EMPTY MASK: {len(s['empty'])} of {len(s['pred'])}", transform=ax.transAxes,
+                    ha="center", va="bottom", fontsize=9, color="white", backgroundcolor="red")
         ax.axis("off")
     ax = axes[-1]
     names = list(stage_seconds)
@@ -114,6 +120,7 @@ def _plot(samples: list[dict], stage_seconds: dict, path: Path) -> None:
 
 def format_report(ctx: dict, png_name: str) -> str:
     from edgesam.bench.report import COLUMNS, table_rows
+    from edgesam.eval.agreement import name_list
 
     spec, fine = ctx["spec"], ctx.get("finetune") or {}
     init = fine.get("init", "pretrained")
@@ -133,6 +140,10 @@ def format_report(ctx: dict, png_name: str) -> str:
         lines += ["", f"## Task accuracy (validation split, {acc['val_objects']} objects, box prompts)", "",
                   f"Final model mIoU **{acc['val_miou']:.3f}** against the box-filled baseline (predict the whole box) "
                   f"{acc['box_baseline_miou']:.3f}: the model {verdict} the baseline."]
+        empty = acc.get("val_empty_predictions") or []
+        if empty:
+            lines += ["", f"**{len(empty)} of {acc['val_objects']} masks of the final model are empty** "
+                          f"(it outputs nothing for these objects): {name_list(empty)}."]
     bench = ctx.get("bench") or {}
     if bench.get("formats"):
         header = [title for title, _, _ in COLUMNS]
@@ -140,7 +151,14 @@ def format_report(ctx: dict, png_name: str) -> str:
                       f"{bench['prompts']} box prompts)", "",
                   "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in table_rows(bench)]
+        lines += ["", "`IoU ref` leaves out prompts whose reference and format masks are both empty; `ref empty` / "
+                      "`pred empty` count them. `task mIoU` is against the ground truth."]
+        lines += [f"- warning: {w}" for w in bench.get("warnings", [])]
         lines += ["", "![latency against accuracy](bench/bench.png)"]
+    shown = ctx.get("samples") or {}
+    if shown.get("empty"):
+        lines += ["", f"**report.png: {len(shown['empty'])} of {shown['masks']} bundle masks are empty** "
+                      f"(drawn as nothing, marked EMPTY MASK): {name_list(shown['empty'])}."]
     lines += ["", f"![masks and stage times]({png_name})", ""]
     return "\n".join(lines)
 
@@ -157,8 +175,8 @@ def _headline(stage: str, figures: dict) -> str:
         "prune": _prune_headline,
         "export": lambda f: "graph sets: " + ", ".join(
             f"{name} {sum(parts.values()) / 1e6:.1f} MB" for name, parts in (f.get("graphs_bytes") or {}).items()),
-        "bench": lambda f: "floors passed" if (f.get("floors") or {}).get("passed") else "see table",
-        "report": lambda f: f"{f.get('samples', 0)} sample images",
+        "bench": _bench_headline,
+        "report": lambda f: f"{f.get('samples', 0)} sample images, {f.get('sample_empty_masks', 0)} empty masks",
     }
     try:
         return pick.get(stage, lambda f: "")(figures)
@@ -166,7 +184,20 @@ def _headline(stage: str, figures: dict) -> str:
         return ""
 
 
+def _bench_headline(f: dict) -> str:
+    floors = f.get("floors") or {}
+    if all(floors.get(k) is None for k in ("min_iou", "max_latency_ms", "max_encoder_ms")):
+        verdict = "no floors set"
+    else:
+        verdict = "floors passed" if floors.get("passed") else "floors missed"
+    empty = [f"{row['format']} {row['empty']['prediction']}/{row['prompts']}" for row in f.get("formats", [])
+             if not row.get("skipped") and row["empty"]["prediction"]]
+    return verdict + ("; empty masks: " + ", ".join(empty) if empty else "")
+
+
 def _prune_headline(f: dict) -> str:
+    from edgesam.compress.accuracy import accuracy_line
+
     prune = f.get("prune") or {}
     parts = []
     if "encoder_params" in prune:
@@ -175,5 +206,5 @@ def _prune_headline(f: dict) -> str:
     if f.get("latency"):
         parts.append(f"ORT encoder {f['latency']['speedup']:.2f}x faster")
     for stage, acc in (f.get("accuracy") or {}).items():
-        parts.append(f"IoU vs unpruned {stage} {acc['iou_vs_unpruned']['mean']:.3f}")
+        parts.append(f"{stage.replace('_', ' ')}: {accuracy_line(acc)}")
     return "; ".join(parts)

@@ -83,7 +83,8 @@ def finetune_config(spec: PipelineSpec, paths: dict):
 def run_finetune(ctx: dict) -> dict:
     from edgesam.train import finetune
 
-    result = finetune(finetune_config(ctx["spec"], ctx["paths"]), progress=ctx["progress"])
+    # resume="auto": a rerun after a kill continues the interrupted run instead of starting over
+    result = finetune(finetune_config(ctx["spec"], ctx["paths"]), progress=ctx["progress"], resume="auto")
     keep = ("strategy", "init", "best_miou", "best_dice", "trainable_params", "images_per_s", "peak_mem_gib", "wall_s",
             "adapter_bytes", "epochs", "steps")
     return {k: getattr(result, k) for k in keep}
@@ -137,7 +138,8 @@ def distill_config(spec: PipelineSpec, paths: dict):
 
     base = {"teacher": str(paths["merged"]), "images": str(paths["data"]), "out": str(paths["student"]),
             "run_dir": str(paths["distill_run"]), "cache_dir": str(paths["distill_cache"]),
-            "val_fraction": spec.val_fraction, "seed": spec.seed, "latency_runs": 3 if spec.measure_latency else 0}
+            "val_fraction": spec.val_fraction, "split_seed": spec.seed, "seed": spec.seed,
+            "latency_runs": 3 if spec.measure_latency else 0}  # finetune's split: the student is scored on its val
     return DistillConfig.from_dict({**base, **spec.distill}, where="pipeline spec: distill").validate()
 
 

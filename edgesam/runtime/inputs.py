@@ -41,13 +41,9 @@ def _finite_float(name: str, value, ndims: tuple[int, ...]) -> np.ndarray:
 
 
 def _inside(name: str, xy: np.ndarray, original_hw: tuple[int, int]) -> None:
-    h, w = original_hw
-    bad = (xy[..., 0] < 0) | (xy[..., 0] > w) | (xy[..., 1] < 0) | (xy[..., 1] > h)
-    if bad.any():
-        first = xy[bad][0].tolist()
-        raise InvalidInputError(
-            f"{name}: coordinate {first} lies outside the {w}x{h} (width x height) image; "
-            f"expected 0 <= x <= {w} and 0 <= y <= {h} in original-image pixels")
+    problem = _prompt_module().outside_image(name, xy, original_hw)
+    if problem:
+        raise InvalidInputError(problem)
 
 
 def check_points(points, labels, original_hw, max_points: int | None):
@@ -80,8 +76,9 @@ def check_boxes(boxes, original_hw, max_boxes: int | None):
     arr = arr.reshape(1, -1) if arr.ndim == 1 else arr
     if arr.shape[-1] != 4 or arr.shape[0] == 0:
         raise InvalidInputError(f"boxes: expected shape (4,) or (B, 4) with B >= 1 as x0, y0, x1, y1, got {arr.shape}")
-    if ((arr[:, 2] < arr[:, 0]) | (arr[:, 3] < arr[:, 1])).any():
-        raise InvalidInputError("boxes: expected x0 <= x1 and y0 <= y1 (corners as x0, y0, x1, y1)")
+    inverted = [box for box in arr.tolist() if _prompt_module().box_is_inverted(box)]
+    if inverted:
+        raise InvalidInputError(f"boxes: {_prompt_module().BOX_CORNERS_EXPECTED}, got {inverted[0]}")
     if max_boxes is not None and len(arr) > max_boxes:
         raise InvalidInputError(f"boxes: {len(arr)} boxes in one call; this bundle allows at most {max_boxes}")
     _inside("boxes", arr.reshape(-1, 2, 2), original_hw)

@@ -19,12 +19,12 @@ LOSSES = ("focal_dice", "bce_dice")
 INPUT_MODES = ("image", "roi")
 
 # A recipe is a set of defaults that work together; fields left unset (None) take the recipe's value,
-# fields given explicitly win. `sam` adapts a pretrained checkpoint as SAM was trained (whole image,
-# focal + Dice, LoRA). `scratch` trains every weight of a randomly initialised model: one crop per
+# fields given explicitly win. `sam` adapts a pretrained checkpoint as SAM was trained (focal + Dice,
+# LoRA), framed as the checkpoint records (whole image for official checkpoints). `scratch` trains every weight of a randomly initialised model: one crop per
 # object around its box, the box also given as the dense mask prompt, BCE + Dice -- from random init
 # the two box-corner tokens alone never reach the mask, and the decoder collapses to empty masks.
 RECIPES = {
-    "sam": dict(strategy="lora", input_mode="image", roi_margin=2.0, dense_box=False, loss="focal_dice",
+    "sam": dict(strategy="lora", input_mode=None, roi_margin=None, dense_box=None, loss="focal_dice",
                 image_size=None, epochs=10, batch_size=4, objects_per_image=8, box_prob=0.5, box_jitter=0.1,
                 lr_encoder=1e-5, lr_decoder=1e-4, weight_decay=0.01, warmup_steps=20),
     "scratch": dict(strategy="full", input_mode="roi", roi_margin=2.0, dense_box=True, loss="bce_dice",
@@ -46,7 +46,8 @@ class FinetuneConfig:
     init: str = "pretrained"  # pretrained | random (from scratch; labelled in every output)
     recipe: str | None = None  # sam | scratch; None: sam for init=pretrained, scratch for init=random
     image_size: int | None = None  # None: the variant's (or checkpoint's) own size
-    # how the model frames its input (recorded with the checkpoint; see edgesam.roi)
+    # how the model frames its input (recorded with the checkpoint; see edgesam.roi); None: as the base
+    # checkpoint records it (whole image for official checkpoints and random init)
     input_mode: str | None = None  # image (whole image) | roi (a crop per box)
     roi_margin: float | None = None  # roi: crop side = margin x the box's longest side
     dense_box: bool | None = None  # also give the box as the dense mask prompt
@@ -70,7 +71,7 @@ class FinetuneConfig:
     epochs: int | None = None
     batch_size: int | None = None
     objects_per_image: int | None = None
-    box_prob: float | None = None
+    box_prob: float | None = None  # share of images prompted by boxes (else points); ROI framing: always boxes
     box_jitter: float | None = None
     n_pos: int = 1
     n_neg: int = 0
@@ -104,17 +105,36 @@ class FinetuneConfig:
         for name, value in RECIPES[self.recipe].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+        self._boxes_for_roi()
         self.validate()
+
+    def _boxes_for_roi(self) -> None:
+        """ROI framing crops around a box: the recipe's share of point prompts turns into boxes."""
+        if self.input_mode == "roi" and self.box_prob == RECIPES[self.recipe]["box_prob"]:
+            self.box_prob = 1.0
 
     @property
     def framing(self):
-        """The input framing this run trains (recorded with the model): edgesam.roi.InputFraming."""
-        from edgesam.roi import InputFraming
+        """The input framing this run trains (edgesam.roi.InputFraming), or None: the base's own."""
+        from edgesam.roi import WHOLE_IMAGE, InputFraming
 
+        if self.input_mode is None:
+            return None
         try:
-            return InputFraming(mode=self.input_mode, roi_margin=self.roi_margin, dense_box=self.dense_box)
+            return InputFraming(mode=self.input_mode,
+                                roi_margin=WHOLE_IMAGE.roi_margin if self.roi_margin is None else self.roi_margin,
+                                dense_box=bool(self.dense_box))
         except ValueError as e:
             raise ConfigError(str(e).replace("framing.mode", "input_mode").replace("framing.", "")) from None
+
+    def with_framing_of(self, recorded) -> "FinetuneConfig":
+        """This config with the framing fields it leaves open taken from `recorded` (the base model's)."""
+        resolved = self.replace(
+            input_mode=recorded.mode if self.input_mode is None else self.input_mode,
+            roi_margin=recorded.roi_margin if self.roi_margin is None else self.roi_margin,
+            dense_box=recorded.dense_box if self.dense_box is None else self.dense_box)
+        resolved._boxes_for_roi()
+        return resolved.validate()
 
     def validate(self) -> "FinetuneConfig":
         _choice("strategy", self.strategy, STRATEGIES)
@@ -122,7 +142,8 @@ class FinetuneConfig:
         _choice("init", self.init, INITS)
         _choice("amp", self.amp, AMP_MODES)
         _choice("loss", self.loss, LOSSES)
-        _choice("input_mode", self.input_mode, INPUT_MODES)
+        if self.input_mode is not None:
+            _choice("input_mode", self.input_mode, INPUT_MODES)
         self.framing  # validates roi_margin and dense_box
         if self.input_mode == "roi" and self.box_prob < 1.0:
             raise ConfigError("box_prob: input_mode roi crops around each object's box, so every prompt is a box "

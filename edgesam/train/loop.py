@@ -3,7 +3,12 @@ the caller (`edgesam.train.run`) records them, saves checkpoints and draws the p
 
 Determinism: every sample's augmentation and prompts come from `default_rng([seed, epoch, index])`
 and the epoch order from `default_rng([seed, epoch])`, so data does not depend on workers, ranks or
-where a resumed run restarted; the torch RNG (LoRA dropout) is saved in the resume state.
+where a resumed run restarted; the torch RNG (LoRA dropout) is saved in the resume state, and the
+data loader draws from its own generator so that it never advances the torch RNG.
+
+Resume points: `state_dict()` taken at a "step" or "validating" event records how many batches of
+the current epoch were consumed; a run resumed from it skips exactly those (the same batches, in the
+same order) and continues as if it had never stopped.
 """
 from __future__ import annotations
 
@@ -111,12 +116,33 @@ def autocast_context(cfg, device: torch.device):
 
 
 def memory_now(device: torch.device) -> float:
-    """Peak memory so far in GiB: CUDA allocator peak, else the process's max RSS."""
+    """Peak memory in GiB since `reset_peak_memory`: the CUDA allocator's peak, else the process's peak
+    resident memory (Linux's VmHWM; elsewhere the peak over the process's life, ru_maxrss)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 30
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2 ** 20
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start the peak of `memory_now` afresh, so a run in a long-lived process (a notebook, the
+    pipeline, a test session) reports its own peak, not one of an earlier job."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:  # "5" resets the peak resident set size (Linux)
+            f.write("5")
+    except OSError:
+        pass
 
 
 class Trainer:
@@ -139,53 +165,95 @@ class Trainer:
             self.optimizer, lr_lambda(min(cfg.warmup_steps, self.total_steps), self.total_steps))
         self.autocast, self.scaler = autocast_context(cfg, device)
         self.step, self.epoch, self.best, self.bad_epochs = 0, 0, -1.0, 0
+        self.batches_done = 0  # loader batches of the current epoch already trained on (the resume point)
+        self.data_signature: str | None = None  # recorded so a resumed run can tell the dataset changed
+        self.epoch_loss, self.epoch_images, self.epoch_time = [], 0, 0.0
         self.history: list[dict] = []
 
     # ------------------------------------------------------------------ resume state
     def state_dict(self) -> dict:
+        """Everything a resumed run needs; consistent at every event `run()` yields."""
         return {
             "trainable": {k: v.clone() for k, v in self.strategy.trainable_state().items()},
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
             "step": self.step, "epoch": self.epoch, "best": self.best, "bad_epochs": self.bad_epochs,
+            "batches_done": self.batches_done, "epoch_loss": list(self.epoch_loss),
+            "epoch_images": self.epoch_images, "epoch_time": self.epoch_time,
             "history": self.history, "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "config": self.cfg.to_dict(), "data_signature": self.data_signature,
         }
 
     def load_state_dict(self, state: dict) -> None:
         load_trainable(self.sam, state["trainable"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch, self.best = state["step"], state["epoch"], state["best"]
         self.bad_epochs, self.history = state["bad_epochs"], list(state["history"])
+        self.batches_done = state.get("batches_done", 0)
+        self.epoch_loss = list(state.get("epoch_loss", []))
+        self.epoch_images, self.epoch_time = state.get("epoch_images", 0), state.get("epoch_time", 0.0)
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 
+    @property
+    def stopped_early(self) -> bool:
+        return bool(self.cfg.patience) and self.bad_epochs >= self.cfg.patience
+
+    @property
+    def finished(self) -> bool:
+        """Nothing left to run: every epoch (or max_steps) trained and validated, or stopped early."""
+        running = self.epoch < self.cfg.epochs and (self.step < self.total_steps or self.batches_done)
+        return self.stopped_early or not running
+
     # ------------------------------------------------------------------ loop
     def loader(self):
+        """This epoch's batches after the `batches_done` already trained on (all of them in a fresh epoch)."""
         self.train_set.epoch = self.epoch
         order = epoch_order(len(self.train_set), self.cfg.seed, self.epoch, self.rank, self.world)
+        order = order[self.batches_done * self.cfg.batch_size:]
+        # The loader's own generator (it draws a base seed per epoch): drawing from the global torch RNG
+        # would shift LoRA dropout by where a run was resumed.
+        generator = torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.epoch)
         return torch.utils.data.DataLoader(
             torch.utils.data.Subset(self.train_set, order), batch_size=self.cfg.batch_size, shuffle=False,
-            num_workers=self.cfg.num_workers, collate_fn=collate, pin_memory=self.device.type == "cuda")
+            num_workers=self.cfg.num_workers, collate_fn=collate, pin_memory=self.device.type == "cuda",
+            generator=generator)
 
     def run(self):
-        """Generator of events until the epochs, `max_steps` or patience run out."""
-        yield {"state": "start", "figures": {"total_steps": self.total_steps, "start_epoch": self.epoch}}
-        while self.epoch < self.cfg.epochs and self.step < self.total_steps:
+        """Generator of events until the epochs, `max_steps` or patience run out.
+
+        Events: start, step (after each optimizer step), validating (training of the epoch done,
+        validation next), epoch (validated), early_stop, done.
+        """
+        yield {"state": "start", "figures": {"total_steps": self.total_steps, "start_epoch": self.epoch,
+                                             "start_step": self.step}}
+        while not self.finished:
             yield from self.train_epoch()
-            event = self.end_epoch()
-            yield event
-            if self.cfg.patience and self.bad_epochs >= self.cfg.patience:
+            yield {"state": "validating", "figures": {"epoch": self.epoch, "step": self.step,
+                                                      "val_images": self.validation_images()}}
+            yield self.end_epoch()
+            if self.stopped_early:
                 yield {"state": "early_stop", "message": f"no val mIoU gain for {self.bad_epochs} epochs"}
-                break
         yield {"state": "done", "figures": {"best_miou": self.best, "steps": self.step, "epochs": self.epoch}}
+
+    def validation_images(self) -> int:
+        n = len(self.val_ds) if self.val_ds is not None else 0
+        return min(n, self.cfg.val_max_images) if self.cfg.val_max_images else n
 
     def train_epoch(self):
         self.sam.train()
-        self.epoch_loss, self.epoch_images, self.epoch_time = [], 0, 0.0
-        micro, t0, images = 0, time.perf_counter(), 0
+        if self.batches_done == 0:  # a fresh epoch; a resumed one keeps what its first part measured
+            self.epoch_loss, self.epoch_images, self.epoch_time = [], 0, 0.0
+        if self.step >= self.total_steps:  # resumed after the last step, before its validation
+            return
+        micro, t0, images, loss, parts = 0, time.perf_counter(), 0, 0.0, {}
         for batch in self.loader():
+            self.batches_done += 1
             if batch is None:
                 continue
             batch = batch.to(self.device)
@@ -194,17 +262,23 @@ class Trainer:
             images += batch.images.shape[0]
             if micro % self.cfg.grad_accum:
                 continue
-            lr = self.optimizer_step()
-            dt = time.perf_counter() - t0
-            self.epoch_time += dt
-            self.epoch_images += images
-            self.epoch_loss.append(loss)
-            yield {"state": "step", "figures": {"epoch": self.epoch, "step": self.step, "loss": loss, **parts,
-                                                "lr": lr, "img_s": images * self.world / dt,
-                                                "mem_gib": memory_now(self.device)}}
+            yield self.step_event(loss, parts, images, t0)
             t0, images = time.perf_counter(), 0
             if self.step >= self.total_steps:
-                break
+                return
+        if micro % self.cfg.grad_accum:  # the epoch's last, partial accumulation is a step too
+            yield self.step_event(loss, parts, images, t0)
+
+    def step_event(self, loss: float, parts: dict, images: int, t0: float) -> dict:
+        """Optimizer step, then the figures of the step (the state is a consistent resume point here)."""
+        lr = self.optimizer_step()
+        dt = time.perf_counter() - t0
+        self.epoch_time += dt
+        self.epoch_images += images
+        self.epoch_loss.append(loss)
+        return {"state": "step", "figures": {"epoch": self.epoch, "step": self.step, "loss": loss, **parts,
+                                             "lr": lr, "img_s": images * self.world / dt,
+                                             "mem_gib": memory_now(self.device)}}
 
     def forward(self, batch):
         features = self.cache.features(batch.images) if self.cache is not None else None
@@ -246,6 +320,7 @@ class Trainer:
                "per_class": val.get("per_class", {})}
         self.history.append(row)
         self.epoch += 1
+        self.batches_done = 0
         return {"state": "epoch", "improved": improved, "figures": row}
 
 

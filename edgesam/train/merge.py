@@ -1,7 +1,7 @@
 """`merge_run(run_dir, out_path)`: fold a run's adapter into its base weights and write a checkpoint.
 
 Before anything is written it checks that (1) the adapter was trained on exactly this base
-(sha256 recorded in adapter_config.json), (2) the merged model's logits equal the adapted model's
+(sha256 recorded in adapter/edgesam_adapter.json), (2) the merged model's logits equal the adapted model's
 within `MERGE_RTOL`, and (3) they differ from the base model's (an adapter with no effect, e.g. a
 never-trained zero LoRA B, is refused rather than silently "merged"). Official shapes are written
 as plain state dicts that `segment_anything.sam_model_registry[variant](checkpoint=...)` loads
@@ -98,49 +98,48 @@ def _scale(a) -> float:
 
 
 def merge_run(run_dir: str | Path, out_path: str | Path, base: str | Path | None = None,
-              verify: str = "full") -> MergeReport:
+              verify: str = "full", log=None) -> MergeReport:
     """Merge `run_dir`'s adapter into its base (or `base`, which must have the recorded hash).
 
     verify="full" compares end-to-end logits on a probe image (three encoder passes); "layers"
     compares every encoder Linear on random inputs and the decoder's logits on a random embedding,
-    for large models on a CPU where three ViT-B/H passes at 1024 px take minutes.
+    for large models on a CPU where three ViT-B/H passes at 1024 px take minutes. `log(message)`
+    hears each phase as it starts (a large model takes minutes over them).
     """
+    log = log or (lambda message: None)
     if verify not in ("full", "layers"):
         raise ValueError(f"verify: expected 'full' or 'layers', got {verify!r}")
     from edgesam.models import load_model, save_checkpoint
     from edgesam.models.checkpoint import load_state_strict
-    from edgesam.train.adapter import read_adapter
-    from edgesam.train.loop import load_trainable
+    from edgesam.train.adapter import ADAPTER_DIR, META, load_adapted, read_meta
     from edgesam.utils.files import sha256_file
 
     run_dir, out_path = Path(run_dir), Path(out_path)
-    tensors, meta = read_adapter(run_dir)
+    meta = read_meta(run_dir)
+    record = run_dir / ADAPTER_DIR / META
     base_path = Path(base or meta["base_checkpoint"])
     if not base_path.exists():
-        raise MergeError(f"{base_path}: base checkpoint not found (recorded in {run_dir}/adapter/adapter_config.json, "
+        raise MergeError(f"{base_path}: base checkpoint not found (recorded in {record}, "
                          f"field 'base_checkpoint'); pass the same file with --base")
+    log(f"checking {base_path} against the recorded sha256")
     sha = sha256_file(base_path)
     if sha != meta["base_sha256"]:
         raise MergeError(f"{base_path}: sha256 {sha[:12]}... does not match the base the adapter was trained on "
-                         f"({meta['base_sha256'][:12]}..., field 'base_sha256' of {run_dir}/adapter/adapter_config.json)")
+                         f"({meta['base_sha256'][:12]}..., field 'base_sha256' of {record})")
+    log(f"loading the base model {base_path.name}")
     sam, arch = load_model(None, base_path)
     if meta["arch"]["image_size"] != arch.image_size:  # trained at another input size than the base file
         sam, arch = load_model(None, base_path, meta["arch"]["image_size"])
     probe = (lambda m: probe_logits(m, arch.image_size)) if verify == "full" else probe_layers
+    log(f"probing the base model ({verify} check)")
     base_logits = probe(sam)
-    peft_model = None
-    if meta.get("lora"):
-        from peft import LoraConfig, get_peft_model
-
-        lora = meta["lora"]
-        peft_model = get_peft_model(sam, LoraConfig(r=lora["rank"], lora_alpha=lora["alpha"], lora_dropout=0.0,
-                                                    target_modules=lora["target_modules"], bias="none"))
     try:
-        load_trainable(sam, tensors)
-    except (KeyError, ValueError) as e:
-        raise MergeError(f"{run_dir}/adapter: does not fit the base model: {e}") from None
-    sam.eval()
+        peft_model = load_adapted(sam, run_dir)
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise MergeError(f"{run_dir / ADAPTER_DIR}: does not fit the base model: {e}") from None
+    log("probing the adapted model")
     adapted = probe(sam)
+    log("merging the adapter into the weights and probing the merged model")
     merged_sam = peft_model.merge_and_unload() if peft_model is not None else sam
     merged = probe(merged_sam)
     tol = MERGE_RTOL * max(1.0, _scale(adapted))
@@ -153,6 +152,7 @@ def merge_run(run_dir: str | Path, out_path: str | Path, base: str | Path | None
     trained = meta["arch"].get("extra", {})  # init and framing as trained, over the base file's record
     arch = arch.replace(extra={**arch.extra, **{k: v for k, v in trained.items() if k in ("init", "framing")}})
     state = merged_sam.state_dict()
+    log(f"writing {out_path} and reloading it strictly")
     save_checkpoint(state, out_path, arch)
     load_state_strict(load_model(None, out_path)[0], state, out_path)  # the written file reloads strictly
     return MergeReport(str(out_path), meta["strategy"], meta.get("init", "pretrained"), arch.variant, arch.image_size,

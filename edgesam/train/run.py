@@ -13,6 +13,16 @@ import torch
 from edgesam.train.config import FinetuneConfig
 
 LAST, BEST, BASE = "last.pt", "best.pt", "base.pth"
+# last.pt is rewritten after this many optimizer steps or this much training time, whichever comes
+# first (and before every validation), so a killed run loses at most about a minute of training.
+CHECKPOINT_EVERY_STEPS = 500
+CHECKPOINT_EVERY_S = 60.0
+# Settings a resumed run may change; any other difference would make it a different run.
+RESUME_MAY_CHANGE = ("epochs", "max_steps", "patience", "device", "num_workers", "val_max_images", "out", "cache_dir")
+
+
+class ResumeError(ValueError):
+    """A run dir that cannot be resumed: nothing there, an unreadable last.pt, or other settings."""
 
 
 @dataclass
@@ -61,17 +71,17 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
 def build_base(cfg, run_dir: Path):
     """(sam, arch, base_path, base_sha256). Random init writes its initial weights as the base.
 
-    The returned arch (and `sam.framing`) record the input framing this run trains, whatever the base
-    file records: the trained model is used the way it was trained.
+    The base records its own input framing (random init: the config's, else whole image); see
+    `frame_as_trained` for the framing the run trains.
     """
     from edgesam.models import arch_for, build_sam, load_model, save_checkpoint
-    from edgesam.roi import with_framing
+    from edgesam.roi import WHOLE_IMAGE, with_framing
     from edgesam.utils.files import sha256_file
 
     if cfg.init == "random":
         torch.manual_seed(cfg.seed)
         arch = arch_for(cfg.model, cfg.image_size)
-        arch = with_framing(arch.replace(extra={**arch.extra, "init": "random"}), cfg.framing)
+        arch = with_framing(arch.replace(extra={**arch.extra, "init": "random"}), cfg.framing or WHOLE_IMAGE)
         sam = build_sam(arch)
         base = run_dir / BASE
         if not base.exists():
@@ -80,10 +90,21 @@ def build_base(cfg, run_dir: Path):
             sam, arch = load_model(None, base)
     else:
         sam, arch = load_model(cfg.model, cfg.checkpoint, cfg.image_size)
-        arch = with_framing(arch, cfg.framing)
-        sam.framing = cfg.framing
         base = Path(cfg.checkpoint)
     return sam, arch, base.resolve(), sha256_file(base)
+
+
+def frame_as_trained(cfg, sam, arch):
+    """(config, arch) with the framing this run trains: the config's where it sets one, else the base's.
+
+    The trained model records it (arch, `sam.framing`), so it is used the way it was trained; a model
+    trained in ROI framing is fine-tuned in ROI framing without anyone passing it again.
+    """
+    from edgesam.roi import framing_of, with_framing
+
+    cfg = cfg.with_framing_of(framing_of(arch))
+    sam.framing = cfg.framing
+    return cfg, with_framing(arch, cfg.framing)
 
 
 def enable_gradient_checkpointing(sam) -> None:
@@ -95,24 +116,34 @@ def enable_gradient_checkpointing(sam) -> None:
         block.forward = lambda x, _f=inner: checkpoint(_f, x, use_reentrant=False) if torch.is_grad_enabled() else _f(x)
 
 
-def estimate_memory_gib(sam, strategy, cfg, image_size: int) -> dict:
-    """Rough training-memory estimate (weights, grads + AdamW states, activations) in GiB.
+def estimate_memory_gib(sam, strategy, cfg, image_size: int, device: torch.device, train_images: int = 0) -> dict:
+    """Training-memory estimate in GiB of the figure finetune reports as its peak: the CUDA allocator's
+    peak on a GPU, the process's peak resident memory on a CPU.
 
-    Activations per encoder block follow Korthikanti et al. (2022): ~34*s*h bytes in 16-bit plus
-    5*heads*s_att^2 for stored attention maps, which the efficient attention does not keep.
+    Parts: weights; gradients + AdamW's two moments (trainable parameters only); the encoder's stored
+    activations per block, after Korthikanti et al. (2022): ~34*s*h bytes in 16-bit for s tokens of
+    width h, plus 5*heads*s^2 for attention maps the efficient attention does not keep, where s counts
+    the padding of windowed blocks (a 32x32 grid in 14x14 windows is 42x42 tokens); the in-memory
+    embedding cache of strategy decoder. On a CPU the process's resident memory when training starts
+    (interpreter, libraries, weights) is measured instead of assumed: it is most of a small run's peak.
+    Checked against measured peaks on a CPU (vit_t 64-256 px, vit_b 256-512 px, lora and full): the peak
+    was at most 1.31x the estimate (benchmarks/memory).
     """
     enc = sam.image_encoder
-    bytes_act = 2 if (cfg.amp in ("bf16", "fp16") or (cfg.amp == "auto" and torch.cuda.is_available())) else 4
+    bytes_act = 2 if (cfg.amp in ("bf16", "fp16") or (cfg.amp == "auto" and device.type == "cuda")) else 4
     total = sum(p.numel() for p in sam.parameters())
     trainable = strategy.trainable_params
-    s = (image_size // 16) ** 2
+    grid = image_size // 16
     h = enc.patch_embed.proj.out_channels
     act = 0.0
     if cfg.strategy != "decoder":
         n_blocks = cfg.partial_blocks if cfg.strategy == "partial" else len(enc.blocks)
         for blk in list(enc.blocks)[len(enc.blocks) - n_blocks:]:
-            s_att = s if blk.window_size == 0 else blk.window_size ** 2
-            n_win = 1 if blk.window_size == 0 else math.ceil(s / s_att)
+            window = blk.window_size
+            side = grid if window == 0 else math.ceil(grid / window) * window  # windowed blocks pad the grid
+            s = side * side
+            s_att = s if window == 0 else window ** 2
+            n_win = 1 if window == 0 else s // s_att
             per = 34 * s * h * bytes_act / 2
             if not cfg.efficient_attention:
                 per += 5 * blk.attn.num_heads * s_att ** 2 * n_win * bytes_act / 2
@@ -120,22 +151,156 @@ def estimate_memory_gib(sam, strategy, cfg, image_size: int) -> dict:
     act *= cfg.batch_size
     gib = 2 ** 30
     est = {"weights": total * 4 / gib, "grads_and_adamw": trainable * 4 * 3 / gib, "activations": act / gib}
-    est["total"] = sum(est.values())
+    if cfg.strategy == "decoder" and cfg.cache_dir is None:
+        est["embedding_cache"] = train_images * sam.prompt_encoder.embed_dim * grid * grid * 4 / gib
+    growth = sum(v for k, v in est.items() if k != "weights")  # what training adds to the weights
+    if device.type == "cpu":  # measured: everything resident now, the weights included
+        est["resident_now"] = _resident_gib()
+        est["total"] = est["resident_now"] + growth
+    else:
+        est["total"] = est["weights"] + growth
     return est
 
 
+def _resident_gib() -> float:
+    """This process's resident memory now (Linux), else its peak so far."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 2 ** 20
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+
+
+# ---------------------------------------------------------------------------- resume and data
+def run_config_path(out: str | Path) -> Path:
+    """The config.yaml a `--resume` of the run in `out` starts from; ResumeError when there is no run."""
+    path = Path(out) / "config.yaml"
+    if not path.is_file() or not (Path(out) / LAST).is_file():
+        raise ResumeError(f"{out}: nothing to resume (no {LAST}: a run writes it within its first minute of "
+                          f"training); start the run without --resume, or give the --out of the run to continue")
+    return path
+
+
+def load_resume_state(run_dir: Path, cfg, data_signature: str, mode: bool | str = True) -> dict | None:
+    """The resume state in `run_dir/last.pt`, checked against `cfg` and the dataset's signature.
+
+    mode True (--resume): the state must exist. mode "auto": a run found unfinished is resumed, and
+    None is returned when there is no run (or a finished one, which the caller refuses to overwrite).
+    """
+    from edgesam.models.checkpoint import diagnose_unreadable
+
+    path = run_dir / LAST
+    if not path.is_file():
+        if mode is True:
+            run_config_path(run_dir)  # raises, with the message for a run dir without a run
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ResumeError(f"{path}: {diagnose_unreadable(path, exc)}") from exc
+    if mode == "auto" and _finished(state, cfg):
+        return None
+    recorded = state.get("config")
+    if recorded and cfg.framing is None and recorded.get("input_mode"):
+        from edgesam.roi import InputFraming
+
+        # the run resolved the framing it left open from its base (frame_as_trained) and recorded it
+        cfg = cfg.with_framing_of(InputFraming(mode=recorded["input_mode"], roi_margin=recorded["roi_margin"],
+                                               dense_box=recorded["dense_box"]))
+    changed = settings_changed(recorded, cfg.to_dict())
+    if changed:
+        raise ResumeError(f"{path}: was written by a run with other settings ({'; '.join(changed)}); resume with "
+                          f"the run's own settings (its config.yaml), or start a new run in another --out")
+    if state.get("data_signature") not in (None, data_signature):
+        raise ResumeError(f"{path}: the dataset {cfg.data} changed since this run started (files added, removed "
+                          f"or resized); start a new run in another --out")
+    return state
+
+
+def _finished(state: dict, cfg) -> bool:
+    """The recorded run has nothing left to do under `cfg` (the same rule as `Trainer.finished`)."""
+    epochs_done = state["epoch"] >= cfg.epochs
+    steps_done = cfg.max_steps is not None and state["step"] >= cfg.max_steps and not state.get("batches_done")
+    stopped_early = bool(cfg.patience) and state["bad_epochs"] >= cfg.patience
+    return epochs_done or steps_done or stopped_early
+
+
+def data_signature(dataset) -> str:
+    """A digest of the dataset's files (names and sizes): what a resumed run must find unchanged."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for rec in dataset.records:
+        for path in (rec.image_path, rec.mask_path):
+            if path is not None:
+                digest.update(f"{rec.key}|{Path(path).name}|{Path(path).stat().st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def settings_changed(recorded: dict | None, current: dict) -> list[str]:
+    """'field: old -> new' for each setting that differs, except those a resumed run may change."""
+    if recorded is None:  # a last.pt from before settings were recorded: trust the caller
+        return []
+    keys = sorted((set(recorded) | set(current)) - set(RESUME_MAY_CHANGE))
+    return [f"{k}: {recorded.get(k)!r} -> {current.get(k)!r}" for k in keys if recorded.get(k) != current.get(k)]
+
+
+def validated_dataset(cfg, progress: bool):
+    """The labelled part of `cfg.data`, after every file was read once (`edgesam data check`'s checks).
+
+    Refuses, before any model is built, a dataset with a bad file, without images, with fewer than
+    two labelled images (a train and a validation split) or without a single object to learn.
+    """
+    from edgesam.data import load_dataset
+    from edgesam.data.check import require_valid_dataset
+    from edgesam.data.io import DataError
+
+    bar = _bar(progress, desc="checking data", unit="img")
+    try:
+        report = require_valid_dataset(cfg.data, cfg.min_area, on_image=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    dataset = load_dataset(cfg.data, min_area=cfg.min_area)
+    labelled = dataset.subset([i for i, r in enumerate(dataset.records) if r.labelled])
+    if len(labelled) < 2:
+        raise DataError(f"{cfg.data}: {len(labelled)} labelled image(s) (image + mask); finetune needs at least 2, "
+                        "one to train on and one to validate with")
+    if report.totals()["objects"] == 0:
+        raise DataError(f"{cfg.data}: no mask holds an object of at least {cfg.min_area} px (--min-area); "
+                        "nothing to learn from (are the masks 0/255 or instance ids?)")
+    return labelled
+
+
+def _bar(progress: bool, **kw):
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(leave=False, **kw)
+
+
 # ---------------------------------------------------------------------------- finetune
-def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False,
-             stop_after_epochs: int | None = None) -> FinetuneResult:
+def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str = False,
+             stop_after_epochs: int | None = None, checkpoint_every: int = CHECKPOINT_EVERY_STEPS,
+             checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> FinetuneResult:
     """Train per `config`; with `resume`, continue from `<out>/last.pt`. Returns the run's figures.
 
+    `resume="auto"` continues a run found in `<out>` and starts one otherwise. `last.pt` is
+    rewritten every `checkpoint_every` steps and every `checkpoint_every_s` seconds of training.
     `stop_after_epochs` ends this session after that many epochs without changing the schedule
     (what a killed run looks like to `--resume`; also for splitting a long run into sessions).
     """
-    from edgesam.data import Augmenter, load_dataset, split_by_stem
+    from edgesam.data import Augmenter
+    from edgesam.eval.split import train_val
     from edgesam.models.attention import use_efficient_attention
     from edgesam.train.cache import EmbeddingCache
-    from edgesam.train.loop import LossModule, Trainer
+    from edgesam.train.loop import LossModule, Trainer, reset_peak_memory
     from edgesam.train.record import RunRecorder
     from edgesam.train.strategies import apply_strategy
 
@@ -146,18 +311,22 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False
     device = resolve_device(cfg)
     rank, world = init_distributed(device)
     run_dir = cfg.out_dir
-    if rank == 0 and not resume and (run_dir / LAST).exists():
+    if resume is True and not (run_dir / LAST).is_file():
+        run_config_path(run_dir)  # raises: nothing to resume (before the dataset is read)
+    labelled = validated_dataset(cfg, progress and rank == 0)
+    signature = data_signature(labelled)
+    resume_state = load_resume_state(run_dir, cfg, signature, resume) if resume else None
+    if rank == 0 and resume_state is None and (run_dir / LAST).exists():
         raise FileExistsError(f"{run_dir}: holds a run already (last.pt); pass --resume or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     recorder = RunRecorder(run_dir, {"init": cfg.init, "strategy": cfg.strategy}) if rank == 0 else None
+    train_ds, val_ds = train_val(labelled, cfg.val_fraction, cfg.split_seed)
 
-    dataset = load_dataset(cfg.data, min_area=cfg.min_area)
-    labelled = dataset.subset([i for i, r in enumerate(dataset.records) if r.labelled])
-    if len(labelled) < 2:
-        raise ValueError(f"{cfg.data}: found {len(labelled)} labelled images; need at least 2 (train + val)")
-    train_ds, val_ds = split_by_stem(labelled, cfg.val_fraction, cfg.split_seed)
-
+    if progress and rank == 0:
+        print(f"building {cfg.model or 'the model'}" + (f" from {cfg.checkpoint}" if cfg.init == "pretrained" else
+                                                       " (random init)"), flush=True)
     sam, arch, base_path, base_sha = build_base(cfg, run_dir)
+    cfg, arch = frame_as_trained(cfg, sam, arch)
     image_size = arch.image_size
     if cfg.efficient_attention:
         use_efficient_attention(sam)
@@ -173,28 +342,34 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False
     if world > 1:
         module = torch.nn.parallel.DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
-    validate = make_validator(cfg, val_ds, device, rank, world)
+    validate = make_validator(cfg, val_ds, device, rank, world, progress)
     trainer = Trainer(cfg, strategy, train_ds, val_ds, image_size, device, augmenter, cache, validate,
                       rank, world, module)
-    if resume:
-        trainer.load_state_dict(torch.load(run_dir / LAST, map_location="cpu", weights_only=True))
+    trainer.data_signature = signature
+    if resume_state is not None:
+        trainer.load_state_dict(resume_state)
 
     meta = adapter_meta(cfg, arch, base_path, base_sha, strategy)
+    reset_peak_memory(device)
     if recorder:
         recorder.config(cfg.to_yaml())
-        est = estimate_memory_gib(sam, strategy, cfg, image_size)
+        est = estimate_memory_gib(sam, strategy, cfg, image_size, device, len(train_ds))
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in est.items() if k != "total")
         msg = (f"{cfg.strategy} ({cfg.init} init, recipe {cfg.recipe}: {cfg.framing.describe()}, loss {cfg.loss}) "
                f"on {arch.variant}@{image_size}: {strategy.trainable_params:,} "
                f"trainable params; train {len(train_ds)} / val {len(val_ds)} images; memory estimate "
-               f"{est['total']:.2f} GiB (weights {est['weights']:.2f}, grads+AdamW {est['grads_and_adamw']:.2f}, "
-               f"activations {est['activations']:.2f})")
+               f"{est['total']:.2f} GiB peak {'resident' if device.type == 'cpu' else 'on the GPU'} ({parts})")
         recorder.status("setup", msg, {"memory_estimate_gib": est, "device": str(device), "world": world,
-                                       "resumed_from_epoch": trainer.epoch if resume else None})
+                                       "resumed_from_epoch": trainer.epoch if resume_state else None,
+                                       "resumed_from_step": trainer.step if resume_state else None})
         if progress:
             print(msg)
+            if resume_state is not None:
+                print(_resume_message(trainer, run_dir))
         if cfg.strategy == "decoder" and cfg.augment.enabled:
             recorder.status("setup", "decoder strategy: image augmentation off (cached embeddings); prompts still re-drawn")
-    adapter_bytes = _drive(trainer, recorder, run_dir, meta, cfg, progress and rank == 0, stop_after_epochs)
+    policy = CheckpointPolicy(checkpoint_every, checkpoint_every_s)
+    adapter_bytes = _drive(trainer, recorder, run_dir, meta, cfg, progress and rank == 0, stop_after_epochs, policy)
     if world > 1:
         torch.distributed.barrier()
     hist = trainer.history
@@ -213,17 +388,50 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool = False
     return result
 
 
-def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=None) -> int:
-    """Consume the loop's events: progress bar, status lines, metrics, checkpoints, adapter."""
-    from edgesam.train.adapter import ADAPTER_DIR, WEIGHTS, write_adapter
+def _resume_message(trainer, run_dir: Path) -> str:
+    if trainer.finished:
+        how = "stopped early (--patience)" if trainer.stopped_early else "complete"
+        return (f"nothing to resume: the run in {run_dir} is {how} ({trainer.epoch} epochs, {trainer.step} steps); "
+                f"to train longer, resume with a larger --epochs")
+    where = f", {trainer.batches_done} batches into it" if trainer.batches_done else ""
+    return f"resuming {run_dir} at step {trainer.step} of {trainer.total_steps} (epoch {trainer.epoch + 1}{where})"
+
+
+class CheckpointPolicy:
+    """When to rewrite last.pt: every `every_steps` optimizer steps or `every_s` seconds of training."""
+
+    def __init__(self, every_steps: int = CHECKPOINT_EVERY_STEPS, every_s: float = CHECKPOINT_EVERY_S):
+        self.every_steps, self.every_s = max(1, int(every_steps)), float(every_s)
+        self.saved()
+
+    def saved(self) -> None:
+        self.steps, self.since = 0, time.monotonic()
+
+    def due_after_step(self) -> bool:
+        self.steps += 1
+        return self.steps >= self.every_steps or time.monotonic() - self.since >= self.every_s
+
+
+def _save_last(trainer, run_dir: Path, policy: CheckpointPolicy) -> None:
     from edgesam.utils.files import atomic_path
 
+    with atomic_path(run_dir / LAST) as tmp:
+        torch.save(trainer.state_dict(), tmp)
+    policy.saved()  # the interval counts training time, not the time the save took
+
+
+def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=None, policy=None) -> int:
+    """Consume the loop's events: progress bar, status lines, metrics, checkpoints, adapter."""
+    from edgesam.train.adapter import ADAPTER_DIR, adapter_bytes, write_adapter
+    from edgesam.utils.files import atomic_path
+
+    policy = policy or CheckpointPolicy()
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=f"finetune {cfg.strategy}", unit="step")
-    size = (run_dir / ADAPTER_DIR / WEIGHTS).stat().st_size if (run_dir / ADAPTER_DIR / WEIGHTS).exists() else 0
+    size = adapter_bytes(run_dir)
     epochs_done = 0
     for event in trainer.run():
         if event["state"] == "epoch":
@@ -233,23 +441,27 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
             bar.update(1)
             bar.set_postfix(loss=f"{f['loss']:.4f}", lr=f"{f['lr']:.2e}", img_s=f"{f['img_s']:.1f}",
                             mem=f"{f['mem_gib']:.2f}G")
+        if bar is not None and event["state"] == "validating":
+            bar.write(f"epoch {f['epoch'] + 1}: validating on {f['val_images']} images")
         if recorder is None:
             continue
         recorder.status(event["state"], event.get("message", ""), f)
+        if (event["state"] == "step" and policy.due_after_step()) or event["state"] == "validating":
+            _save_last(trainer, run_dir, policy)
         if event["state"] == "epoch":
             recorder.metrics(trainer.history)
             if event["improved"] or size == 0:
                 tensors = trainer.strategy.trainable_state()
                 with atomic_path(run_dir / BEST) as tmp:
                     torch.save({"trainable": tensors, "epoch": f["epoch"], "val_miou": f["val_miou"]}, tmp)
-                size = write_adapter(run_dir, tensors, {**meta, "epoch": f["epoch"], "val_miou": f["val_miou"]})
+                size = write_adapter(run_dir, tensors, {**meta, "epoch": f["epoch"], "val_miou": f["val_miou"],
+                                                        "val_dice": f["val_dice"]})
                 if bar is not None:
                     bar.write(f"epoch {f['epoch']}: val mIoU {f['val_miou']:.4f} (best); adapter "
                               f"{size / 2**20:.2f} MiB at {run_dir / ADAPTER_DIR}")
             elif bar is not None:
                 bar.write(f"epoch {f['epoch']}: val mIoU {f['val_miou']:.4f}")
-            with atomic_path(run_dir / LAST) as tmp:
-                torch.save(trainer.state_dict(), tmp)
+            _save_last(trainer, run_dir, policy)
         if stop_after_epochs is not None and epochs_done >= stop_after_epochs and event["state"] == "epoch":
             break
     if bar is not None:
@@ -257,16 +469,17 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
     return size
 
 
-def make_validator(cfg, val_ds, device, rank, world):
+def make_validator(cfg, val_ds, device, rank, world, progress: bool = False):
     """Box-prompted val mIoU/Dice (rank 0 computes; the figure is broadcast so ranks agree)."""
-    from edgesam.evaluate import evaluate
+    from edgesam.eval import build_plan, evaluate, model_adapter
+
+    plan = build_plan(val_ds, "box", cfg.seed, max_images=cfg.val_max_images) if rank == 0 else None
 
     def validate(sam):
         figures = torch.full((2,), float("nan"), dtype=torch.float64)
         per_class = {}
         if rank == 0:
-            report = evaluate(sam, val_ds, "box", cfg.seed, boundary=False, max_images=cfg.val_max_images,
-                              device=str(device))
+            report = evaluate(model_adapter(sam, str(device)), plan, "validation", boundary=False, progress=progress)
             o = report.overall
             figures = torch.tensor([o["miou"] or 0.0, o["dice"] or 0.0], dtype=torch.float64)
             per_class = {k: v["miou"] for k, v in report.by("class_name").items()}
@@ -279,12 +492,9 @@ def make_validator(cfg, val_ds, device, rank, world):
 
 
 def adapter_meta(cfg, arch, base_path, base_sha, strategy) -> dict:
-    from edgesam.train.strategies import lora_target_pattern
+    from edgesam.train.strategies import lora_settings
 
-    pattern = lora_target_pattern(cfg)
-    lora = None if pattern is None else {"rank": cfg.lora_rank, "alpha": cfg.lora_alpha,
-                                          "dropout": cfg.lora_dropout, "target_modules": pattern}
     return {"strategy": cfg.strategy, "init": cfg.init, "decoder_mode": cfg.decoder_mode,
-            "partial_blocks": cfg.partial_blocks, "lora": lora, "arch": arch.to_dict(),
+            "partial_blocks": cfg.partial_blocks, "lora": lora_settings(cfg), "arch": arch.to_dict(),
             "base_checkpoint": str(base_path), "base_sha256": base_sha,
             "trainable_params": strategy.trainable_params}

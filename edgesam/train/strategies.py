@@ -44,14 +44,25 @@ def lora_target_pattern(cfg) -> str | None:
     return "|".join(f"({p})" for p in parts) if parts else None
 
 
-def lora_config(cfg):
+def lora_settings(cfg) -> dict | None:
+    """The run's LoRA settings as plain data (None: the run has no LoRA layers)."""
     pattern = lora_target_pattern(cfg)
     if pattern is None:
         return None
+    return {"rank": cfg.lora_rank, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout, "target_modules": pattern}
+
+
+def peft_lora_config(settings: dict, modules_to_save: list[str] | None = None):
+    """peft's LoraConfig for `lora_settings`: what training injects and what the adapter folder records."""
     from peft import LoraConfig  # only when needed: importing peft takes seconds
 
-    return LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=pattern, bias="none")
+    return LoraConfig(r=settings["rank"], lora_alpha=settings["alpha"], lora_dropout=settings["dropout"],
+                      target_modules=settings["target_modules"], bias="none", modules_to_save=modules_to_save)
+
+
+def lora_config(cfg):
+    settings = lora_settings(cfg)
+    return None if settings is None else peft_lora_config(settings)
 
 
 def apply_strategy(sam: torch.nn.Module, cfg) -> Strategy:

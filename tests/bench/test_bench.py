@@ -27,6 +27,8 @@ def test_bench_with_reachable_floor_exits_0_and_writes_report(bench_setup, tmp_p
     assert set(rows) == {"pytorch", "fp32"}
     fp32 = rows["fp32"]
     # the fp32 graphs compute what the reference computes: near-identical masks on identical prompts
+    # the IoU compares real masks: no reference (and no fp32) mask is empty
+    assert fp32["empty"]["reference"] == fp32["empty"]["prediction"] == rows["pytorch"]["empty"]["prediction"] == 0
     assert fp32["iou_vs_reference"]["mean"] >= 0.99 and fp32["iou_vs_reference"]["n"] == report["prompts"] >= 3
     assert abs(fp32["task_iou"]["mean"] - rows["pytorch"]["task_iou"]["mean"]) < 0.01
     for key in ("encoder_ms", "decoder_per_prompt_ms"):
@@ -49,22 +51,24 @@ def test_check_needs_a_floor(bench_setup, tmp_path):
     assert result.exit_code == 2 and "give at least one floor" in result.output
 
 
-def test_same_prompts_for_every_format(bench_setup):
-    from edgesam.bench.plan import build_plan
+def test_every_format_answers_the_eval_plan(bench_setup):
+    from edgesam.bench import BenchConfig
+    from edgesam.bench.run import bench_plan
+    from edgesam.data import load_dataset
+    from edgesam.eval import build_plan
 
-    a = build_plan(str(bench_setup["data"]), 3, "box", seed=0)
-    b = build_plan(str(bench_setup["data"]), 3, "box", seed=0)
-    c = build_plan(str(bench_setup["data"]), 3, "point", seed=1)
-    assert [i.name for i in a] == [i.name for i in b]
-    for x, y in zip(a, b):
-        np.testing.assert_array_equal(x.boxes, y.boxes)
-        assert len(x.boxes) == len(x.gt)
-    assert all(i.points.shape == (len(i.gt), 1, 2) and i.boxes is None for i in c)
+    config = BenchConfig(bundle=str(bench_setup["bundle"]), data=str(bench_setup["data"]), max_images=3, prompt="point")
+    plan = bench_plan(config)
+    same = build_plan(load_dataset(bench_setup["data"]), "point", seed=0, max_images=3)
+    assert [i.key for i in plan] == [i.key for i in same]
+    for x, y in zip(plan, same):
+        np.testing.assert_array_equal(x.points, y.points)
+        assert x.points.shape == (x.num_prompts, 1, 2) and x.boxes is None
 
 
 @pytest.mark.parametrize("kw, message", [
     (dict(prompt="circle"), "prompt"), (dict(max_images=0), "max_images"), (dict(min_iou=1.5), "min_iou"),
-    (dict(max_latency_ms=-1), "max_latency_ms"),
+    (dict(max_latency_ms=-1), "max_latency_ms"), (dict(box_jitter=-0.1), "box_jitter"),
 ])
 def test_bad_config_is_refused(kw, message):
     from edgesam.bench import BenchConfig, BenchConfigError

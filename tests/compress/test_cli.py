@@ -44,13 +44,14 @@ def test_cli_report_has_every_figure(cli_run):
     assert report["latency"]["pruned"]["median_ms"] > 0 and report["latency"]["speedup"] > 0
     for stage in ("before_recovery", "after_recovery"):
         acc = report["accuracy"][stage]
-        assert acc["iou_vs_unpruned"]["n"] > 0 and 0 <= acc["iou_vs_unpruned"]["mean"] <= 1
+        assert acc["empty"]["reference_empty"] == 0  # the unpruned model's masks are real: the IoU means something
+        assert acc["iou_vs_unpruned"]["n"] == acc["empty"]["prompts"] > 0 and 0 <= acc["iou_vs_unpruned"]["mean"] <= 1
         assert 0 <= acc["task_iou"]["mean"] <= 1
     assert report["recovery"]["steps"] == 3
     assert report["recovery"]["config"]["eval_images"] == 2  # from the YAML file, merged with the flags
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["prune"]["importance"] == "taylor"
     md = (run_dir / "report.md").read_text()
-    assert "ORT encoder latency" in md and "after recovery" in md
+    assert "ORT encoder latency" in md and "after recovery" in md and "empty unpruned" in md
     assert "mask IoU vs unpruned" in result.output
 
 

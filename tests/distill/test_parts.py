@@ -7,7 +7,6 @@ import torch
 from click.testing import CliRunner
 
 from edgesam.distill import DistillConfig, DistillConfigError
-from edgesam.distill.agreement import _empty_tally, _tally
 from edgesam.distill.images import line_images, split_images
 from edgesam.distill.models import build_student, load_teacher, same_decoder
 from tests.distill.conftest import IMAGE_SIZE
@@ -55,31 +54,62 @@ def test_line_images_include_unlabelled_folders_and_flat_folders(line_dir, tmp_p
         line_images(empty)
 
 
-def test_agreement_skips_empty_teacher_masks_and_counts_them():
-    t = np.zeros((3, 8, 8), bool)
-    s = np.zeros((3, 8, 8), bool)
-    t[0, :4], s[0, :2] = True, True  # IoU 0.5
-    t[1, :4] = True  # the student misses it: IoU 0, counted as empty-where-the-teacher-is-not
-    # prompt 2: both empty -- would be IoU 1.0, must not count
-    tally = _empty_tally()
-    _tally(tally, t, s)
-    assert tally["ious"] == [0.5, 0.0]
-    assert (tally["teacher_empty"], tally["student_empty"], tally["prompts"]) == (1, 1, 3)
+def test_random_prompts_on_unlabelled_images_depend_on_the_image_alone(line_dir):
+    from edgesam.distill.agreement import random_plan
+
+    data = line_images(line_dir)
+    plan = random_plan(data, "box", 0, 3, (0.1, 0.5))
+    unlabelled = [r.key for r in data.records if not r.labelled]
+    assert [item.key for item in plan] == unlabelled and all(not item.ground_truth for item in plan)
+    assert plan.num_prompts == 3 * len(unlabelled)
+    reordered = data.subset(list(reversed(range(len(data)))))
+    again = {item.key: item.boxes for item in random_plan(reordered, "box", 0, 3, (0.1, 0.5))}
+    assert all(np.array_equal(item.boxes, again[item.key]) for item in plan)
+    points = random_plan(data, "point", 0, 2, (0.1, 0.5))
+    assert all(item.points.shape == (2, 1, 2) and item.labels.shape == (2, 1) for item in points)
 
 
-def test_task_miou_equals_edgesam_eval_on_the_same_images(teacher_path, line_dir):
+def test_agreement_scores_through_edgesam_eval_and_matches_its_task_miou(teacher_path, line_dir):
+    """The teacher against itself agrees exactly on every prompt with a mask; its task mIoU is `edgesam eval`'s
+    on the same held-out labelled images (which are finetune's validation split)."""
     from edgesam.distill.agreement import agreement
-    from edgesam.distill.images import labelled_part
-    from edgesam.evaluate import evaluate
+    from edgesam.eval import evaluate_model, scoring_set
 
     teacher = load_teacher(teacher_path)
     _, held = split_images(line_images(line_dir), 0.3, 0)
+    assert {r.key for r in held.records if r.labelled} == {r.key for r in scoring_set(line_dir, "val", 0.3, 0).records}
     report = agreement(teacher.model, {"same": teacher.model}, held)
-    assert report["task_objects"] > 0
-    reference = evaluate(teacher.model, labelled_part(held), "box", 0, boundary=False)
+    reference = evaluate_model(teacher.model, scoring_set(line_dir, "val", 0.3, 0), "box", 0, boundary=False)
+    assert report["task_objects"] == len(reference.records) > 0
     assert report["teacher_task_box_miou"] == pytest.approx(reference.overall["miou"], abs=1e-12)
     same = report["students"]["same"]
-    assert same["box"]["iou_vs_teacher"]["mean"] == 1.0 and same["box"]["by_source"]["random"]["prompts"] > 0
+    assert same["task_box_miou"] == report["teacher_task_box_miou"]
+    for kind in ("box", "point"):
+        assert set(same[kind]["by_source"]) == {"labelled", "random"}
+        figures = same[kind]
+        assert figures["prompts"] == sum(s["prompts"] for s in figures["by_source"].values())
+        # identical masks: IoU 1 wherever either mask has pixels, and the empty ones are counted, not scored
+        assert figures["iou_vs_teacher"]["n"] == figures["prompts"] - figures["both_empty"] > 0
+        assert figures["iou_vs_teacher"]["mean"] == 1.0 and figures["teacher_empty"] == figures["both_empty"]
+
+
+def test_agreement_counts_a_student_that_outputs_nothing(teacher_path, line_dir):
+    """A student whose masks are all empty scores IoU 0 wherever the teacher answered, and is named."""
+    import copy
+
+    from edgesam.distill.agreement import agreement
+
+    teacher = load_teacher(teacher_path)
+    _, held = split_images(line_images(line_dir), 0.3, 0)
+    blind = copy.deepcopy(teacher.model)
+    with torch.no_grad():  # mask logits exactly 0: nothing above the threshold
+        for mlp in blind.mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.zero_()
+            mlp.layers[-1].bias.zero_()
+    report = agreement(teacher.model, {"blind": blind}, held)
+    box = report["students"]["blind"]["box"]
+    assert box["student_empty"] == box["prompts"] > box["teacher_empty"]
+    assert box["iou_vs_teacher"]["mean"] == 0.0 and report["students"]["blind"]["task_box_miou"] == 0.0
 
 
 def test_config_names_the_bad_field():

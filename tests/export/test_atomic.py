@@ -87,3 +87,55 @@ def test_refuses_to_replace_a_folder_that_is_not_a_bundle(tiny_model, tmp_path):
     with pytest.raises(BundleDestinationError, match="photos: exists, is not empty and holds no manifest.json"):
         export_bundle(tiny_model[0], out, ExportConfig(), progress=False)
     assert (out / "keep.jpg").exists()
+
+
+def _staging_folder(parent, name, owner_pid, files=("encoder.onnx",)):
+    import socket
+
+    folder = parent / name
+    folder.mkdir()
+    for f in files:
+        (folder / f).write_bytes(b"x")
+    (folder / ".edgesam-owner").write_text(f"{socket.gethostname()} {owner_pid}\n")
+    return folder
+
+
+def test_next_export_cleans_what_killed_exports_left(tmp_path):
+    import os
+    import subprocess
+
+    from edgesam.export.staging import staged_dir
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a process id that no longer runs, as a killed export's
+    out = tmp_path / "bundle"
+    _staging_folder(tmp_path, ".bundle.partial-killed", dead.pid)
+    _staging_folder(tmp_path, ".bundle.partial-running", os.getpid())  # a concurrent export: kept
+    killed_mid_swap = _staging_folder(tmp_path, ".bundle.old-killed", dead.pid, files=())
+    (killed_mid_swap / "bundle").mkdir()
+    (killed_mid_swap / "bundle" / MANIFEST_NAME).write_text('{"previous": true}')
+    (tmp_path / ".photos.partial-x").mkdir()  # another destination's: not ours
+
+    with staged_dir(out) as tmp:
+        assert (out / MANIFEST_NAME).read_text() == '{"previous": true}'  # put back before anything else
+        (tmp / MANIFEST_NAME).write_text('{"new": true}')
+    assert (out / MANIFEST_NAME).read_text() == '{"new": true}'
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME]
+    assert _leftovers(tmp_path) == [".bundle.partial-running", ".photos.partial-x"]
+
+
+def test_calib_build_replaces_only_a_calibration_set(tmp_path):
+    from edgesam.data import synthesize_dataset
+    from edgesam.export.calib_select import build_calibration_set
+
+    src = synthesize_dataset(tmp_path / "src", count=4, seed=0, size=48)
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "keep.jpg").write_bytes(b"x")
+    with pytest.raises(BundleDestinationError, match="holds no selection.json"):
+        build_calibration_set(src, out, 2)
+    assert sorted(p.name for p in out.iterdir()) == ["keep.jpg"]
+    first = build_calibration_set(src, tmp_path / "calib", 2)
+    second = build_calibration_set(src, tmp_path / "calib", 3)  # an earlier set is replaced
+    assert (first["count"], second["count"]) == (2, 3) and len(list((tmp_path / "calib").glob("*.png"))) == 3
+    assert _leftovers(tmp_path) == []

@@ -26,6 +26,7 @@ def test_predict_bundle_matches_checkpoint(bundle_dir, tiny_model, make_image, t
         assert result.exit_code == 0, result.output
         runs[name] = (np.asarray(Image.open(out / "part_mask.png")), json.loads((out / "part.json").read_text()))
     assert runs["runtime"][1]["backend"] == "runtime" and runs["torch"][1]["backend"] == "pytorch"
+    assert runs["torch"][0].any() and not np.any(runs["torch"][1]["empty_masks"])  # equal masks of something
     np.testing.assert_allclose(runs["runtime"][1]["scores"], runs["torch"][1]["scores"], atol=1e-3)
     differ = (runs["runtime"][0] != runs["torch"][0]).mean()
     assert differ <= 1e-3, differ  # boundary pixels at most (the parity tests bound them exactly)

@@ -32,6 +32,8 @@ def roi_bundle(roi_checkpoint):
     out = roi_checkpoint.parent / "bundle"
     manifest = export_bundle(roi_checkpoint, out, ExportConfig(precisions=("fp32",)), progress=False)
     assert manifest["model"]["framing"] == FRAMING.to_dict()
+    # parity as the model is used: one round with its dense box prompt, its single-mask output, 3 boxes
+    assert manifest["checks"]["fp32"]["num_masks"] == 3
     return out
 
 

@@ -55,7 +55,7 @@ def test_cli_help_shows_examples():
 
 def test_cli_merge_reports_missing_adapter(tmp_path):
     r = CliRunner().invoke(main, ["merge", str(tmp_path), "--out", str(tmp_path / "m.pth")])
-    assert r.exit_code != 0 and "adapter_config.json" in r.output
+    assert r.exit_code != 0 and "edgesam_adapter.json" in r.output
 
 
 def test_cli_eval_side_by_side(tiny_data, tmp_path):

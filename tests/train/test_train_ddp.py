@@ -37,7 +37,7 @@ def test_ddp_two_cpu_processes(tiny_data, tmp_path):
     assert setup["figures"]["world"] == 2
     steps = [x for x in lines if x["state"] == "step"]
     assert len(steps) == 2  # only rank 0 records
-    assert (tmp_path / "adapter/adapter.safetensors").exists()
+    assert (tmp_path / "adapter/adapter_model.safetensors").exists()
 
 
 def test_epoch_order_shards_cover_the_epoch_once():

@@ -35,17 +35,18 @@ def test_resume_matches_uninterrupted_run(tiny_data, tmp_path):
 def test_run_dir_contents_and_random_init_label(tiny_data, tmp_path):
     res = finetune(tiny_config(tiny_data, tmp_path, strategy="decoder", max_steps=2), progress=False)
     for name in ("config.yaml", "metrics.csv", "status.jsonl", "curves.png", LAST, "best.pt",
-                 "adapter/adapter.safetensors", "adapter/adapter_config.json", "base.pth"):
+                 "adapter/edgesam_weights.safetensors", "adapter/edgesam_adapter.json", "base.pth"):
         assert (tmp_path / name).exists(), name
     lines = [json.loads(x) for x in (tmp_path / "status.jsonl").read_text().splitlines()]
     assert {"setup", "start", "step", "epoch", "done"} <= {x["state"] for x in lines}
     assert all(x["init"] == "random" for x in lines)
     assert "memory estimate" in lines[0]["message"]
     assert _rows(tmp_path)[0]["init"] == "random"
-    meta = json.loads((tmp_path / "adapter/adapter_config.json").read_text())
+    assert not (tmp_path / "adapter/adapter_config.json").exists()  # no LoRA layers: not a peft adapter
+    meta = json.loads((tmp_path / "adapter/edgesam_adapter.json").read_text())
     assert meta["init"] == "random" and meta["arch"]["extra"]["init"] == "random" and len(meta["base_sha256"]) == 64
     assert "init: random" in (tmp_path / "config.yaml").read_text()
-    assert res.trainable_params > 0 and res.adapter_bytes == (tmp_path / "adapter/adapter.safetensors").stat().st_size
+    assert res.trainable_params > 0 and res.adapter_bytes == (tmp_path / "adapter/edgesam_weights.safetensors").stat().st_size
 
 
 def test_compare_writes_one_table(tiny_data, tmp_path):

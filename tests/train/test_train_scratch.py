@@ -14,7 +14,7 @@ def test_random_init_takes_the_scratch_recipe():
     assert cfg.framing == InputFraming(mode="roi", roi_margin=2.0, dense_box=True) and cfg.box_prob == 1.0
     pretrained = FinetuneConfig(model="vit_b", checkpoint="sam.pth")
     assert pretrained.recipe == "sam" and pretrained.strategy == "lora" and pretrained.loss == "focal_dice"
-    assert pretrained.framing.is_default
+    assert pretrained.framing is None  # as the checkpoint records it
     explicit = FinetuneConfig(model="vit_t", init="random", strategy="lora", loss="focal_dice")
     assert (explicit.strategy, explicit.loss, explicit.input_mode) == ("lora", "focal_dice", "roi")
     assert "recipe: scratch" in cfg.to_yaml() and FinetuneConfig.from_dict(cfg.to_dict()) == cfg
@@ -26,7 +26,8 @@ def test_roi_needs_box_prompts():
 
 
 def test_short_scratch_run_learns_and_segments(tiny_data, tmp_path):
-    from edgesam.data import load_dataset, sample_box, split_by_stem
+    from edgesam.data import load_dataset, sample_box
+    from edgesam.eval import train_val
     from edgesam.models import create_model
     from edgesam.predict import SamReferencePredictor
     from edgesam.train import merge_run
@@ -42,7 +43,7 @@ def test_short_scratch_run_learns_and_segments(tiny_data, tmp_path):
     model = create_model(checkpoint=tmp_path / "merged.pth")
     assert model.framing == cfg.framing  # the recipe's framing travels with the merged checkpoint
     ds = load_dataset(tiny_data)
-    _, val = split_by_stem(ds.subset([i for i, r in enumerate(ds.records) if r.labelled]), 0.2, 0)
+    _, val = train_val(ds, 0.2, 0)
     predictor = SamReferencePredictor(model)
     marked = 0
     for i in range(len(val)):
@@ -53,3 +54,27 @@ def test_short_scratch_run_learns_and_segments(tiny_data, tmp_path):
         boxes = np.stack([sample_box(m, np.random.default_rng(0), 0.0) for m in sample.masks])
         marked += int(predictor.predict(boxes=boxes).masks.reshape(len(boxes), -1).any(axis=1).sum())
     assert marked > 0, "the trained model marks nothing: the collapse the recipe exists to prevent"
+
+
+def test_fine_tuning_a_roi_model_keeps_its_framing(tiny_data, tmp_path):
+    """A checkpoint trained in ROI framing is fine-tuned (and recorded) in ROI framing without flags."""
+    import torch
+    import yaml
+
+    from edgesam.models import arch_for, build_sam, create_model, save_checkpoint
+    from edgesam.roi import with_framing
+    from edgesam.train import merge_run
+
+    framing = InputFraming(mode="roi", roi_margin=1.5, dense_box=True)
+    arch = with_framing(arch_for("vit_t", 64), framing)
+    torch.manual_seed(0)
+    save_checkpoint(build_sam(arch), tmp_path / "base.pth", arch)
+    cfg = FinetuneConfig(model="vit_t", checkpoint=str(tmp_path / "base.pth"), data=str(tiny_data),
+                         out=str(tmp_path / "run"), strategy="decoder", max_steps=2, val_max_images=1, lr_decoder=1e-2)
+    assert cfg.framing is None and cfg.box_prob == 0.5
+    finetune(cfg, progress=False)
+    recorded = yaml.safe_load((tmp_path / "run/config.yaml").read_text())
+    assert (recorded["input_mode"], recorded["roi_margin"], recorded["dense_box"], recorded["box_prob"]) == \
+        ("roi", 1.5, True, 1.0)
+    merge_run(tmp_path / "run", tmp_path / "merged.pth")
+    assert create_model(checkpoint=tmp_path / "merged.pth").framing == framing

@@ -1,0 +1,378 @@
+"""The bad-input corpus: every kind of broken file a user hands edgesam, written into a folder by code.
+
+Each bad input is an `Input(kind, name, path, culprit)`: `culprit` is the text the error line must
+contain (the file at fault, or the flag). Good assets (a tiny checkpoint, a bundle of it, a small
+dataset, an image) are made once; the bad ones are derived from them, so every case differs from a
+working input in exactly one way.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SIZE = 64  # the model's input size
+BUNDLE_MAX_BOXES = 4
+BUNDLE_MAX_POINTS = 4
+PICTURE_HW = (48, 64)  # the test image: 64 wide, 48 high
+
+
+@dataclass(frozen=True)
+class Input:
+    kind: str  # image, dataset, checkpoint, bundle, prompts, run_dir, images_folder, spec
+    name: str
+    path: Path | None  # the file or folder handed to the verb (None for prompts given as flags)
+    culprit: str  # what the error line must name
+    args: tuple = ()  # for prompts: the CLI arguments that carry them
+
+
+class PayloadMarker:
+    """Unpickling this calls `open(marker, "w")`: a checkpoint that would run code when loaded."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _png(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def picture(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = rng.integers(60, 120, PICTURE_HW, dtype=np.uint8)
+    img[10:30, 20:44] = 220
+    return img
+
+
+def object_mask() -> np.ndarray:
+    mask = np.zeros(PICTURE_HW, np.uint8)
+    mask[10:30, 20:44] = 255
+    return mask
+
+
+# ----------------------------------------------------------------------------------------- images
+def bad_images(root: Path) -> list[Input]:
+    root.mkdir(parents=True, exist_ok=True)
+    good = _png(root / "good.png", picture())
+    out = []
+    (root / "zero_byte.png").write_bytes(b"")
+    out.append(Input("image", "zero-byte image", root / "zero_byte.png", "zero_byte.png"))
+    data = good.read_bytes()
+    (root / "truncated.png").write_bytes(data[: len(data) // 2])
+    out.append(Input("image", "truncated image", root / "truncated.png", "truncated.png"))
+    (root / "html_named.png").write_text("<html><body>404 Not Found</body></html>\n")
+    out.append(Input("image", "mislabelled image (text named .png)", root / "html_named.png", "html_named.png"))
+    Image.fromarray(picture().astype(np.float32)).save(root / "float.tif")
+    out.append(Input("image", "float image (unsupported mode)", root / "float.tif", "float.tif"))
+    return out
+
+
+# --------------------------------------------------------------------------------------- datasets
+def _pairs(folder: Path, count: int = 3) -> Path:
+    for i in range(count):
+        _png(folder / "images" / f"part_{i}.png", picture(i))
+        _png(folder / "masks" / f"part_{i}.png", object_mask())
+    return folder
+
+
+def bad_datasets(root: Path, good_image: Path) -> list[Input]:
+    out = []
+
+    def case(name, culprit, make):
+        folder = root / name.split(" (")[0].replace(" ", "_").replace("-", "_")
+        target = make(folder)
+        out.append(Input("dataset", name, folder, culprit if culprit else target.name))
+
+    def empty(folder):
+        (folder / "images").mkdir(parents=True)
+        (folder / "masks").mkdir()
+        return folder
+
+    def zero_byte(folder):
+        _pairs(folder)
+        (folder / "images/part_0.png").write_bytes(b"")
+        return folder / "images/part_0.png"
+
+    def truncated(folder):
+        _pairs(folder)
+        data = (folder / "images/part_1.png").read_bytes()
+        (folder / "images/part_1.png").write_bytes(data[: len(data) // 2])
+        return folder / "images/part_1.png"
+
+    def mislabelled(folder):
+        _pairs(folder)
+        (folder / "images/part_2.png").write_text("not an image: a text file saved as .png\n")
+        return folder / "images/part_2.png"
+
+    def colour_mask(folder):
+        _pairs(folder)
+        rgb = np.stack([object_mask(), np.zeros(PICTURE_HW, np.uint8), object_mask() // 2], axis=2)
+        _png(folder / "masks/part_1.png", rgb)
+        return folder / "masks/part_1.png"
+
+    def wrong_size_mask(folder):
+        _pairs(folder)
+        _png(folder / "masks/part_0.png", np.zeros((PICTURE_HW[0] // 2, PICTURE_HW[1]), np.uint8))
+        return folder / "masks/part_0.png"
+
+    def unmasked(folder):
+        _pairs(folder)
+        _png(folder / "images/part_9.png", picture(9))
+        return folder / "images/part_9.png"
+
+    def no_objects(folder):
+        _pairs(folder)
+        for mask in (folder / "masks").iterdir():
+            _png(mask, np.zeros(PICTURE_HW, np.uint8))
+        return folder
+
+    def not_a_dataset(folder):
+        folder.mkdir(parents=True)
+        (folder / "notes.txt").write_text("photos of the line, not sorted yet\n")
+        shutil.copyfile(good_image, folder / "part.png")
+        return folder
+
+    case("empty dataset", None, empty)
+    case("zero-byte image", None, zero_byte)
+    case("truncated image", None, truncated)
+    case("mislabelled image (text named .png)", None, mislabelled)
+    case("colour mask (mislabelled mask)", None, colour_mask)
+    case("mask of the wrong size", None, wrong_size_mask)
+    case("image without a mask", None, unmasked)
+    case("no object in any mask", None, no_objects)
+    case("not a dataset", None, not_a_dataset)
+    return out
+
+
+# ------------------------------------------------------------------------------------ checkpoints
+def bad_checkpoints(root: Path, good: Path, marker: Path) -> list[Input]:
+    import torch
+
+    root.mkdir(parents=True, exist_ok=True)
+    out = []
+    rng = np.random.default_rng(0)
+    (root / "random.pth").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    out.append(Input("checkpoint", "random bytes", root / "random.pth", "random.pth"))
+    (root / "zero.pth").write_bytes(b"")
+    out.append(Input("checkpoint", "zero-byte", root / "zero.pth", "zero.pth"))
+    data = good.read_bytes()
+    (root / "truncated.pth").write_bytes(data[: len(data) // 2])
+    out.append(Input("checkpoint", "truncated", root / "truncated.pth", "truncated.pth"))
+    torch.save({"image_encoder.x": PayloadMarker(marker)}, root / "code_zip.pth")
+    out.append(Input("checkpoint", "code-executing (zip)", root / "code_zip.pth", "code_zip.pth"))
+    with open(root / "code_pickle.pth", "wb") as f:
+        pickle.dump({"model": PayloadMarker(marker)}, f)
+    out.append(Input("checkpoint", "code-executing (pickle)", root / "code_pickle.pth", "code_pickle.pth"))
+    torch.save({"fc.weight": torch.zeros(4, 4)}, root / "not_sam.pth")
+    out.append(Input("checkpoint", "not a SAM model", root / "not_sam.pth", "not_sam.pth"))
+    state = torch.load(good, weights_only=True)
+    arch = json.loads(state["edgesam_arch"])
+    state["edgesam_arch"] = json.dumps({**arch, "depth": arch["depth"] - 2})  # records fewer blocks than it holds
+    torch.save(state, root / "wrong_arch.pth")
+    out.append(Input("checkpoint", "wrong architecture", root / "wrong_arch.pth", "wrong_arch.pth"))
+    torch.save({"image_encoder.blocks.0.attn.qkv.lora_A.default.weight": torch.zeros(2, 2)}, root / "adapter.pth")
+    out.append(Input("checkpoint", "unmerged adapter", root / "adapter.pth", "adapter.pth"))
+    (root / "random.safetensors").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    out.append(Input("checkpoint", "random bytes (.safetensors)", root / "random.safetensors", "random.safetensors"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- bundles
+def bad_bundles(root: Path, good: Path) -> list[Input]:
+    from edgesam.manifest import MANIFEST_NAME
+    from edgesam.utils.files import sha256_file
+
+    out = []
+
+    def variant(name, culprit, change):
+        folder = root / name.split(" (")[0].replace(" ", "_")
+        shutil.copytree(good, folder, copy_function=os.link)  # changes below replace files, never edit them
+        manifest_path = folder / MANIFEST_NAME
+        manifest = json.loads(manifest_path.read_text())
+        target = change(folder, manifest) or folder
+        if manifest_path.exists() and manifest:
+            _replace(manifest_path, json.dumps(manifest).encode())
+        out.append(Input("bundle", name, folder, culprit or Path(target).name))
+
+    def rehash(folder, manifest):
+        for part in ("encoder", "decoder"):
+            entry = manifest["graphs"]["fp32"][part]
+            entry["sha256"] = sha256_file(folder / entry["file"])
+
+    def tampered(folder, manifest):
+        graph = folder / manifest["graphs"]["fp32"]["encoder"]["file"]
+        data = bytearray(graph.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        _replace(graph, bytes(data))
+        return graph
+
+    def truncated_graph(folder, manifest):
+        graph = folder / manifest["graphs"]["fp32"]["decoder"]["file"]
+        _replace(graph, graph.read_bytes()[:1000])
+        rehash(folder, manifest)  # hashes that match: only the graph itself can tell
+        return graph
+
+    def truncated_manifest(folder, manifest):
+        text = (folder / MANIFEST_NAME).read_bytes()
+        _replace(folder / MANIFEST_NAME, text[: len(text) // 2])
+        manifest.clear()
+        return folder / MANIFEST_NAME
+
+    def mismatched(folder, manifest):
+        encoder, decoder = (manifest["graphs"]["fp32"][p]["file"] for p in ("encoder", "decoder"))
+        os.replace(folder / encoder, folder / "swap.tmp")
+        os.replace(folder / decoder, folder / encoder)
+        os.replace(folder / "swap.tmp", folder / decoder)
+        rehash(folder, manifest)  # graphs swapped, hashes consistent: their inputs give them away
+        return folder / encoder
+
+    def missing_manifest(folder, manifest):
+        (folder / MANIFEST_NAME).unlink()
+        manifest.clear()
+        return folder / MANIFEST_NAME
+
+    def missing_graph(folder, manifest):
+        graph = folder / manifest["graphs"]["fp32"]["decoder"]["file"]
+        graph.unlink()
+        return graph
+
+    def future_format(folder, manifest):
+        manifest["format_version"] = 99
+        return folder / MANIFEST_NAME
+
+    variant("tampered graph", None, tampered)
+    variant("truncated graph", None, truncated_graph)
+    variant("truncated manifest", None, truncated_manifest)
+    variant("mismatched graphs", None, mismatched)
+    variant("missing manifest", None, missing_manifest)
+    variant("missing graph", None, missing_graph)
+    variant("future format version", "format_version", future_format)
+    return out
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write `data` as a new file at `path` (the old one may be a hard link to the good bundle's)."""
+    path.unlink()
+    path.write_bytes(data)
+
+
+# ---------------------------------------------------------------------------------------- prompts
+def bad_prompts(root: Path) -> list[Input]:
+    """Prompts for the test picture (64 wide, 48 high), as flags or as a JSON prompt file."""
+    root.mkdir(parents=True, exist_ok=True)
+    out = []
+
+    def flags(name, culprit, *args):
+        out.append(Input("prompts", name, None, culprit, args))
+
+    def file(name, culprit, text):
+        path = root / (name.replace(" ", "_").replace("(", "").replace(")", "") + ".json")
+        path.write_text(text)
+        out.append(Input("prompts", name, path, culprit or path.name, ("--prompts", str(path))))
+
+    box = {"type": "box", "data": [5, 5, 30, 30]}
+    flags("NaN box (flag)", "--box 'nan,2,30,30'", "--box", "nan,2,30,30")
+    file("NaN point (file)", "prompts", '[{"type": "point", "data": [NaN, 3], "label": 1}]')
+    flags("inverted box (flag)", "--box '40,30,10,5': expected x0 <= x1", "--box", "40,30,10,5")
+    flags("point outside the image (flag)", "points: coordinate [70.0, 10.0] lies outside", "--point", "70,10")
+    file("box outside the image (file)", "boxes: coordinate", json.dumps([{"type": "box", "data": [-5, 0, 20, 60]}]))
+    file("too many boxes (file)", "at most 4", json.dumps([box] * (BUNDLE_MAX_BOXES + 1)))
+    file("too many points (file)", "at most 4",
+         json.dumps([{"type": "point", "data": [10 + i, 10], "label": 1} for i in range(BUNDLE_MAX_POINTS + 1)]))
+    file("bad point label (file)", "label", '[{"type": "point", "data": [3, 4], "label": 3}]')
+    file("not JSON (file)", None, "box 5 5 30 30\n")
+    file("not a list (file)", None, '{"type": "box", "data": [5, 5, 30, 30]}')
+    return out
+
+
+TOO_MANY = ("too many boxes (file)", "too many points (file)")  # limits of a bundle, not of the torch model
+
+
+# --------------------------------------------------------------------------------------- run dirs
+def bad_run_dirs(root: Path, good_checkpoint: Path) -> list[Input]:
+    from edgesam.utils.files import sha256_file
+
+    out = []
+
+    def run_dir(name, culprit, config=None, weights=None):
+        folder = root / name.replace(" ", "_")
+        (folder / "adapter").mkdir(parents=True)
+        if config is not None:
+            (folder / "adapter/adapter_config.json").write_text(config)
+        if weights is not None:
+            (folder / "adapter/adapter.safetensors").write_bytes(weights)
+        out.append(Input("run_dir", name, folder, culprit))
+
+    from edgesam.train.adapter import FORMAT
+
+    meta = {"format": FORMAT, "strategy": "lora", "init": "random", "base_checkpoint": str(good_checkpoint),
+            "base_sha256": sha256_file(good_checkpoint), "arch": {"image_size": IMAGE_SIZE}}
+    run_dir("no adapter", "adapter_config.json")
+    run_dir("adapter config not JSON", "adapter_config.json", config="{not json", weights=b"")
+    run_dir("truncated adapter weights", "adapter.safetensors", config=json.dumps(meta), weights=b"\x10\x00")
+    run_dir("another base", "sha256", config=json.dumps({**meta, "base_sha256": "0" * 64}), weights=_tensors())
+    return out
+
+
+def _tensors() -> bytes:
+    import torch
+    from safetensors.torch import save
+
+    return save({"mask_decoder.iou_token.weight": torch.zeros(1, 256)})
+
+
+# ------------------------------------------------------------------------ image folders and specs
+def image_folders(root: Path, good_image: Path) -> list[Input]:
+    """Folders of line images (what `calib build` reads): one good image and one bad, or nothing."""
+    out = []
+    for bad in bad_images(root / "_bad"):
+        folder = root / bad.path.stem
+        folder.mkdir(parents=True)
+        shutil.copyfile(good_image, folder / "good.png")
+        shutil.copyfile(bad.path, folder / bad.path.name)
+        out.append(Input("images_folder", bad.name, folder, bad.culprit))
+    (root / "empty").mkdir()
+    out.append(Input("images_folder", "empty folder", root / "empty", "empty"))
+    return out
+
+
+def bad_specs(root: Path, datasets: Path) -> list[Input]:
+    """Pipeline specs: broken YAML, an unknown field, and a valid spec over a broken dataset."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "broken.yaml").write_text("model: vit_t\nfinetune: {epochs: 1\n")
+    (root / "unknown_field.yaml").write_text("model: vit_t\nepochs: 3\n")
+    (root / "bad_data.yaml").write_text(f"model: vit_t\nimage_size: 64\ndata: {datasets / 'truncated_image'}\n"
+                                        "finetune: {epochs: 1}\n")
+    return [Input("spec", "broken YAML", root / "broken.yaml", "broken.yaml"),
+            Input("spec", "unknown field", root / "unknown_field.yaml", "epochs"),
+            Input("spec", "spec over a broken dataset", root / "bad_data.yaml", "part_1.png")]
+
+
+CATALOG = {
+    "image": ("zero-byte image", "truncated image", "mislabelled image (text named .png)", "float image (unsupported mode)"),
+    "images_folder": ("zero-byte image", "truncated image", "mislabelled image (text named .png)",
+                      "float image (unsupported mode)", "empty folder"),
+    "dataset": ("empty dataset", "zero-byte image", "truncated image", "mislabelled image (text named .png)",
+                "colour mask (mislabelled mask)", "mask of the wrong size", "image without a mask",
+                "no object in any mask", "not a dataset"),
+    "checkpoint": ("random bytes", "zero-byte", "truncated", "code-executing (zip)", "code-executing (pickle)",
+                   "not a SAM model", "wrong architecture", "unmerged adapter", "random bytes (.safetensors)"),
+    "bundle": ("tampered graph", "truncated graph", "truncated manifest", "mismatched graphs", "missing manifest",
+               "missing graph", "future format version"),
+    "prompts": ("NaN box (flag)", "NaN point (file)", "inverted box (flag)", "point outside the image (flag)",
+                "box outside the image (file)", "too many boxes (file)", "too many points (file)",
+                "bad point label (file)", "not JSON (file)", "not a list (file)"),
+    "run_dir": ("no adapter", "adapter config not JSON", "truncated adapter weights", "another base"),
+    "spec": ("broken YAML", "unknown field", "spec over a broken dataset"),
+}

@@ -1,0 +1,102 @@
+"""The CLI's one error boundary (one `Error:` line, exit 1, --debug for the traceback) and its thread sizing."""
+from __future__ import annotations
+
+import errno
+import os
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from edgesam import threads
+from edgesam.cli import main as cli_main
+from edgesam.cli.errors import describe
+
+RAISED: list[BaseException] = []
+SEEN: dict = {}
+
+
+@click.command()
+def boom():
+    """Raise whatever the test queued."""
+    raise RAISED[0]
+
+
+@click.command()
+def show_threads():
+    """Record what a verb sees of the thread settings."""
+    SEEN.update(threads=threads.cpu_threads(), omp=os.environ.get("OMP_NUM_THREADS"),
+                policy=os.environ.get("OMP_WAIT_POLICY"))
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    monkeypatch.setitem(cli_main.COMMANDS, "boom", "tests.test_cli_errors:boom")
+    monkeypatch.setitem(cli_main.COMMANDS, "show-threads", "tests.test_cli_errors:show_threads")
+    monkeypatch.delenv("EDGESAM_DEBUG", raising=False)
+
+    def invoke(exc, *args, env=None):
+        RAISED[:] = [exc]
+        return CliRunner().invoke(cli_main.main, [*args, "boom"], env=env)
+    return invoke
+
+
+@pytest.mark.parametrize("exc, line", [
+    (ValueError("data.png: unreadable image"), "Error: data.png: unreadable image"),
+    (FileNotFoundError(errno.ENOENT, "No such file or directory", "/x/model.pth"), "Error: /x/model.pth: not found; check the path"),
+    (OSError(errno.ENOSPC, "No space left on device", "runs/b/encoder.onnx"),
+     "Error: runs/b/encoder.onnx: no space left on the device; free some space"),
+    (PermissionError(errno.EACCES, "Permission denied", "/data/a.png"), "Error: /data/a.png: permission denied"),
+    (MemoryError(), "Error: out of CPU memory (MemoryError): lower the batch size"),
+    (KeyError("image_encoder"), "Error: internal error (KeyError: 'image_encoder'); rerun with `edgesam --debug"),
+    (click.ClickException("first line\n  second line"), "Error: first line second line"),
+])
+def test_one_error_line_and_exit_code_1(cli, exc, line):
+    result = cli(exc)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    errors = [x for x in result.output.splitlines() if x.startswith("Error: ")]
+    assert len(errors) == 1 and errors[0].startswith(line), result.output
+    assert "Traceback" not in result.output
+
+
+def test_debug_flag_and_environment_let_the_traceback_through(cli):
+    result = cli(KeyError("x"), "--debug")
+    assert isinstance(result.exception, KeyError) and "Error:" not in result.output
+    result = cli(KeyError("x"), env={"EDGESAM_DEBUG": "1"})
+    assert isinstance(result.exception, KeyError)
+    result = cli(KeyError("x"), env={"EDGESAM_DEBUG": "0"})
+    assert isinstance(result.exception, SystemExit) and "internal error" in result.output
+
+
+def test_errors_defined_in_edgesam_keep_their_message():
+    from edgesam.models import CheckpointError
+    from edgesam.runtime.errors import BackendError
+
+    assert describe(CheckpointError("m.pth: truncated")) == "m.pth: truncated"
+    assert describe(BackendError("onnxruntime: CUDA provider missing")) == "onnxruntime: CUDA provider missing"
+    assert describe(RuntimeError("boom")).startswith("internal error (RuntimeError: boom)")
+
+
+def test_cpu_threads_flag_is_used_then_restored(cli, monkeypatch):
+    monkeypatch.delenv("EDGESAM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    result = CliRunner().invoke(cli_main.main, ["--cpu-threads", "3", "show-threads"])
+    assert result.exit_code == 0, result.output
+    assert SEEN == {"threads": 3, "omp": "3", "policy": SEEN["policy"]} and SEEN["policy"] in ("PASSIVE", os.environ.get("OMP_WAIT_POLICY"))
+    assert os.environ["OMP_NUM_THREADS"] == "7" and threads.cpu_threads() == 7  # the user's setting, back
+    assert CliRunner().invoke(cli_main.main, ["--cpu-threads", "0", "show-threads"]).exit_code == 2
+
+
+def test_free_cores_follow_the_load(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    for load, free in ((0.2, 8), (3.4, 5), (7.6, 1), (30.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert threads.free_cores() == free
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("EDGESAM_THREADS", "auto")
+    assert threads.cpu_threads() == 1
+    monkeypatch.setenv("EDGESAM_THREADS", "2")
+    assert threads.cpu_threads() == 2 and threads.cpu_threads(requested=4) == 4
+    monkeypatch.setenv("EDGESAM_THREADS", "many")
+    with pytest.raises(ValueError, match="EDGESAM_THREADS"):
+        threads.cpu_threads()
