@@ -140,7 +140,9 @@ def _check_run_dir(cfg: DistillConfig, run_dir: Path, resume: bool) -> None:
         return
     if not (run_dir / LAST).exists():
         raise FileNotFoundError(f"{run_dir}: nothing to resume (no {LAST})")
-    recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
+    # Fields the recorded config lacks (written by an older edgesam) take their defaults.
+    recorded = DistillConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()),
+                                       where=str(run_dir / "config.yaml")).to_dict()
     changed = sorted(k for k, v in cfg.to_dict().items() if recorded.get(k) != v and k not in RESUMABLE_CHANGES)
     if changed:
         raise DistillConfigError(f"{run_dir}: --resume with other settings than the run's ({', '.join(changed)}); "
