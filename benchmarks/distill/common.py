@@ -37,17 +37,36 @@ def cpu_record() -> dict:
     return {"model": model, "flags": {f: f in flags for f in SIMD_FLAGS}, "cpu_count": os.cpu_count()}
 
 
+def source_record() -> dict:
+    """Where the command ran: the repo's commit (and whether files differed from it), working folder,
+    niceness and the thread variables that shape CPU runs."""
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": git("rev-parse", "HEAD"), "modified_files": None if status is None else bool(status),
+            "cwd": os.getcwd(), "nice": os.nice(0),
+            "threads_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "EDGESAM_THREADS") if k in os.environ}}
+
+
 def context(argv: list[str] | None = None, note: str = NOTE) -> dict:
     from edgesam.envinfo import environment
 
     return {"command": " ".join(["python"] + (argv or sys.argv)), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "loadavg_start": [round(v, 2) for v in os.getloadavg()], "cpu": cpu_record(),
+            "loadavg_start": [round(v, 2) for v in os.getloadavg()], "cpu": cpu_record(), "source": source_record(),
             "environment": environment(), "note": note}
 
 
 def machine_lines(p: dict) -> list[str]:
     flags = ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in p["cpu"]["flags"].items())
-    return [f"Command: `{p['command']}`  ", f"CPU: {p['cpu']['model']} ({p['cpu']['cpu_count']} cores; {flags})  ",
+    src = p.get("source")
+    where = ([f"Ran in `{src['cwd']}` at commit {src['commit'] or 'unknown'}"
+              + (" (with local changes)" if src["modified_files"] else "")
+              + f", nice {src['nice']}, {', '.join(f'{k}={v}' for k, v in src['threads_env'].items()) or 'no thread variables'}.  "]
+             if src else [])
+    return [f"Command: `{p['command']}`  ", *where, f"CPU: {p['cpu']['model']} ({p['cpu']['cpu_count']} cores; {flags})  ",
             f"Started {p['started']}; load average at start {p['loadavg_start']}, at end {p['loadavg_end']}.  ",
             p["note"]]
 

@@ -63,7 +63,7 @@ def main():
                         eval_max_images=args.eval_max_images, latency_runs=0, threads=args.threads,
                         label_prompts=False)  # masks unused: only the evaluation reads labels
     report = distill(cfg, progress=True, resume=(work / "run" / "last.pt").exists())
-    val = _val_split_eval(args, cfg.out_path)
+    val = _val_split_eval(args, cfg)
     teacher_miou, student_miou = val["teacher"]["miou"], val["student"]["miou"]
     full = args.max_images is None
     met = None if not full else student_miou >= teacher_miou - TARGET_POINTS
@@ -73,15 +73,21 @@ def main():
     write(args.name, payload, _markdown)
 
 
-def _val_split_eval(args, student_path) -> dict:
-    """`edgesam eval --split val` of teacher and student (box prompts, seed 0): the figures the target compares."""
+def _val_split_eval(args, cfg) -> dict:
+    """`edgesam eval --split val` of teacher and student (box prompts, seed 0): the figures the target compares;
+    with a mask stage, also of the student as the embedding stage left it."""
+    from edgesam.distill.models import load_teacher
+    from edgesam.distill.run import stage_student
     from edgesam.eval import evaluate_model, scoring_set
     from edgesam.models import load_model
 
     val = scoring_set(args.data, "val", args.val_fraction, args.split_seed)
+    models = {"teacher": (load_model(None, args.teacher)[0], args.teacher),
+              "student": (load_model(None, cfg.out_path)[0], str(cfg.out_path))}
+    if cfg.mask_epochs:
+        models["embed_stage"] = (stage_student(load_teacher(args.teacher), cfg, "embed"), str(cfg.run_path / "best_embed.pt"))
     out = {}
-    for name, path in (("teacher", args.teacher), ("student", str(student_path))):
-        model, _ = load_model(None, path)
+    for name, (model, path) in models.items():
         report = evaluate_model(model, val, "box", 0, label=name, boundary=False)
         if not report.records:
             raise SystemExit(f"{args.data}: the val split has no labelled objects to score")
@@ -118,6 +124,8 @@ def _markdown(p: dict) -> str:
               f"{_f(t['teacher_miou'])} | {_f(t['student_miou'])} | {_f(u['task_box_miou'])} (held-out images scored "
               f"in the run: {ag['task_objects']} objects) |",
               f"| task Dice | {_f(val['teacher']['dice'])} | {_f(val['student']['dice'])} | |",
+              *([f"| task mIoU after the embedding stage alone (val split) | | {_f(val['embed_stage']['miou'])} | |"]
+                if "embed_stage" in val else []),
               f"| empty masks on the val split | {len(val['teacher']['empty_predictions'])} | "
               f"{len(val['student']['empty_predictions'])} | |",
               f"| mask IoU vs teacher, box prompts | 1 | {_f(s['box']['iou_vs_teacher']['mean'])} | "

@@ -18,11 +18,15 @@ def _pct(v) -> str:
     return "n/a" if v is None else f"{100 * v:.1f} %"
 
 
+COLUMNS = {"student": "distilled student", "embed_stage": "after the embedding stage", "untrained": "untrained start"}
+
+
 def format_report(r: dict) -> str:
     cfg, a = r["config"], r["agreement"]
     teacher, student = r["teacher"]["arch"], r["student_arch"]
-    s, u = a["students"]["student"], a["students"]["untrained"]
-    es, eu = r["embedding"]["student"], r["embedding"]["untrained"]
+    names = [n for n in COLUMNS if n in a["students"]]
+    st = {n: a["students"][n] for n in names}
+    emb = {n: r["embedding"].get(n) for n in names}
     mask_stage = f", then {cfg['mask_epochs']} on the teacher's masks" if cfg["mask_epochs"] else ""
     lines = [
         f"# Distillation: {teacher['variant']} -> {student['variant']} at {student['image_size']} px",
@@ -35,30 +39,36 @@ def format_report(r: dict) -> str:
         f"({r['held_out_labelled']} labelled).",
     ]
     if teacher.get("extra", {}).get("init") == "random":
-        lines += ["", "**The teacher has random weights**: these figures show the student reproducing a function, "
-                      "not segmentation quality."]
-    lines += ["", "| figure (held-out) | distilled student | untrained start |", "|---|---|---|",
-              f"| embedding MSE | {_f(es['val_mse'], 5)} | {_f(eu['val_mse'], 5)} |",
-              f"| embedding relative error \\|s-t\\|²/\\|t\\|² | {_f(es['val_rel'])} | {_f(eu['val_rel'])} |",
-              f"| embedding cosine | {_f(es['val_cos'])} | {_f(eu['val_cos'])} |"]
+        lines += ["", "The teacher records `init: random`: trained from random weights, or never trained at all. An "
+                      "untrained teacher only shows the student reproducing a function, not segmentation quality; "
+                      "the teacher's task mIoU below (where labels exist) tells which."]
+
+    def row(label: str, cell) -> str:
+        return f"| {label} | " + " | ".join(cell(n) for n in names) + " |"
+
+    lines += ["", "| figure (held-out) | " + " | ".join(COLUMNS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    for key, label, digits in (("val_mse", "embedding MSE", 5), ("val_rel", "embedding relative error \\|s-t\\|²/\\|t\\|²", 4),
+                               ("val_cos", "embedding cosine", 4)):
+        lines.append(row(label, lambda n: _f(emb[n][key], digits) if emb[n] else "n/a"))
     for kind in ("box", "point"):
-        if s[kind] is None:
-            lines.append(f"| {kind} prompts | not applicable ({r['framing'].get('mode')} framing takes boxes) | |")
+        if st["student"][kind] is None:
+            lines.append(f"| {kind} prompts | not applicable ({r['framing'].get('mode')} framing takes boxes) |"
+                         + " |" * (len(names) - 1))
             continue
         for source in ("labelled", "random"):
-            if source not in s[kind]["by_source"]:
+            if source not in st["student"][kind]["by_source"]:
                 continue
-            ks, ku = s[kind]["by_source"][source], u[kind]["by_source"][source]
+            part = {n: st[n][kind]["by_source"][source] for n in names}
             what = "ground-truth" if source == "labelled" else "random"
-            lines.append(f"| mask IoU vs teacher, {what} {kind} prompts: mean (p5), n | "
-                         f"{_f(ks['iou_vs_teacher']['mean'])} ({_f(ks['iou_vs_teacher']['p5'], 3)}), {ks['iou_vs_teacher']['n']} | "
-                         f"{_f(ku['iou_vs_teacher']['mean'])} ({_f(ku['iou_vs_teacher']['p5'], 3)}) |")
-            lines.append(f"| &nbsp;&nbsp;empty masks of {ks['prompts']}: teacher ({_pct(ks['teacher_empty_share'])}) / "
-                         f"student / both (left out) | {ks['teacher_empty']} / {ks['student_empty']} / {ks['both_empty']} | "
-                         f"{ku['teacher_empty']} / {ku['student_empty']} / {ku['both_empty']} |")
+            lines.append(row(f"mask IoU vs teacher, {what} {kind} prompts: mean (p5), n",
+                             lambda n: f"{_f(part[n]['iou_vs_teacher']['mean'])} ({_f(part[n]['iou_vs_teacher']['p5'], 3)}), "
+                                       f"{part[n]['iou_vs_teacher']['n']}"))
+            lines.append(row(f"&nbsp;&nbsp;empty masks of {part['student']['prompts']}: teacher "
+                             f"({_pct(part['student']['teacher_empty_share'])}) / student / both (left out)",
+                             lambda n: f"{part[n]['teacher_empty']} / {part[n]['student_empty']} / {part[n]['both_empty']}"))
     if a["teacher_task_box_miou"] is not None:
-        lines.append(f"| task mIoU, box prompts ({a['task_objects']} objects; teacher {_f(a['teacher_task_box_miou'])}) | "
-                     f"{_f(s['task_box_miou'])} | {_f(u['task_box_miou'])} |")
+        lines.append(row(f"task mIoU, box prompts ({a['task_objects']} objects; teacher {_f(a['teacher_task_box_miou'])})",
+                         lambda n: _f(st[n]["task_box_miou"])))
     size = r["size"]
     lines += ["", "| encoder | params (M) | GFLOPs |" + (" ONNX Runtime median ms |" if "latency" in r else ""),
               "|---|---|---|" + ("---|" if "latency" in r else "")]

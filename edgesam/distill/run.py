@@ -246,6 +246,13 @@ def _load_best(student, path: Path) -> None:
             params[name].copy_(value)
 
 
+def stage_student(teacher, cfg: DistillConfig, stage: str):
+    """The student as stage `stage` ("embed" or "mask") of the run in `cfg.run_path` left it (its best epoch)."""
+    student, _ = build_student(teacher, cfg.student, cfg.seed)
+    _load_best(student, cfg.run_path / BEST[stage])
+    return student.eval()
+
+
 def _evaluate(job: Job, progress: bool) -> dict:
     """Embedding error, mask agreement and task mIoU on the held-out images; encoder latency of both."""
     from edgesam.distill.agreement import agreement
@@ -258,6 +265,8 @@ def _evaluate(job: Job, progress: bool) -> dict:
               "held_out_labelled": len(labelled_part(job.held))}
     untrained, _ = build_student(teacher, cfg.student, cfg.seed)  # the start: what distillation bought
     models = {"student": student, "untrained": untrained.eval()}
+    if cfg.mask_epochs:  # what the mask stage added: the student as the embedding stage left it
+        models["embed_stage"] = stage_student(teacher, cfg, "embed")
     report["embedding"] = {name: EmbeddingObjective().validate(m, (job.item(u) for u in job.held_units), cfg.batch_size)
                            for name, m in models.items()}
     report["agreement"] = agreement(teacher.model, models, job.held, cfg.seed, cfg.mask_prompts, cfg.box_side,

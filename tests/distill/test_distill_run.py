@@ -96,7 +96,9 @@ def test_run_dir_holds_config_metrics_status_curves_and_report(run):
     assert all(e["stage"] == "distill" and e["student"] == "vit_n" for e in events)
     assert events[-1]["figures"]["box_iou_vs_teacher"] == pytest.approx(
         report["agreement"]["students"]["student"]["box"]["iou_vs_teacher"]["mean"])
-    assert "untrained start" in (d / "report.md").read_text()
+    text = (d / "report.md").read_text()
+    assert "untrained start" in text and "after the embedding stage" in text  # the mask stage's gain is visible
+    assert set(report["agreement"]["students"]) == {"student", "untrained", "embed_stage"}
 
 
 def test_existing_run_is_not_overwritten_and_resume_refuses_other_settings(run):
