@@ -28,8 +28,9 @@ from edgesam.utils.status import finite
 
 LAST, REPORT = "last.pt", "report"
 BEST = {"embed": "best_embed.pt", "mask": "best_mask.pt"}
-# Settings that may change between a run and its resumption: they change neither the data nor the schedule.
-RESUMABLE_CHANGES = {"latency_runs", "threads"}
+# Settings that may change between a run and its resumption: they change neither the data nor the schedule
+# (paths may differ when a run dir is reached another way; the cache is keyed by content, not by folder).
+RESUMABLE_CHANGES = {"latency_runs", "threads", "out", "run_dir", "cache_dir"}
 
 
 class Job:
