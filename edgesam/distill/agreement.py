@@ -60,31 +60,59 @@ def held_out_plans(held: Dataset, kinds, seed: int, per_image: int, side) -> dic
     return {key: plan for key, plan in plans.items() if plan.items}
 
 
+class TeacherAnswers:
+    """The teacher's masks for every held-out prompt, scored once; students are compared against them
+    (at each epoch of the mask stage, and in the final report)."""
+
+    def __init__(self, teacher, held_out: Dataset, seed: int = 0, prompts_per_image: int = 4,
+                 box_side: tuple[float, float] = (0.05, 0.6), kinds=None, progress: bool = False):
+        self.kinds = tuple(k for k in prompt_kinds(teacher) if kinds is None or k in kinds)
+        self.plans = held_out_plans(held_out, self.kinds, seed, prompts_per_image, box_side)
+        self.images, self.progress = len(held_out), progress
+        self.records = {key: score(model_adapter(teacher), plan, keep_masks=True, progress=self._bar("teacher", key))
+                        for key, plan in self.plans.items()}
+
+    def _bar(self, name: str, key: tuple[str, str]) -> str | None:
+        return f"{name}: {key[0]} prompts, {key[1]}" if self.progress else None
+
+    def compare(self, model, name: str = "student") -> tuple[dict[tuple[str, str], Agreement], dict | None]:
+        """(agreement per (kind, source), task summary of the labelled box prompts or None)."""
+        found, task = {}, None
+        for key, plan in self.plans.items():
+            records = score(model_adapter(model), plan, keep_masks=True, progress=self._bar(name, key))
+            found[key] = compare_records(records, self.records[key])
+            if key == ("box", "labelled"):
+                task = summarize_records(records)
+        return found, task
+
+    def box_agreement(self, model) -> dict:
+        """Agreement figures over every box prompt (what the mask stage keeps its best epoch by)."""
+        return _kind_figures(self.compare(model)[0], "box")
+
+    @property
+    def teacher_task(self) -> dict | None:
+        key = ("box", "labelled")
+        return summarize_records(self.records[key]) if key in self.records else None
+
+
 def agreement(teacher, students: dict, held_out: Dataset, seed: int = 0, prompts_per_image: int = 4,
-              box_side: tuple[float, float] = (0.05, 0.6), progress: bool = False) -> dict:
-    """Each student's masks vs the teacher's (box and point prompts); task mIoU of all on labelled images."""
-    kinds = prompt_kinds(teacher)
-    plans = held_out_plans(held_out, kinds, seed, prompts_per_image, box_side)
-    found: dict[str, dict[tuple[str, str], Agreement]] = {name: {} for name in students}
-    task: dict[str, dict] = {}
-    for (kind, source), plan in plans.items():
-        bar = f"{kind} prompts, {source}" if progress else None
-        reference = score(model_adapter(teacher), plan, keep_masks=True, progress=bar and f"teacher: {bar}")
-        if (kind, source) == ("box", "labelled"):
-            task["teacher"] = summarize_records(reference)
-        for name, model in students.items():
-            records = score(model_adapter(model), plan, keep_masks=True, progress=bar and f"{name}: {bar}")
-            found[name][kind, source] = compare_records(records, reference)
-            if (kind, source) == ("box", "labelled"):
-                task[name] = summarize_records(records)
-    report = {"images": len(held_out), "prompts": {f"{k} {s}": plan.num_prompts for (k, s), plan in plans.items()},
-              "teacher_task": task.get("teacher"), "students": {}}
-    for name in students:
-        per_kind = {kind: _kind_figures(found[name], kind) if kind in kinds else None for kind in PROMPT_KINDS}
-        report["students"][name] = {**per_kind, "task": task.get(name)}
-        report["students"][name]["task_box_miou"] = (task.get(name) or {}).get("miou")
-    report["teacher_task_box_miou"] = (task.get("teacher") or {}).get("miou")
-    report["task_objects"] = (task.get("teacher") or {}).get("n", 0)
+              box_side: tuple[float, float] = (0.05, 0.6), progress: bool = False,
+              answers: TeacherAnswers | None = None) -> dict:
+    """Each student's masks vs the teacher's (box and point prompts); task mIoU of all on labelled images.
+
+    `answers`: the teacher's, when already scored on the same held-out images with the same settings.
+    """
+    answers = answers or TeacherAnswers(teacher, held_out, seed, prompts_per_image, box_side, progress=progress)
+    teacher_task = answers.teacher_task
+    report = {"images": answers.images,
+              "prompts": {f"{k} {s}": plan.num_prompts for (k, s), plan in answers.plans.items()},
+              "teacher_task": teacher_task, "students": {}}
+    for name, model in students.items():
+        found, task = answers.compare(model, name)
+        per_kind = {kind: _kind_figures(found, kind) if kind in answers.kinds else None for kind in PROMPT_KINDS}
+        report["students"][name] = {**per_kind, "task": task, "task_box_miou": (task or {}).get("miou")}
+    report["teacher_task_box_miou"] = (teacher_task or {}).get("miou")
+    report["task_objects"] = (teacher_task or {}).get("n", 0)
     return report
 
 

@@ -174,7 +174,11 @@ def _train_stages(job: Job, recorder, run_dir: Path, progress: bool, resume: boo
     state = torch.load(run_dir / LAST, map_location="cpu", weights_only=True) if resume else None
     stages = [("embed", EmbeddingObjective(cfg.loss, cfg.cos_weight), cfg.epochs, cfg.lr, cfg.max_steps)]
     if cfg.mask_epochs:
-        stages.append(("mask", MaskObjective(job.teacher.model), cfg.mask_epochs, cfg.mask_lr, cfg.mask_max_steps))
+        from edgesam.distill.agreement import TeacherAnswers
+
+        answers = TeacherAnswers(job.teacher.model, job.held, cfg.seed, cfg.mask_prompts, cfg.box_side, kinds=("box",))
+        stages.append(("mask", MaskObjective(job.teacher.model, answers=answers), cfg.mask_epochs, cfg.mask_lr,
+                       cfg.mask_max_steps))
     done_before = state is not None and state["stage"] == "mask"  # stage 1 finished in an earlier session
     epochs_left = stop_after_epochs
     history: list[dict] = list(state["history_all"]) if state is not None and "history_all" in state else []
