@@ -3,7 +3,7 @@
 This is the single source of truth for SAM's pre- and post-processing (numpy + Pillow, no torch):
 resize the longest side, normalize, pad to a square, map prompt coordinates into the resized frame,
 and upscale low-resolution logits back to the original image. Keeping one copy is what stops the
-exported path from drifting away from PyTorch (DESIGN.md, lesson 3).
+exported path from drifting away from PyTorch.
 
 Conventions follow segment-anything exactly:
 - `ResizeLongestSide`: new side = int(side * target / longest + 0.5); the image is resized with PIL's

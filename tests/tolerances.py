@@ -16,7 +16,7 @@ PREDICTOR_LOGITS_ATOL = 1e-4
 # at most this fraction of pixels to differ.
 PREDICTOR_MASK_MAX_DIFF_FRACTION = 1e-4
 
-# --- training, evaluation, merge and efficient attention (issue 3) ---------------------------
+# --- training, evaluation, merge and efficient attention ---------------------------
 # Loss values are O(1) float32 reductions over a few hundred elements: 1e-5 is float32 rounding.
 LOSS_ATOL = 1e-5
 # EfficientAttention vs official Attention in fp32 on CPU: same math, different summation order in
@@ -27,7 +27,7 @@ ATTENTION_ATOL = 1e-4
 # fp32 rounding through softmax backward is ~1e-6 relative; 1e-4 leaves room for other BLAS builds.
 ATTENTION_GRAD_RTOL = 1e-4
 
-# --- export: ONNX graphs, FP16, INT8 (issue 4) ------------------------------------------------
+# --- export: ONNX graphs, FP16, INT8 ------------------------------------------------
 # The fp32 ONNX graphs run the same float32 ops as PyTorch in another order (ORT fuses MatMul+Add,
 # LayerNorm): embeddings are O(1) after the neck's LayerNorm, so 1e-4 is ~100x float32 rounding.
 EXPORT_FP32_EMBED_ATOL = 1e-4
@@ -40,7 +40,7 @@ EXPORT_FP16_MASK_IOU_MIN = 0.95
 # model sit near the 0 threshold everywhere, so flips are common; 0.8 still fails a broken graph (~0.3).
 EXPORT_INT8_MASK_IOU_MIN = 0.8
 
-# --- compression: structured pruning (issue 6) -------------------------------------------------
+# --- compression: structured pruning -------------------------------------------------
 # A pruned model vs the same model with the pruned heads/channels zeroed: identical maths, but the
 # matmuls sum over fewer terms, so float32 rounding differs; embeddings are O(1) LayerNorm outputs.
 PRUNE_ZEROED_EQUIV_ATOL = 1e-5
@@ -48,10 +48,10 @@ PRUNE_ZEROED_EQUIV_ATOL = 1e-5
 # accumulate in another order; fp16 eps ~1e-3 compounded over the encoder's blocks on O(1) embeddings.
 PRUNE_SPARSE24_FP16_ATOL = 5e-2
 # Pruned bundle in the runtime vs the pruned torch model, fp32 low-res logits: ORT's fused kernels
-# reorder float32 sums (the runtime's own parity bound, issue 5); a slicing or arch bug is O(1).
+# reorder float32 sums (the runtime's own parity bound); a slicing or arch bug is O(1).
 PRUNE_RUNTIME_LOGITS_ATOL = 1e-3
 
-# --- runtime and bench (issue 5) --------------------------------------------------------------
+# --- runtime and bench --------------------------------------------------------------
 # ONNX Runtime vs PyTorch on the same fp32 weights: fused kernels reorder float32 sums. Low-res logits
 # and IoU scores are O(1-10); we observe < 1e-5 on the tiny model, 1e-3 (~1e-4 relative) leaves room
 # for other CPUs and thread counts while any real drift (a geometry or prompt bug) is orders larger.

@@ -7,7 +7,9 @@ Run under the shared benchmark lock (two benchmarks never run at once), e.g.:
     flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/export/bench_export.py --variant vit_b \
         --runs 3 --calib-images 2 --iou-images 2
     flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/export/bench_export.py --variant vit_t \
-        --checkpoint runs/bench/vit_t_magnetic.pth --runs 10 --calib-images 16 --iou-images 40
+        --runs 10 --calib-images 16 --iou-images 40
+
+Whole-image framing only: a trained ROI-framed model is measured by benchmarks/fidelity/trained.py.
 
 Results go to benchmarks/export/results/<name>.json and .md. The machine is shared: other processes
 may run during a measurement, so compare ratios (measured interleaved in one run), not absolute times.
@@ -160,6 +162,9 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     model, arch = load_model(args.variant if not args.checkpoint else None, args.checkpoint, args.image_size)
+    if getattr(model, "framing", None) is not None and (model.framing.roi or model.framing.dense_box):
+        sys.exit(f"{args.checkpoint}: a ROI / dense-box model; this script scores whole-image prompts only "
+                 "(use benchmarks/fidelity/trained.py)")
     name = args.name or f"{arch.variant}_{arch.image_size}_{'trained' if args.checkpoint else 'random'}"
     work = Path(args.work) / name
     calib = str(DATA / "free" / "images")

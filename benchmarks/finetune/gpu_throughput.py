@@ -1,6 +1,6 @@
 """GPU training throughput per strategy: vit_b at 1024, batch 4, bf16 autocast (needs CUDA).
 
-Targets (issue 3, H100): LoRA >= 40 images/s with <= 16 GiB peak; decoder with cached embeddings
+Targets (H100): LoRA >= 40 images/s with <= 16 GiB peak; decoder with cached embeddings
 >= 1000 images/s. Also measures LoRA with the official attention, side by side, to show what the
 memory-efficient attention buys. Images come from magnetic-tile (or a synthetic set if absent).
 

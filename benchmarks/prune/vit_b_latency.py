@@ -1,7 +1,7 @@
 """vit_b encoder: parameters, analytic FLOPs and ONNX Runtime CPU latency at 25 % / 50 % pruning.
 
 Random weights (latency does not depend on values), magnitude importance, per-block ratios.
-Target (issue 6): 50 % MLP + 25 % head pruning makes the encoder >= 1.6x faster in ORT on this CPU.
+Target: 50 % MLP + 25 % head pruning makes the encoder >= 1.6x faster in ORT on this CPU.
 
 Reproduce (from the repo root):
   flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/prune/vit_b_latency.py --runs 5

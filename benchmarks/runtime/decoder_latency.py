@@ -5,7 +5,7 @@ same embedding, same session options, alternating calls so both see the same mac
     flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/runtime/decoder_latency.py \
         /tmp/edgesam-bench-runtime/vit_t_256/bundle --out benchmarks/runtime/results/decoder_vit_t
 
-Target (issue 5): <= 5 ms per box prompt for decoder + post-processing on this 2-core CPU.
+Target: <= 5 ms per box prompt for decoder + post-processing on this 2-core CPU.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GPU target of issue 5: the torch fast path's vit_b encoder at batch 8 against fp32 eager.
+"""GPU target: the torch fast path's vit_b encoder at batch 8 against fp32 eager.
 
 Target: throughput >= 8x the fp32 eager reference at batch 8, with mean mask IoU >= 0.99 against it
 (same boxes, fp32 decoder on both embeddings). Needs a CUDA GPU; exits 2 with a message elsewhere.

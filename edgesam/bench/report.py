@@ -65,6 +65,9 @@ def format_markdown(report: dict) -> str:
               ">= 90 % non-empty references). `task mIoU` is against the ground truth.",
               "Latencies are wall-clock on this host; `dec/prompt` is (prompt prep + decoder call + mask upscaling) "
               "divided by the prompts of the call; `host/enc` is host pre/post-processing over encoder time.", ""]
+    if (report.get("framing") or {}).get("mode") == "roi":
+        lines += ["ROI framing: the encoder runs once per box on its crop, inside the segment call, so `enc` is only "
+                  "the frame hand-over and `dec/prompt` holds each box's crop encoding.", ""]
     lines += [f"- {row['format']}: skipped ({row['skipped']})" for row in report["formats"] if row.get("skipped")]
     lines += [f"- **floor missed**: {m}" for m in report.get("floors", {}).get("missed", [])]
     lines += [f"- warning: {w}" for w in report.get("warnings", [])]

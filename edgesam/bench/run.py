@@ -102,6 +102,7 @@ def run_bench(config: BenchConfig) -> dict:
     report = {
         "bundle": str(config.bundle), "reference": checkpoint, "config": config.to_dict(),
         "images": len(plan), "prompts": plan.num_prompts, "plan": plan.describe(), "formats": rows,
+        "framing": (manifest.get("model") or {}).get("framing"),
         "warnings": warnings, "environment": environment(), "started": started,
         "note": "wall-clock latencies on a shared host (other processes may have been running); compare formats "
                 "within one report, measured side by side in one run",

@@ -30,7 +30,7 @@ def build_job(base: dict, flags: dict):
     for flag, key in PRUNE_FLAGS.items():
         if flags.get(flag) is not None:
             prune[key] = flags[flag]
-    # --recover-data alone enables recovery (issue usage); --eval-data only measures.
+    # --recover-data alone enables recovery; --eval-data only measures.
     wants = any(flags.get(k) is not None for k in ("recover_epochs", "recover_steps", "recover_data"))
     if wants or (base.get("recover_data") and recover is None):
         recover = recover if recover is not None else {}

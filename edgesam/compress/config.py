@@ -93,7 +93,11 @@ class RecoveryConfig:
     lr: float = 1e-4
     weight_decay: float = 0.01
     embed_weight: float = 1.0
-    mask_weight: float = 1.0
+    # Off by default: measured on the demo's trained ROI model (34 % heads + 50 % MLP pruned, one epoch),
+    # mask IoU vs unpruned went 0.90 -> 0.93 with the embedding term alone, but down to 0.85 with the
+    # focal + Dice mask term (0.84 at weight 0.1, 0.79 with soft BCE on the teacher's probabilities):
+    # gradients through the frozen decoder fit the training crops, not the teacher.
+    mask_weight: float = 0.0
     max_objects: int = 4  # box prompts per image in the mask loss
     box_jitter: float = 0.1
     augment: bool = False

@@ -83,7 +83,9 @@ def _train(student, teacher, dataset, config, optimizer, rng, recorder) -> list[
             item = prepare_sample(sample, student.image_encoder.img_size, rng, prompts, config.max_objects, augmenter,
                                   _framing(student))
             image = item.image if item is not None else torch.from_numpy(geometry.preprocess(sample.image, student.image_encoder.img_size)[0])
-            key = None if augmenter is not None else index
+            # Cached teacher embeddings only where the input is the same every epoch: augmentation and
+            # ROI crops (drawn around jittered, sampled boxes) change it.
+            key = None if augmenter is not None or _framing(student).roi else index
             parts = _step(student, teacher, image, item, config, optimizer, cache, key)
             seconds = time.perf_counter() - start
             history.append({"epoch": epoch, "step": len(history) + 1, **parts,

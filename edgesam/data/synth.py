@@ -79,6 +79,12 @@ def _bezier(p0, p1, p2, n: int = 40) -> list[tuple[float, float]]:
     return [tuple(p) for p in pts.tolist()]
 
 
+def _line_scale(h: int, w: int) -> int:
+    """Line defects widen with the frame (x2 at 256 px): a 1-px line on a large frame is below what a
+    segmentation model's quarter-resolution mask can draw, so no model could learn it."""
+    return max(1, round(min(h, w) / 128))
+
+
 def _draw_scratches(rng, h, w, draw) -> float:
     short = min(h, w)
     for _ in range(int(rng.integers(1, 3))):
@@ -89,7 +95,7 @@ def _draw_scratches(rng, h, w, draw) -> float:
         # Control point inside the frame: the curve stays in the hull of its three points, so a
         # scratch never leaves and re-enters the image as a second region.
         ctrl = np.clip((p0 + p2) / 2 + rng.normal(0.0, 0.2 * length, size=2), 2, [w - 3, h - 3])
-        draw.line(_bezier(p0, ctrl, p2), fill=255, width=int(rng.integers(1, 4)), joint="curve")
+        draw.line(_bezier(p0, ctrl, p2), fill=255, width=int(rng.integers(1, 4)) * _line_scale(h, w), joint="curve")
     return float(rng.choice([-1.0, 1.0]) * rng.uniform(35.0, 60.0))
 
 
@@ -126,13 +132,14 @@ def _draw_crack(rng, h, w, draw) -> float:
     steps = max(4, int(rng.uniform(0.3, 0.6) * short / step))
     start = rng.uniform([0.2 * w, 0.2 * h], [0.8 * w, 0.8 * h])
     main = _walk(rng, start, rng.uniform(0, 2 * math.pi), steps, step, h, w)
-    width = int(rng.integers(1, 3))
+    width = int(rng.integers(1, 3)) * _line_scale(h, w)
     draw.line(main, fill=255, width=width, joint="curve")
     for _ in range(int(rng.integers(1, 3))):
         i = int(rng.integers(1, len(main) - 1))
         (x0, y0), (x1, y1) = main[i - 1], main[i]
         heading = math.atan2(y1 - y0, x1 - x0) + rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 1.0)
-        draw.line(_walk(rng, main[i], heading, max(2, steps // 3), step, h, w), fill=255, width=1)
+        draw.line(_walk(rng, main[i], heading, max(2, steps // 3), step, h, w), fill=255,
+                  width=_line_scale(h, w))
     return -float(rng.uniform(40.0, 70.0))
 
 

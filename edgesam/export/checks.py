@@ -42,11 +42,16 @@ def cpu_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
 
 
 def sample_image(height: int = 200, width: int = 300) -> np.ndarray:
-    """A deterministic non-square grayscale test image: a lit gradient, a dark disc, a bright bar."""
+    """A deterministic non-square grayscale test image: a lit gradient, a dark disc, a bright bar, and
+    the two defects inspection models are trained on most, a dark scratch and a dark pit (a trained
+    model's parity masks must not be empty, or the comparison proves nothing)."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     img = 90 + 60 * xx / width + 20 * np.sin(yy / 7.0)
     img[(yy - 0.5 * height) ** 2 + (xx - 0.35 * width) ** 2 < (0.2 * height) ** 2] = 30
     img[int(0.15 * height):int(0.25 * height), int(0.6 * width):int(0.9 * width)] = 230
+    scratch = np.abs((yy - 0.55 * height) / height - 0.9 * (xx - 0.62 * width) / width) < 0.02
+    img[scratch & (xx > 0.62 * width) & (xx < 0.9 * width)] = 35
+    img[(yy - 0.22 * height) ** 2 + (xx - 0.17 * width) ** 2 < (0.07 * height) ** 2] = 25
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -86,12 +91,13 @@ class ParitySample:
 
 
 def boxed_sample_inputs(image: np.ndarray, framing, image_size: int) -> roi.ModelInputs:
-    """Models prompted by boxes (ROI framing, dense box): three boxes, each with one point."""
+    """Models prompted by boxes (ROI framing, dense box): a box around each dark defect of
+    `sample_image`, each with a point on it."""
     h, w = image.shape[:2]
-    boxes = np.array([[0.15 * w, 0.3 * h, 0.55 * w, 0.7 * h], [0.6 * w, 0.1 * h, 0.9 * w, 0.3 * h],
-                      [0.05 * w, 0.05 * h, 0.3 * w, 0.5 * h]], np.float32)
-    points = np.array([[[0.35 * w, 0.5 * h]], [[0.75 * w, 0.2 * h]], [[0.2 * w, 0.2 * h]]], np.float32)
-    labels = np.array([[1], [0], [1]], np.float32)
+    boxes = np.array([[0.13 * w, 0.28 * h, 0.57 * w, 0.72 * h], [0.6 * w, 0.5 * h, 0.92 * w, 0.85 * h],
+                      [0.1 * w, 0.12 * h, 0.24 * w, 0.32 * h]], np.float32)
+    points = np.array([[[0.35 * w, 0.5 * h]], [[0.76 * w, 0.68 * h]], [[0.17 * w, 0.22 * h]]], np.float32)
+    labels = np.array([[1], [1], [1]], np.float32)
     if framing.roi:
         return roi.roi_inputs(geometry.to_rgb_uint8(image), points, labels, boxes, framing, image_size)
     inputs = roi.image_inputs(points, labels, boxes, framing, image.shape[:2], image_size)

@@ -19,7 +19,7 @@ DECODER_STYLES = ("edgesam", "official")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 MIN_OPSET, MAX_OPSET = 13, 20
 
-# Kept in float by default (DESIGN.md lesson 1): normalisation, softmax and residual adds lose the
+# Kept in float by default: normalisation, softmax and residual adds lose the
 # most accuracy in 8 bits, and quantizing element-wise ops buys no speed on CPU.
 DEFAULT_INT8_OP_TYPES = ("MatMul", "Conv", "Gemm")
 DEFAULT_INT8_EXCLUDE_OP_TYPES = ("LayerNormalization", "Softmax", "Add")

@@ -3,7 +3,7 @@
 - Loading never executes pickled code: `.pth` goes through `torch.load(weights_only=True)`,
   `.safetensors` through safetensors.
 - Keys must match the model exactly; a mismatch raises `CheckpointError` naming the missing and
-  unexpected keys and the shapes that differ (DESIGN.md, lesson 2).
+  unexpected keys and the shapes that differ.
 - A checkpoint of an official shape, used on the whole image, is written as the plain state dict that
   `segment_anything.sam_model_registry[variant](checkpoint=...)` loads. Any other shape (small
   variant, other image size, pruned) or framing (ROI crops, dense box prompt) records its `ArchConfig`

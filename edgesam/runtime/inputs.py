@@ -101,7 +101,7 @@ def parse_prompts(prompts):
     """Prompt-file form -> (points, labels, boxes) for `Segmenter.segment`.
 
     Accepts the list of {"type": "point", "data": [x, y], "label": 1} / {"type": "box", "data": [x0,
-    y0, x1, y1]} items (DESIGN.md §2; parsed by `edgesam.prompts`, as the CLI does), that list as JSON
+    y0, x1, y1]} items (parsed by `edgesam.prompts`, as the CLI does), that list as JSON
     text or a path to such a file, or a dict with any of "points", "labels", "boxes". Points apply to
     every box (SAM's point + box prompt).
     """

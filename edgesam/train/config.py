@@ -26,10 +26,13 @@ INPUT_MODES = ("image", "roi")
 RECIPES = {
     "sam": dict(strategy="lora", input_mode=None, roi_margin=None, dense_box=None, loss="focal_dice",
                 image_size=None, epochs=10, batch_size=4, objects_per_image=8, box_prob=0.5, box_jitter=0.1,
-                lr_encoder=1e-5, lr_decoder=1e-4, weight_decay=0.01, warmup_steps=20),
-    "scratch": dict(strategy="full", input_mode="roi", roi_margin=2.0, dense_box=True, loss="bce_dice",
-                    image_size=128, epochs=20, batch_size=8, objects_per_image=2, box_prob=1.0, box_jitter=0.1,
-                    lr_encoder=1e-3, lr_decoder=1e-3, weight_decay=0.01, warmup_steps=50),
+                lr_encoder=1e-5, lr_decoder=1e-4, weight_decay=0.01, warmup_steps=20, val_every=1),
+    # Measured on magnetic-tile (val split, 1,000 steps, vit_t): margin 1.5 beats 2.0 (crack 0.57 vs 0.51:
+    # more pixels per defect), lr 3e-4 beats 1e-3 (5e-4 ties), box jitter 0.05 beats 0.1. 25 epochs of that
+    # set are 1,000 steps: about 9 minutes on a quiet 2-core CPU with validation every 5 epochs.
+    "scratch": dict(strategy="full", input_mode="roi", roi_margin=1.5, dense_box=True, loss="bce_dice",
+                    image_size=128, epochs=25, batch_size=8, objects_per_image=2, box_prob=1.0, box_jitter=0.05,
+                    lr_encoder=3e-4, lr_decoder=3e-4, weight_decay=0.01, warmup_steps=50, val_every=5),
 }
 RECIPE_FOR_INIT = {"pretrained": "sam", "random": "scratch"}
 
@@ -85,7 +88,7 @@ class FinetuneConfig:
     amp: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     grad_checkpointing: bool = False
     efficient_attention: bool = True
-    patience: int = 0  # early stopping after N epochs without val mIoU gain; 0 disables
+    patience: int = 0  # early stopping after N validations without val mIoU gain; 0 disables
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # run
     out: str = "runs/finetune/run"
@@ -93,6 +96,7 @@ class FinetuneConfig:
     num_workers: int = 0
     max_steps: int | None = None  # stop after this many optimizer steps (tests, smoke runs)
     val_max_images: int | None = None  # cap validation images per epoch (None: all)
+    val_every: int | None = None  # validate every N epochs (and after the last): validation time is training time lost
     cache_dir: str | None = None  # strategy=decoder: embedding cache on disk (None: memory)
 
     def __post_init__(self):
@@ -152,7 +156,7 @@ class FinetuneConfig:
             raise ConfigError("checkpoint: required with init=pretrained (or set init: random to train from scratch)")
         if self.model is None and not self.checkpoint:
             raise ConfigError("model: give a variant or a checkpoint")
-        for name in ("epochs", "batch_size", "objects_per_image", "lora_rank", "grad_accum", "partial_blocks"):
+        for name in ("epochs", "batch_size", "objects_per_image", "lora_rank", "grad_accum", "partial_blocks", "val_every"):
             _at_least(name, getattr(self, name), 1)
         for name in ("warmup_steps", "patience", "num_workers", "n_pos", "n_neg", "min_area", "split_seed"):
             _at_least(name, getattr(self, name), 0)

@@ -234,12 +234,19 @@ class Trainer:
                                              "start_step": self.step}}
         while not self.finished:
             yield from self.train_epoch()
-            yield {"state": "validating", "figures": {"epoch": self.epoch, "step": self.step,
-                                                      "val_images": self.validation_images()}}
-            yield self.end_epoch()
+            validate = self.validation_due()
+            if validate:
+                yield {"state": "validating", "figures": {"epoch": self.epoch, "step": self.step,
+                                                          "val_images": self.validation_images()}}
+            yield self.end_epoch(validate)
             if self.stopped_early:
                 yield {"state": "early_stop", "message": f"no val mIoU gain for {self.bad_epochs} epochs"}
         yield {"state": "done", "figures": {"best_miou": self.best, "steps": self.step, "epochs": self.epoch}}
+
+    def validation_due(self) -> bool:
+        """Validate every `val_every` epochs and always after the last one (validation costs training time)."""
+        last = self.epoch + 1 >= self.cfg.epochs or self.step >= self.total_steps
+        return last or (self.epoch + 1) % self.cfg.val_every == 0
 
     def validation_images(self) -> int:
         n = len(self.val_ds) if self.val_ds is not None else 0
@@ -304,13 +311,13 @@ class Trainer:
         self.step += 1
         return self.optimizer.param_groups[-1]["lr"]
 
-    def end_epoch(self) -> dict:
-        val = self.validate(self.sam) if self.validate is not None else {}
+    def end_epoch(self, validate: bool = True) -> dict:
+        val = self.validate(self.sam) if validate and self.validate is not None else {}
         miou = val.get("miou", float("nan"))
         improved = miou > self.best
         if improved:
             self.best, self.bad_epochs = miou, 0
-        else:
+        elif val:  # patience counts validations, not the epochs trained between them
             self.bad_epochs += 1
         row = {"epoch": self.epoch + 1, "step": self.step,
                "train_loss": float(np.mean(self.epoch_loss)) if self.epoch_loss else float("nan"),

@@ -46,8 +46,9 @@ class RunRecorder:
         fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
         a.plot(epochs, [r["train_loss"] for r in history], marker="o")
         a.set(xlabel="epoch", ylabel="train loss", title="loss")
-        b.plot(epochs, [r["val_miou"] for r in history], marker="o", label="val mIoU")
-        b.plot(epochs, [r["val_dice"] for r in history], marker="s", label="val Dice")
+        validated = [r for r in history if r["val_miou"] == r["val_miou"]]  # epochs between validations are NaN
+        b.plot([r["epoch"] for r in validated], [r["val_miou"] for r in validated], marker="o", label="val mIoU")
+        b.plot([r["epoch"] for r in validated], [r["val_dice"] for r in validated], marker="s", label="val Dice")
         b.set(xlabel="epoch", title="validation (box prompts)")
         b.legend()
         fig.suptitle(" | ".join(f"{k}: {v}" for k, v in self.labels.items()))

@@ -448,7 +448,12 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
         recorder.status(event["state"], event.get("message", ""), f)
         if (event["state"] == "step" and policy.due_after_step()) or event["state"] == "validating":
             _save_last(trainer, run_dir, policy)
-        if event["state"] == "epoch":
+        if event["state"] == "epoch" and f["val_miou"] != f["val_miou"]:  # NaN: an epoch between validations
+            recorder.metrics(trainer.history)
+            if bar is not None:
+                bar.write(f"epoch {f['epoch']}: trained (validation every {cfg.val_every} epochs)")
+            _save_last(trainer, run_dir, policy)
+        elif event["state"] == "epoch":
             recorder.metrics(trainer.history)
             if event["improved"] or size == 0:
                 tensors = trainer.strategy.trainable_state()

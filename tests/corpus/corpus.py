@@ -305,23 +305,24 @@ def bad_run_dirs(root: Path, good_checkpoint: Path) -> list[Input]:
 
     out = []
 
-    def run_dir(name, culprit, config=None, weights=None):
+    def run_dir(name, culprit, record=None, weights=None):
         folder = root / name.replace(" ", "_")
         (folder / "adapter").mkdir(parents=True)
-        if config is not None:
-            (folder / "adapter/adapter_config.json").write_text(config)
+        if record is not None:
+            (folder / "adapter" / META).write_text(record)
         if weights is not None:
-            (folder / "adapter/adapter.safetensors").write_bytes(weights)
+            (folder / "adapter" / EXTRA_WEIGHTS).write_bytes(weights)
         out.append(Input("run_dir", name, folder, culprit))
 
-    from edgesam.train.adapter import FORMAT
+    from edgesam.train.adapter import EXTRA_WEIGHTS, FORMAT, META
 
-    meta = {"format": FORMAT, "strategy": "lora", "init": "random", "base_checkpoint": str(good_checkpoint),
-            "base_sha256": sha256_file(good_checkpoint), "arch": {"image_size": IMAGE_SIZE}}
-    run_dir("no adapter", "adapter_config.json")
-    run_dir("adapter config not JSON", "adapter_config.json", config="{not json", weights=b"")
-    run_dir("truncated adapter weights", "adapter.safetensors", config=json.dumps(meta), weights=b"\x10\x00")
-    run_dir("another base", "sha256", config=json.dumps({**meta, "base_sha256": "0" * 64}), weights=_tensors())
+    meta = {"format": FORMAT, "strategy": "decoder", "init": "random", "base_checkpoint": str(good_checkpoint),
+            "base_sha256": sha256_file(good_checkpoint), "arch": {"image_size": IMAGE_SIZE},
+            "weights": [EXTRA_WEIGHTS]}
+    run_dir("no adapter", META)
+    run_dir("adapter record not JSON", META, record="{not json", weights=b"")
+    run_dir("truncated adapter weights", EXTRA_WEIGHTS, record=json.dumps(meta), weights=b"\x10\x00")
+    run_dir("another base", "sha256", record=json.dumps({**meta, "base_sha256": "0" * 64}), weights=_tensors())
     return out
 
 
@@ -373,6 +374,6 @@ CATALOG = {
     "prompts": ("NaN box (flag)", "NaN point (file)", "inverted box (flag)", "point outside the image (flag)",
                 "box outside the image (file)", "too many boxes (file)", "too many points (file)",
                 "bad point label (file)", "not JSON (file)", "not a list (file)"),
-    "run_dir": ("no adapter", "adapter config not JSON", "truncated adapter weights", "another base"),
+    "run_dir": ("no adapter", "adapter record not JSON", "truncated adapter weights", "another base"),
     "spec": ("broken YAML", "unknown field", "spec over a broken dataset"),
 }

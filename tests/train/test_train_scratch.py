@@ -11,7 +11,7 @@ from edgesam.train import FinetuneConfig, finetune
 def test_random_init_takes_the_scratch_recipe():
     cfg = FinetuneConfig(model="vit_t", init="random")
     assert cfg.recipe == "scratch" and cfg.strategy == "full" and cfg.loss == "bce_dice"
-    assert cfg.framing == InputFraming(mode="roi", roi_margin=2.0, dense_box=True) and cfg.box_prob == 1.0
+    assert cfg.framing == InputFraming(mode="roi", roi_margin=1.5, dense_box=True) and cfg.box_prob == 1.0
     pretrained = FinetuneConfig(model="vit_b", checkpoint="sam.pth")
     assert pretrained.recipe == "sam" and pretrained.strategy == "lora" and pretrained.loss == "focal_dice"
     assert pretrained.framing is None  # as the checkpoint records it
@@ -33,9 +33,13 @@ def test_short_scratch_run_learns_and_segments(tiny_data, tmp_path):
     from edgesam.train import merge_run
 
     cfg = FinetuneConfig(model="vit_t", init="random", image_size=64, data=str(tiny_data), out=str(tmp_path / "run"),
-                         epochs=12, batch_size=2, objects_per_image=2, warmup_steps=5, val_max_images=2)
-    finetune(cfg, progress=False)
+                         epochs=12, batch_size=2, objects_per_image=2, warmup_steps=5, val_max_images=2, val_every=5)
+    result = finetune(cfg, progress=False)
     steps = [json.loads(x) for x in (tmp_path / "run/status.jsonl").read_text().splitlines()]
+    # validated after epochs 5 and 10 and after the last; the epochs between are trained only
+    assert [s["figures"]["epoch"] + 1 for s in steps if s["state"] == "validating"] == [5, 10, 12]
+    validated = [row["epoch"] for row in result.history if row["val_miou"] == row["val_miou"]]
+    assert validated == [5, 10, 12] and len(result.history) == 12
     losses = [s["figures"]["loss"] for s in steps if s["state"] == "step"]
     assert len(losses) >= 16
     assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
