@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -14,7 +13,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DEFAULT_DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
 WORK = REPO / "runs" / "bench" / "distill"  # checkpoints, caches and run dirs: out of git
-SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 NOTE = ("Shared 2-core CPU: other engineers' processes may have been running (load averages recorded). "
         "Accuracy figures are seeded and do not depend on load; no timing figure here is a recorded result.")
 TIMING_NOTE = ("Timings: meant to be recorded on a quiet machine under the bench lock; the load averages show how "
@@ -22,19 +20,11 @@ TIMING_NOTE = ("Timings: meant to be recorded on a quiet machine under the bench
 
 
 def cpu_record() -> dict:
-    """CPU model, the SIMD flags that decide ONNX Runtime / torch kernels, core count."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in text.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "Model name":
-                model = value.strip()
-            elif key.strip() == "Flags":
-                flags = set(value.split())
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return {"model": model, "flags": {f: f in flags for f in SIMD_FLAGS}, "cpu_count": os.cpu_count()}
+    """CPU model, the SIMD flags that decide ONNX Runtime / torch kernels, core count (`edgesam.envinfo`'s record)."""
+    from edgesam.envinfo import cpu_features
+
+    cpu = cpu_features()
+    return {"model": cpu["model"], "flags": cpu["flags"], "isa": cpu["isa"], "cpu_count": cpu["logical_cpus"]}
 
 
 def source_record() -> dict:
