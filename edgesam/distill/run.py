@@ -169,7 +169,17 @@ def _fill_cache(job: Job, recorder: DistillRecorder, progress: bool) -> None:
 
 
 def _train_stages(job: Job, recorder, run_dir: Path, progress: bool, resume: bool, stop_after_epochs) -> bool:
-    """Stage 1, then stage 2 if asked; True when `stop_after_epochs` ended the session early."""
+    """Stage 1, then stage 2 if asked; True when `stop_after_epochs` ended the session early.
+
+    curves.png is drawn once more at the end, whatever the recorder's throttle skipped."""
+    stopped, history = _run_stages(job, recorder, run_dir, progress, resume, stop_after_epochs)
+    if history:
+        recorder.metrics(history, plot=True)
+    return stopped
+
+
+def _run_stages(job: Job, recorder, run_dir: Path, progress: bool, resume: bool, stop_after_epochs):
+    """The stages themselves: (stopped early, every metric row so far)."""
     cfg = job.cfg
     state = torch.load(run_dir / LAST, map_location="cpu", weights_only=True) if resume else None
     stages = [("embed", EmbeddingObjective(cfg.loss, cfg.cos_weight), cfg.epochs, cfg.lr, cfg.max_steps)]
@@ -184,7 +194,7 @@ def _train_stages(job: Job, recorder, run_dir: Path, progress: bool, resume: boo
     history: list[dict] = list(state["history_all"]) if state is not None and "history_all" in state else []
     for name, objective, epochs, lr, max_steps in stages:
         if epochs_left == 0:
-            return True
+            return True, history
         if name == "embed" and done_before:
             _load_best(job.student, run_dir / BEST["embed"])
             continue
@@ -199,9 +209,9 @@ def _train_stages(job: Job, recorder, run_dir: Path, progress: bool, resume: boo
         epochs_left = _drive(loop, recorder, run_dir, prior, progress, epochs_left)
         history = prior + loop.history
         if epochs_left == 0 and not loop.finished:
-            return True
+            return True, history
         _load_best(job.student, run_dir / BEST[name])
-    return False
+    return False, history
 
 
 def _drive(loop: Loop, recorder, run_dir: Path, prior: list[dict], progress: bool, epochs_left):
