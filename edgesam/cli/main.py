@@ -24,6 +24,7 @@ COMMANDS = {
     "eval": "edgesam.cli.evaluate:evaluate",
     "merge": "edgesam.cli.merge:merge",
     "prune": "edgesam.cli.prune:prune",
+    "distill": "edgesam.cli.distill:distill",
     "export": "edgesam.cli.export:export",
     "calib": "edgesam.cli.calib:calib",
     "bench": "edgesam.cli.bench:bench",
@@ -80,7 +81,7 @@ def main(debug, cpu_threads):
     """edgesam: Segment Anything from checkpoint to inspection line.
 
     \b
-    Pipeline: finetune -> merge -> prune -> export -> bench/check -> runtime.
+    Pipeline: finetune -> merge -> prune or distill -> export -> bench/check -> runtime.
     Start with `edgesam demo --out runs/demo` to see every stage on a built-in default.
     Errors are one `Error: ...` line (exit code 1); `edgesam --debug VERB ...` shows the traceback.
     """

@@ -35,6 +35,7 @@ class ImagePrompts:
     boxes: np.ndarray | None = None  # (K, 4) xyxy, inclusive corners
     points: np.ndarray | None = None  # (K, 1, 2) one positive point per object
     labels: np.ndarray | None = None  # (K, 1)
+    ground_truth: bool = True  # False: prompts placed without labels; only agreement with a reference is scored
 
     @property
     def num_prompts(self) -> int:
@@ -71,7 +72,7 @@ class PromptPlan:
         """Each item with its image and ground-truth masks, read when needed (one image in memory)."""
         for item in self.items:
             sample = self.dataset.load(item.index)
-            if sample.num_objects != item.num_prompts:
+            if item.ground_truth and sample.num_objects != item.num_prompts:
                 raise ValueError(f"{sample.image_path}: {sample.num_objects} objects now, {item.num_prompts} when the "
                                  "prompt plan was drawn (was the dataset changed while scoring?)")
             yield item, sample

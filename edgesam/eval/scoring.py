@@ -16,6 +16,7 @@ from edgesam import metrics
 from edgesam.eval.plan import ImagePrompts, PromptPlan
 
 SIZE_BUCKETS = (("small", 32 ** 2), ("medium", 96 ** 2), ("large", math.inf))  # COCO's, in original pixels
+NO_GROUND_TRUTH = "no ground truth"  # the bucket of a prompt placed without labels
 
 
 def size_bucket(area: int) -> str:
@@ -30,13 +31,13 @@ class PromptRecord:
     object: int  # index of the object in the image
     class_name: str
     prompt: str  # box | point
-    area: int  # ground-truth pixels
-    bucket: str  # small | medium | large
+    area: int  # ground-truth pixels (0 for a prompt without ground truth)
+    bucket: str  # small | medium | large | no ground truth
     iou: float  # vs ground truth; NaN only when both masks are empty
     dice: float
     pred_area: int
     pred_empty: bool
-    gt_empty: bool
+    gt_empty: bool  # False for a prompt without ground truth
     bf: float | None = None  # boundary F-score (None when boundary figures are off)
     hd95: float | None = None
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)  # kept for reference comparisons
@@ -49,10 +50,19 @@ class PromptRecord:
         return {k: v for k, v in vars(self).items() if k != "mask"}
 
 
-def score_masks(item: ImagePrompts, pred: np.ndarray, gt: np.ndarray, boundary: bool = False,
+def score_masks(item: ImagePrompts, pred: np.ndarray, gt: np.ndarray | None, boundary: bool = False,
                 keep_masks: bool = False) -> list[PromptRecord]:
-    """Records of one image: `pred` and `gt` are (K, H, W), one mask per prompt of `item`."""
-    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
+    """Records of one image: `pred` and `gt` are (K, H, W), one mask per prompt of `item`.
+
+    `gt` None (prompts without ground truth): the records carry the prediction only (IoU and Dice
+    undefined), for `compare_records` against a reference scored on the same prompts.
+    """
+    pred = np.asarray(pred, bool)
+    if gt is None:
+        return [PromptRecord(item.key, k, item.class_name, item.kind, 0, NO_GROUND_TRUTH, math.nan, math.nan,
+                             int(p.sum()), bool(e), False, None, None, p.copy() if keep_masks else None)
+                for k, (p, e) in enumerate(zip(pred, metrics.is_empty(pred)))]
+    gt = np.asarray(gt, bool)
     if pred.shape != gt.shape:
         raise ValueError(f"{item.key}: predicted masks {pred.shape} do not match the ground truth {gt.shape}")
     ious = metrics.batch_iou(pred, gt)
@@ -84,7 +94,7 @@ def score(predictor, plan: PromptPlan, *, boundary: bool = False, keep_masks: bo
         masks, segment_timings = predictor.segment(handle, item)
         if on_call is not None:
             on_call(item, encode_timings, segment_timings)
-        records += score_masks(item, masks, sample.masks, boundary, keep_masks)
+        records += score_masks(item, masks, sample.masks if item.ground_truth else None, boundary, keep_masks)
     return records
 
 

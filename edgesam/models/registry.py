@@ -2,7 +2,7 @@
 
 Official variants (vit_b, vit_l, vit_h) are built from segment-anything's own modules with the
 official hyper-parameters, so official checkpoints load with strict key matching. `vit_t` is a small
-variant for tests and CPU demos. Any variant can be built at another `image_size` (fast edge models),
+variant for tests and CPU demos, `vit_n` a smaller one that only distillation trains. Any variant can be built at another `image_size` (fast edge models),
 and a pruned model is the same modules with smaller Linear layers (`block_heads`, `block_mlp_dims`).
 """
 from __future__ import annotations
@@ -119,6 +119,10 @@ VARIANTS: dict[str, ArchConfig] = {
     "vit_h": ArchConfig("vit_h", 1280, 32, 16, (7, 15, 23, 31)),
     # Small variant for tests and CPU demos: 8x8 windows suit its default 256 px input (16x16 tokens).
     "vit_t": ArchConfig("vit_t", 192, 6, 3, (2, 5), image_size=256, window_size=8),
+    # Distillation student for line PCs (`edgesam distill`): about 2.4x fewer encoder FLOPs than vit_t at
+    # the same input (its neck, fixed by the 256-channel decoder, is then over a third of the cost).
+    # Trained only by distillation: it has no official or pretrained weights.
+    "vit_n": ArchConfig("vit_n", 128, 4, 2, (1, 3), image_size=256, window_size=8, mlp_ratio=2.0),
 }
 
 

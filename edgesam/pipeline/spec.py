@@ -35,7 +35,8 @@ class PipelineSpec:
     finetune: dict = field(default_factory=dict)  # FinetuneConfig overrides
     prune: dict | None = field(default_factory=dict)  # PruneConfig overrides; None skips pruning
     recover_epochs: int = 2
-    measure_latency: bool = True  # prune: ONNX Runtime encoder latency, pruned vs unpruned
+    measure_latency: bool = True  # prune / distill: ONNX Runtime encoder latency against the bigger model
+    distill: dict | None = None  # DistillConfig overrides (e.g. {student: vit_n}); None skips distillation
     export: dict = field(default_factory=lambda: {"precisions": ["fp32", "int8"]})  # ExportConfig overrides
     bench: dict = field(default_factory=dict)  # bench options (max_images, prompt)
     min_iou: float | None = None  # floors: the pipeline fails when a format misses them
@@ -49,6 +50,12 @@ class PipelineSpec:
         for name in ("finetune", "export", "bench"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name}: expected a mapping of option overrides, got {type(getattr(self, name)).__name__}")
+        if self.distill is not None:
+            if not isinstance(self.distill, dict):
+                raise ValueError(f"distill: expected a mapping of option overrides, got {type(self.distill).__name__}")
+            if self.prune is not None:  # both would replace the merged model's encoder
+                raise ValueError("distill: set prune: null as well; a distilled student replaces the merged model's "
+                                 "encoder (pruning and distillation are alternatives in the pipeline)")
 
     @property
     def out_dir(self) -> Path:

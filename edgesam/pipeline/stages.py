@@ -1,6 +1,6 @@
 """The train-to-edge stages, each a thin call into its own room's library function.
 
-data -> finetune -> merge -> prune (optional) -> export -> bench -> report. Every stage reads what
+data -> finetune -> merge -> prune or distill (optional) -> export -> bench -> report. Every stage reads what
 the previous one wrote (paths under the pipeline's out dir) and records its figures.
 """
 from __future__ import annotations
@@ -20,6 +20,9 @@ def _paths(spec: PipelineSpec) -> dict[str, Path]:
         "merged": out / "merged.pth",
         "pruned": out / "pruned.pth",
         "prune_run": out / "prune",
+        "student": out / "student.pth",
+        "distill_run": out / "distill",
+        "distill_cache": out / "distill_cache",
         "bundle": out / "bundle",
         "bench": out / "bench",
         "report": out / "report.md",
@@ -35,6 +38,8 @@ def _data_signature(path: Path) -> dict:
 
 def _final_checkpoint(spec: PipelineSpec) -> Path:
     paths = _paths(spec)
+    if spec.distill is not None:
+        return paths["student"]
     return paths["pruned"] if spec.prune is not None else paths["merged"]
 
 
@@ -127,6 +132,38 @@ def prune_fingerprint(ctx: dict) -> dict:
     return {"job": prune_job(ctx["spec"], ctx["paths"]).to_dict(), "merged": _file_sig(ctx["paths"]["merged"])}
 
 
+# --------------------------------------------------------------------------------------- distill
+def distill_config(spec: PipelineSpec, paths: dict):
+    from edgesam.distill import DistillConfig
+
+    base = {"teacher": str(paths["merged"]), "images": str(paths["data"]), "out": str(paths["student"]),
+            "run_dir": str(paths["distill_run"]), "cache_dir": str(paths["distill_cache"]),
+            "val_fraction": spec.val_fraction, "split_seed": spec.seed, "seed": spec.seed,
+            "latency_runs": 3 if spec.measure_latency else 0}  # finetune's split: the student is scored on its val
+    return DistillConfig.from_dict({**base, **spec.distill}, where="pipeline spec: distill").validate()
+
+
+def run_distill_stage(ctx: dict) -> dict:
+    import shutil
+
+    from edgesam.distill import distill
+
+    cfg = distill_config(ctx["spec"], ctx["paths"])
+    shutil.rmtree(cfg.run_path, ignore_errors=True)  # inputs changed: a fresh run (the teacher cache stays valid)
+    report = distill(cfg, progress=ctx["progress"])
+    students = report["agreement"]["students"]
+    return {"student": cfg.student, "size": report["size"], "embedding": report["embedding"]["student"],
+            "box_iou_vs_teacher": students["student"]["box"]["iou_vs_teacher"]["mean"],
+            "untrained_box_iou_vs_teacher": students["untrained"]["box"]["iou_vs_teacher"]["mean"],
+            "teacher_task_miou": report["agreement"]["teacher_task_box_miou"],
+            "student_task_miou": students["student"]["task_box_miou"], "latency": report.get("latency")}
+
+
+def distill_fingerprint(ctx: dict) -> dict:
+    return {"config": distill_config(ctx["spec"], ctx["paths"]).to_dict(), "merged": _file_sig(ctx["paths"]["merged"]),
+            "data": ctx.get("data")}
+
+
 # ---------------------------------------------------------------------------------------- export
 def export_config(spec: PipelineSpec, paths: dict):
     from edgesam.export import ExportConfig
@@ -193,6 +230,8 @@ def build_stages(spec: PipelineSpec) -> list[Stage]:
     ]
     if spec.prune is not None:
         stages.append(Stage("prune", run_prune_stage, prune_fingerprint, lambda c: [paths["pruned"]]))
+    if spec.distill is not None:
+        stages.append(Stage("distill", run_distill_stage, distill_fingerprint, lambda c: [paths["student"]]))
     stages += [
         Stage("export", run_export, export_fingerprint, lambda c: [paths["bundle"] / "manifest.json"]),
         Stage("bench", run_bench_stage, bench_fingerprint, lambda c: [paths["bench"]]),

@@ -27,6 +27,7 @@ def _verbs():
         },
         "images_folder": {
             "calib build": lambda i, c, o: ["calib", "build", i.path, o / "calib", "--count", "2"],
+            "distill --images": lambda i, c, o: _distill(c.checkpoint, i.path, o),
         },
         "dataset": {
             "data check": lambda i, c, o: ["data", "check", i.path],
@@ -38,6 +39,7 @@ def _verbs():
             "prune --recover-data": lambda i, c, o: ["prune", "--checkpoint", c.checkpoint, "--ratio", "0.25",
                                                      "--out", o / "p.pth", "--recover-data", i.path,
                                                      "--recover-epochs", "1", "--latency-runs", "0"],
+            "distill --images": lambda i, c, o: _distill(c.checkpoint, i.path, o),
         },
         "checkpoint": {
             "predict --checkpoint": lambda i, c, o: ["predict", c.picture, "--checkpoint", i.path, *BOX, "--out", o],
@@ -49,6 +51,7 @@ def _verbs():
                                                    "--out", o / "p.pth", "--latency-runs", "0"],
             "bench --reference": lambda i, c, o: ["bench", c.bundle, "--data", c.data, "--reference", i.path,
                                                   "--max-images", "1"],
+            "distill --teacher": lambda i, c, o: _distill(i.path, c.data, o),
         },
         "bundle": {
             "predict --bundle": lambda i, c, o: ["predict", c.picture, "--bundle", i.path, *BOX, "--out", o],
@@ -70,11 +73,18 @@ def _verbs():
     }
 
 
+def _distill(teacher, images, out):
+    return ["distill", "--teacher", teacher, "--images", images, "--out", out / "student.pth", "--epochs", "1",
+            "--views", "1", "--latency-runs", "0"]
+
+
 # What is not a bad input for that verb: data check reports masks without objects as warnings (a set
 # of defect-free surfaces is valid data); only training needs objects. A torch model has no prompt limit.
 NOT_BAD = {("data check", "no object in any mask"), ("eval --data", "no object in any mask"),
            ("bench --data", "no object in any mask"), ("prune --recover-data", "no object in any mask")}
 NOT_BAD |= {("predict --checkpoint", name) for name in TOO_MANY}
+# Distillation reads pixels only: masks without objects are fine, and a folder of pictures is a flat image folder.
+NOT_BAD |= {("distill --images", "no object in any mask"), ("distill --images", "not a dataset")}
 
 
 def _cases():

@@ -70,6 +70,19 @@ def test_records_scores_buckets_and_empty_flags():
     assert size_bucket(32 * 32 - 1) == "small" and size_bucket(32 * 32) == "medium"
 
 
+def test_prompts_without_ground_truth_keep_their_masks_for_a_reference_only():
+    """Prompts placed on an unlabelled image: nothing to score against, so IoU is undefined (never 0 or 1),
+    and the masks are kept for `compare_records`."""
+    from dataclasses import replace
+
+    pred = np.stack([_square(50, 50, 0, 0, 10), np.zeros((50, 50), bool)])
+    item = replace(_item(pred), areas=(0, 0), ground_truth=False)
+    rows = score_masks(item, pred, None, keep_masks=True)
+    assert all(math.isnan(r.iou) and math.isnan(r.dice) for r in rows)
+    assert [r.pred_empty for r in rows] == [False, True] and not any(r.gt_empty for r in rows)
+    assert np.array_equal(rows[0].mask, pred[0]) and EvalReport("m", "box", 0, rows).overall["miou"] is None
+
+
 def test_box_fill_baseline_and_comparison(tmp_path):
     boxes = np.array([[1, 2, 3, 5]], np.float32)  # inclusive corners: 3 wide, 4 high
     fill = box_fill_masks(boxes, (10, 10))

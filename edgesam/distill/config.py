@@ -1,0 +1,156 @@
+"""`DistillConfig`: every knob of `edgesam distill`, validated, and round-tripped through YAML."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from edgesam.data import AugmentConfig
+from edgesam.utils.yamlio import read_yaml_mapping
+
+LOSSES = ("mse", "mse+cos")
+TEACHER_BACKENDS = ("torch", "onnx")
+
+
+class DistillConfigError(ValueError):
+    """A distill setting that is missing, of the wrong type or out of range; names the field."""
+
+
+@dataclass
+class DistillConfig:
+    # what
+    teacher: str | None = None  # checkpoint of the fine-tuned (merged) model
+    student: str = "vit_n"  # registered variant of the student encoder
+    images: str | None = None  # dataset folder (any layout, unlabelled class folders included) or a flat image folder
+    image_size: int | None = None  # None: the teacher's; teacher and student both run at this size
+    out: str = "student.pth"
+    run_dir: str | None = None  # None: <out without suffix>_distill/ beside out
+    cache_dir: str | None = None  # teacher embeddings; None: <run_dir>/teacher_cache (share it between runs)
+    # teacher embeddings
+    teacher_backend: str = "torch"  # onnx: run the teacher through its exported ONNX encoder (faster on CPU)
+    views_per_image: int = 4  # cached inputs per image: view 0 as at inference, the rest augmented
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # applied alike to teacher and student inputs
+    box_side: tuple[float, float] = (0.02, 0.5)  # random boxes (ROI crops, prompts): side range, fraction of the short side
+    # data
+    val_fraction: float = 0.2  # held-out images (split by stem, as finetune splits): validation and eval
+    max_images: int | None = None  # use at most this many training images (evenly spread; benchmarks)
+    split_seed: int = 0  # which images are held out (finetune's --split-seed): fixed apart from `seed`
+    seed: int = 0  # views, prompts, student init and order
+    # stage 1: the student encoder learns the teacher's embeddings
+    loss: str = "mse"  # mse | mse+cos (adds cos_weight * (1 - cosine) per embedding location)
+    cos_weight: float = 1.0
+    epochs: int = 8
+    batch_size: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    grad_clip: float = 1.0  # 0 disables
+    max_steps: int | None = None  # stop stage 1 after this many optimizer steps
+    efficient_attention: bool = True
+    # stage 2 (optional): end to end on the teacher's masks for box prompts drawn on the images
+    mask_epochs: int = 0  # 0 skips the stage
+    mask_lr: float = 1e-4  # student encoder; the decoder trains at a tenth of it
+    mask_prompts: int = 4  # box prompts per image per step (whole-image models; an ROI crop has its own box)
+    label_prompts: bool = True  # whole-image models: put those boxes on labelled objects where labels exist
+    mask_max_steps: int | None = None
+    # evaluation against the teacher on the held-out images
+    eval_max_images: int | None = 32
+    latency_runs: int = 3  # ONNX Runtime encoder latency of teacher and student (0 skips)
+    threads: int | None = None  # torch / ONNX Runtime threads; None: the libraries' default
+
+    def __post_init__(self):
+        if isinstance(self.augment, dict):
+            self.augment = AugmentConfig.from_dict(self.augment)
+        self.box_side = tuple(float(v) for v in self.box_side)
+
+    def validate(self) -> "DistillConfig":
+        """Check every field; called before a run (a printed default config may leave paths empty)."""
+        if not self.teacher:
+            raise DistillConfigError("teacher: give the teacher checkpoint (--teacher merged.pth)")
+        if not self.images:
+            raise DistillConfigError("images: give the folder of line images to distil on (--images DIR)")
+        _choice("loss", self.loss, LOSSES)
+        _choice("teacher_backend", self.teacher_backend, TEACHER_BACKENDS)
+        for name in ("views_per_image", "epochs", "batch_size", "mask_prompts"):
+            _at_least(name, getattr(self, name), 1)
+        for name in ("warmup_steps", "mask_epochs", "latency_runs", "seed", "split_seed"):
+            _at_least(name, getattr(self, name), 0)
+        for name in ("max_steps", "mask_max_steps", "max_images", "eval_max_images", "threads"):
+            if getattr(self, name) is not None:
+                _at_least(name, getattr(self, name), 1)
+        for name in ("cos_weight", "lr", "weight_decay", "grad_clip", "mask_lr"):
+            _number(name, getattr(self, name), low=0.0)
+        if not 0.0 < self.val_fraction < 1.0:
+            raise DistillConfigError(f"val_fraction: expected a number in (0, 1), got {self.val_fraction!r}")
+        if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size <= 0
+                                            or self.image_size % 16):
+            raise DistillConfigError(f"image_size: expected a positive multiple of 16, got {self.image_size!r}")
+        lo, hi = self.box_side if len(self.box_side) == 2 else (-1.0, -1.0)
+        if not 0.0 < lo <= hi <= 1.0:
+            raise DistillConfigError(f"box_side: expected (min, max) with 0 < min <= max <= 1, got {list(self.box_side)}")
+        return self
+
+    # ----------------------------------------------------------------------- paths
+    @property
+    def out_path(self) -> Path:
+        return Path(self.out)
+
+    @property
+    def run_path(self) -> Path:
+        if self.run_dir:
+            return Path(self.run_dir)
+        return self.out_path.with_name(self.out_path.stem + "_distill")
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else self.run_path / "teacher_cache"
+
+    # ----------------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["augment"] = self.augment.to_dict()
+        d["box_side"] = list(self.box_side)
+        return d
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> "DistillConfig":
+        if not isinstance(d, dict):
+            raise DistillConfigError(f"{where}: expected a mapping of field: value, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise DistillConfigError(f"{where}: unknown fields {unknown}; see `edgesam distill --print-config`")
+        try:
+            return cls(**d)
+        except (TypeError, ValueError) as e:
+            raise DistillConfigError(f"{where}: {e}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> "DistillConfig":
+        """Load a YAML spec; `overrides` (flags; None = not given) win over the file."""
+        data = read_yaml_mapping(path, DistillConfigError)
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(data, where=str(path))
+
+    def replace(self, **changes) -> "DistillConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def _choice(name, value, options):
+    if value not in options:
+        raise DistillConfigError(f"{name}: expected one of {list(options)}, got {value!r}")
+
+
+def _at_least(name, value, low):
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise DistillConfigError(f"{name}: expected an integer >= {low}, got {value!r}")
+
+
+def _number(name, value, low=None):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or (low is not None and value < low):
+        raise DistillConfigError(f"{name}: expected a number >= {low}, got {value!r}")

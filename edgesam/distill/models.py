@@ -1,0 +1,118 @@
+"""Teacher and student models of a distillation run.
+
+The student is a registered variant's image encoder at the teacher's input size (so its embedding
+grid is the teacher's), with the teacher's prompt encoder and mask decoder copied in unchanged. Its
+architecture records the teacher's input framing and where it came from, so the student checkpoint
+loads, exports and runs in the runtime without flags, exactly as the teacher would.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from edgesam.models import ArchConfig, arch_for, build_sam, load_model
+from edgesam.utils.files import sha256_file
+
+DECODER_PREFIXES = ("prompt_encoder.", "mask_decoder.")
+
+
+@dataclass
+class Teacher:
+    model: torch.nn.Module
+    arch: ArchConfig
+    path: Path
+    sha256: str
+    backend: str
+
+    @property
+    def image_size(self) -> int:
+        return self.arch.image_size
+
+    @property
+    def cache_id(self) -> str:
+        """Names the cache folder: the encoder's weights as loaded (after any resize) and the backend."""
+        from edgesam.train.cache import module_hash
+
+        return f"{self.arch.variant}-{self.image_size}-{self.backend}-{module_hash(self.model.image_encoder)}"
+
+    def describe(self) -> dict:
+        return {"checkpoint": str(self.path.resolve()), "checkpoint_sha256": self.sha256, "backend": self.backend,
+                "arch": self.arch.to_dict(), "dtype": "float16"}
+
+    def encoder(self, work_dir: Path, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+        """(1, 3, S, S) float32 -> (1, C, e, e) float32 through the chosen backend."""
+        if self.backend == "onnx":
+            return _onnx_encoder(self.model, Path(work_dir) / "encoder.onnx", threads)
+        encoder = self.model.image_encoder.eval()
+
+        @torch.inference_mode()
+        def encode(x: np.ndarray) -> np.ndarray:
+            return encoder(torch.from_numpy(x)).float().numpy()
+        return encode
+
+
+def load_teacher(path: str | Path, image_size: int | None = None, backend: str = "torch") -> Teacher:
+    model, arch = load_model(None, path, image_size)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return Teacher(model.eval(), arch, Path(path), sha256_file(path), backend)
+
+
+def _onnx_encoder(model, path: Path, threads: int | None):
+    """The teacher's encoder exported once (the bundle's own encoder graph) and run in ONNX Runtime."""
+    import onnxruntime as ort
+
+    from edgesam.export.onnx_export import export_encoder
+
+    if not path.is_file():  # the exporter moves a finished graph into place, never a partial one
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_encoder(model, path)
+    from edgesam.threads import no_spinning
+
+    opts = no_spinning(ort.SessionOptions())  # idle pool threads sleep: the machine is shared with training
+    if threads:
+        opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
+
+
+def student_arch(teacher: Teacher, variant: str) -> ArchConfig:
+    """The student's architecture: `variant` at the teacher's input size, carrying the teacher's framing."""
+    arch = arch_for(variant, teacher.image_size)
+    t = teacher.arch
+    if arch.image_size // arch.patch_size != t.image_size // t.patch_size:
+        raise ValueError(f"student: {variant} makes a {arch.image_size // arch.patch_size}-token grid, the teacher "
+                         f"a {t.image_size // t.patch_size}-token one; the decoder needs the teacher's grid")
+    if arch.prompt_embed_dim != t.prompt_embed_dim:
+        raise ValueError(f"student: {variant} ends in {arch.prompt_embed_dim} channels, the teacher's decoder "
+                         f"expects {t.prompt_embed_dim}")
+    provenance = {"teacher": str(teacher.path), "teacher_sha256": teacher.sha256, "teacher_variant": t.variant}
+    return arch.replace(extra={**t.extra, "distilled_from": provenance})
+
+
+def build_student(teacher: Teacher, variant: str, seed: int = 0):
+    """(student Sam, arch): a seeded random encoder plus the teacher's prompt encoder and mask decoder."""
+    arch = student_arch(teacher, variant)
+    torch.manual_seed(seed)
+    student = build_sam(arch)
+    copy_decoder(teacher.model, student)
+    return student, arch
+
+
+def copy_decoder(source, target) -> None:
+    """Copy the prompt encoder and mask decoder weights (they must have the same shapes)."""
+    src = {k: v for k, v in source.state_dict().items() if k.startswith(DECODER_PREFIXES)}
+    missing = target.load_state_dict(src, strict=False)
+    absent = [k for k in missing.missing_keys if k.startswith(DECODER_PREFIXES)]
+    if absent or missing.unexpected_keys:
+        raise ValueError(f"student: decoder weights do not fit: missing {absent[:5]}, unexpected {missing.unexpected_keys[:5]}")
+
+
+def same_decoder(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return all(torch.equal(v, sb[k]) for k, v in sa.items() if k.startswith(DECODER_PREFIXES))
