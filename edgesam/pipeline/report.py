@@ -54,8 +54,10 @@ def task_accuracy(paths: dict, spec) -> dict:
     plan = validation_plan(paths, spec)
     model = evaluate(model_adapter(create_model(checkpoint=_final_checkpoint(spec))), plan, "final model", boundary=False)
     baseline = evaluate(BoxFillAdapter(), plan, "box-filled baseline", boundary=False)
+    per_class = {name: {"miou": figures["miou"], "box_baseline_miou": baseline.by("class_name")[name]["miou"],
+                        "n": figures["n"]} for name, figures in model.by("class_name").items()}
     return {"val_miou": model.miou, "box_baseline_miou": baseline.miou, "val_objects": model.overall["n"],
-            "val_empty_predictions": model.empty_predictions()}
+            "val_empty_predictions": model.empty_predictions(), "per_class": per_class}
 
 
 def _sample_predictions(paths: dict, spec) -> list[dict]:
@@ -140,6 +142,7 @@ def format_report(ctx: dict, png_name: str) -> str:
         lines += ["", f"## Task accuracy (validation split, {acc['val_objects']} objects, box prompts)", "",
                   f"Final model mIoU **{acc['val_miou']:.3f}** against the box-filled baseline (predict the whole box) "
                   f"{acc['box_baseline_miou']:.3f}: the model {verdict} the baseline."]
+        lines += _per_class_lines(acc.get("per_class") or {})
         empty = acc.get("val_empty_predictions") or []
         if empty:
             lines += ["", f"**{len(empty)} of {acc['val_objects']} masks of the final model are empty** "
@@ -161,6 +164,18 @@ def format_report(ctx: dict, png_name: str) -> str:
                       f"(drawn as nothing, marked EMPTY MASK): {name_list(shown['empty'])}."]
     lines += ["", f"![masks and stage times]({png_name})", ""]
     return "\n".join(lines)
+
+
+def _per_class_lines(per_class: dict) -> list[str]:
+    """Per class: a model can beat the baseline overall on easy classes and lose on the hard ones."""
+    if not per_class:
+        return []
+    behind = [name for name, f in per_class.items() if not f["miou"] > f["box_baseline_miou"]]
+    lines = ["", "| class | objects | model mIoU | box-filled mIoU |", "|---|---|---|---|"]
+    lines += [f"| {name} | {f['n']} | {f['miou']:.3f} | {f['box_baseline_miou']:.3f} |" for name, f in per_class.items()]
+    verdict = (f"**behind the baseline in {', '.join(behind)}**" if behind
+               else "ahead of the baseline in every class")
+    return lines + ["", f"Per class, the model is {verdict}."]
 
 
 def _headline(stage: str, figures: dict) -> str:

@@ -46,6 +46,8 @@ def test_every_stage_runs_and_reports_figures(first_run):
     accuracy = summary["report"]["figures"]
     assert 0.0 <= accuracy["val_miou"] <= 1.0 and 0.0 < accuracy["box_baseline_miou"] <= 1.0
     assert f"{accuracy['box_baseline_miou']:.3f}" in report  # the floor a useful model must clear is printed
+    for name, figures in accuracy["per_class"].items():  # and class by class, where a model can lose it
+        assert f"| {name} | {figures['n']} | {figures['miou']:.3f} | {figures['box_baseline_miou']:.3f} |" in report
     assert (spec.out_dir / "report.png").stat().st_size > 1000
     events = [json.loads(line) for line in (spec.out_dir / "status.jsonl").read_text().splitlines()]
     assert {(e["stage"], e["state"]) for e in events} >= {(s, "done") for s in STAGES}
