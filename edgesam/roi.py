@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from edgesam import geometry
+from edgesam.utils.fields import checked_fields
 
 MODES = ("image", "roi")
 # Dense box prompt values: +/- this where the box covers a cell fully / not at all (SAM's mask prompt
@@ -71,13 +72,7 @@ class InputFraming:
     def from_dict(cls, d: dict | None, where: str = "framing") -> "InputFraming":
         if d is None:
             return WHOLE_IMAGE
-        if not isinstance(d, dict):
-            raise ValueError(f"{where}: expected a mapping, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown fields {unknown}; expected some of {sorted(known)}")
-        return cls(**d)
+        return cls(**checked_fields(cls, d, where))
 
 
 WHOLE_IMAGE = InputFraming()

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from edgesam.utils.fields import checked_fields
+
 IMPORTANCE = ("magnitude", "taylor")
 SCOPES = ("global", "per_block")
 
@@ -126,8 +128,4 @@ class RecoveryConfig:
 
 
 def _from_dict(cls, d: dict, what: str):
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - known
-    if unknown:
-        raise ValueError(f"{what}: unknown fields {sorted(unknown)}; expected some of {sorted(known)}")
-    return cls(**d)
+    return cls(**checked_fields(cls, d, what))

@@ -9,6 +9,7 @@ import yaml
 
 from edgesam.data import AugmentConfig
 from edgesam.utils.yamlio import read_yaml_mapping
+from edgesam.utils.fields import checked_fields
 
 LOSSES = ("mse", "mse+cos")
 TEACHER_BACKENDS = ("torch", "onnx")
@@ -119,12 +120,7 @@ class DistillConfig:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "config") -> "DistillConfig":
-        if not isinstance(d, dict):
-            raise DistillConfigError(f"{where}: expected a mapping of field: value, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise DistillConfigError(f"{where}: unknown fields {unknown}; see `edgesam distill --print-config`")
+        d = checked_fields(cls, d, where, DistillConfigError, "see `edgesam distill --print-config`")
         try:
             return cls(**d)
         except (TypeError, ValueError) as e:

@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgesam.utils.fields import checked_fields
+
 FORMAT_ALIASES = {"onnx": "onnx", "engine": "engine", "tensorrt": "engine", "trt": "engine", "openvino": "openvino",
                   "ov": "openvino"}
 PRECISION_ALIASES = {"fp32": "fp32", "float32": "fp32", "fp16": "fp16", "half": "fp16", "float16": "fp16",
@@ -208,11 +210,7 @@ class ExportConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExportConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ExportConfigError(f"export config: unknown fields {sorted(unknown)}; expected some of {sorted(known)}")
-        return cls(**d)
+        return cls(**checked_fields(cls, d, "export config", ExportConfigError))
 
 
 def default_calibration_dir() -> Path:

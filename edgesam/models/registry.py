@@ -16,6 +16,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 
 from edgesam.geometry import PIXEL_MEAN, PIXEL_STD
 from edgesam.roi import framing_of
+from edgesam.utils.fields import checked_fields
 
 OFFICIAL_VARIANTS = ("vit_b", "vit_l", "vit_h")
 OFFICIAL_IMAGE_SIZE = 1024
@@ -101,11 +102,7 @@ class ArchConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ArchConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"arch: unknown fields {sorted(unknown)}; expected some of {sorted(known)}")
-        d = dict(d)
+        d = checked_fields(cls, d, "arch")
         d["global_attn_indexes"] = tuple(d["global_attn_indexes"])
         for key in ("block_heads", "block_mlp_dims"):
             if d.get(key) is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from edgesam.utils.yamlio import read_yaml_mapping
+from edgesam.utils.fields import checked_fields
 
 
 @dataclass
@@ -70,10 +71,6 @@ class PipelineSpec:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> "PipelineSpec":
         path = Path(path)
-        data = read_yaml_mapping(path)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown fields {unknown}; expected some of {sorted(known)}")
+        data = checked_fields(cls, read_yaml_mapping(path), str(path))
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)

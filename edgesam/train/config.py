@@ -10,6 +10,7 @@ import yaml
 from edgesam.utils.yamlio import read_yaml_mapping
 
 from edgesam.data import AugmentConfig
+from edgesam.utils.fields import checked_fields
 
 STRATEGIES = ("lora", "decoder", "partial", "full")
 DECODER_MODES = ("train", "lora", "frozen")
@@ -189,12 +190,7 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "config") -> "FinetuneConfig":
-        if not isinstance(d, dict):
-            raise ConfigError(f"{where}: expected a mapping of field: value, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"{where}: unknown fields {unknown}; see `edgesam finetune --print-config`")
+        d = checked_fields(cls, d, where, ConfigError, "see `edgesam finetune --print-config`")
         try:
             return cls(**d)
         except ConfigError as e:
