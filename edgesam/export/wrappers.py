@@ -35,14 +35,18 @@ class DecoderGraph(nn.Module):
         self.prompt_encoder = model.prompt_encoder
         self.mask_decoder = model.mask_decoder
 
-    def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input):
+    def prompt_embeddings(self, point_coords, point_labels, mask_input, has_mask_input):
+        """(sparse, dense) prompt embeddings; the dense one blends mask prompt and no-mask embedding."""
         pe = self.prompt_encoder
         sparse = embed_points(pe, point_coords, point_labels)
         no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        dense = has_mask_input * pe.mask_downscaling(mask_input) + (1 - has_mask_input) * no_mask
+        return sparse, has_mask_input * pe.mask_downscaling(mask_input) + (1 - has_mask_input) * no_mask
+
+    def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input):
+        sparse, dense = self.prompt_embeddings(point_coords, point_labels, mask_input, has_mask_input)
         low_res_masks, iou_predictions = self.mask_decoder.predict_masks(
             image_embeddings=image_embeddings,
-            image_pe=pe.get_dense_pe(),
+            image_pe=self.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
         )
@@ -57,13 +61,10 @@ class PairedDecoderGraph(DecoderGraph):
     """
 
     def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input):
-        pe = self.prompt_encoder
-        sparse = embed_points(pe, point_coords, point_labels)
-        no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        dense = has_mask_input * pe.mask_downscaling(mask_input) + (1 - has_mask_input) * no_mask
+        sparse, dense = self.prompt_embeddings(point_coords, point_labels, mask_input, has_mask_input)
         low_res_masks, iou_predictions = self.mask_decoder.predict_masks(
             image_embeddings=torch.zeros_like(image_embeddings[:1]),
-            image_pe=pe.get_dense_pe(),
+            image_pe=self.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=image_embeddings + dense,
         )
