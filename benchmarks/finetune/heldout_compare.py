@@ -19,6 +19,7 @@ Reproduce (repo root, on a quiet machine):
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -50,13 +51,20 @@ def class_view(root: Path, classes) -> Path:
     return root
 
 
-def scores(checkpoint: Path | None, data: Path) -> dict:
-    """Val-split mIoU of `checkpoint` on `data`, overall and per class."""
+@functools.lru_cache(maxsize=None)
+def validation_set(data: Path):
     from edgesam.data import load_dataset
-    from edgesam.eval import evaluate_model, scoring_set
+    from edgesam.eval import scoring_set
+
+    return scoring_set(load_dataset(data), "val", 0.2, 0)
+
+
+def scores(checkpoint: Path, data: Path) -> dict:
+    """Val-split mIoU of `checkpoint` on `data`, overall and per class."""
+    from edgesam.eval import evaluate_model
     from edgesam.models import create_model
 
-    val = scoring_set(load_dataset(data), "val", 0.2, 0)
+    val = validation_set(data)
     report = evaluate_model(create_model(checkpoint=checkpoint), val, "box", seed=0, label=str(checkpoint))
     figures = report.to_dict(with_records=False)
     return {"miou": figures["overall"]["miou"], "per_class": {k: v["miou"] for k, v in figures["per_class"].items()},
@@ -102,8 +110,9 @@ def main(argv=None) -> None:
         rows.append({"strategy": label, "new": scores(merged, new), "old": scores(merged, old),
                      "trainable_params": done["trainable_params"], "adapter_mib": done["adapter_bytes"] / 2 ** 20,
                      "wall_s": done["wall_s"], "peak_mem_gib": done["peak_mem_gib"]})
-    total = sum(p.numel() for p in __import__("torch").load(base, weights_only=True).values()
-                if hasattr(p, "numel"))
+    from edgesam.models import count_parameters, create_model
+
+    total = count_parameters(create_model(checkpoint=base))
     result = {"new_class": args.new_class, "base_params": total, "rows": rows, "adapt_config": table["config"],
               "environment": environment(), "load_before": load_before, "load_after": os.getloadavg(),
               "command": "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/heldout_compare.py "

@@ -120,10 +120,15 @@ def memory_now(device: torch.device) -> float:
     resident memory (Linux's VmHWM; elsewhere the peak over the process's life, ru_maxrss)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 30
+    return process_memory_gib("VmHWM")
+
+
+def process_memory_gib(field: str) -> float:
+    """A memory field of /proc/self/status (VmHWM: peak, VmRSS: now) in GiB; elsewhere the peak so far."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 2 ** 20
     except OSError:
         pass
@@ -328,7 +333,7 @@ class Trainer:
         self.history.append(row)
         self.epoch += 1
         self.batches_done = 0
-        return {"state": "epoch", "improved": improved, "figures": row}
+        return {"state": "epoch", "improved": improved, "validated": bool(val), "figures": row}
 
 
 def load_trainable(sam, tensors: dict) -> None:

@@ -164,16 +164,9 @@ def estimate_memory_gib(sam, strategy, cfg, image_size: int, device: torch.devic
 
 def _resident_gib() -> float:
     """This process's resident memory now (Linux), else its peak so far."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 2 ** 20
-    except OSError:
-        pass
-    import resource
+    from edgesam.train.loop import process_memory_gib
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    return process_memory_gib("VmRSS")
 
 
 # ---------------------------------------------------------------------------- resume and data
@@ -448,7 +441,7 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
         recorder.status(event["state"], event.get("message", ""), f)
         if (event["state"] == "step" and policy.due_after_step()) or event["state"] == "validating":
             _save_last(trainer, run_dir, policy)
-        if event["state"] == "epoch" and f["val_miou"] != f["val_miou"]:  # NaN: an epoch between validations
+        if event["state"] == "epoch" and not event["validated"]:  # an epoch between validations
             recorder.metrics(trainer.history)
             if bar is not None:
                 bar.write(f"epoch {f['epoch']}: trained (validation every {cfg.val_every} epochs)")
