@@ -96,6 +96,30 @@ def preprocess(
     return normalize_and_pad(resized, target, mean, std), rgb.shape[:2], resized.shape[:2]
 
 
+def grid_targets(masks: np.ndarray, target: int, grid: int) -> np.ndarray:
+    """(K, H, W) bool masks -> (K, 1, grid, grid) float32 coverage in the model's frame.
+
+    The same resize-longest-side (bilinear) + bottom/right padding as the image, then each grid cell
+    holds the share of it the mask covers: the ground truth a mask drawn on that grid is trained
+    against (the decoder's grid is target / 4; a refiner's is finer), and what `edgesam.eval.ceiling`
+    draws to bound the IoU any model can reach on it. Thin defects keep a fractional value instead
+    of vanishing.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    if target % grid:
+        raise GeometryError(f"grid: expected a divisor of the input size {target}, got {grid}")
+    k, h, w = masks.shape
+    rh, rw = resized_shape(h, w, target)
+    cell = target // grid
+    out = np.zeros((k, 1, grid, grid), dtype=np.float32)
+    for i, m in enumerate(masks):
+        full = np.zeros((target, target), dtype=np.float32)
+        img = Image.fromarray(m.astype(np.uint8) * 255).resize((rw, rh), Image.BILINEAR)
+        full[:rh, :rw] = np.asarray(img, dtype=np.float32) / 255.0
+        out[i, 0] = full.reshape(grid, cell, grid, cell).mean(axis=(1, 3))
+    return out
+
+
 def transform_coords(coords: np.ndarray, original_hw: tuple[int, int], target: int) -> np.ndarray:
     """Map (..., 2) x/y coordinates from the original image into the resized frame."""
     coords = np.asarray(coords, dtype=np.float32)

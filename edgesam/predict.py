@@ -30,6 +30,7 @@ class SamReferencePredictor:
         self.framing = getattr(model, "framing", roi.WHOLE_IMAGE)
         self.features: torch.Tensor | None = None
         self.frame: np.ndarray | None = None  # ROI framing: the RGB frame the crops come from
+        self.image_input: np.ndarray | None = None  # whole-image framing: the encoder input (a refiner reads it)
         self.original_hw: tuple[int, int] | None = None
 
     @torch.inference_mode()
@@ -41,6 +42,7 @@ class SamReferencePredictor:
             return
         x, self.original_hw, _ = geometry.preprocess(image, self.image_size)
         self.features = self.encode(x)
+        self.image_input = x
 
     def set_embedding(self, features: torch.Tensor, original_hw: tuple[int, int]) -> None:
         """Reuse an embedding computed elsewhere (a cache, a batched encoder call); whole-image framing."""
@@ -74,11 +76,27 @@ class SamReferencePredictor:
         features = self.features if inputs.images is None else self.encode(inputs.images)
         low_res, iou = self.decode(inputs.coords, inputs.labels, inputs.mask_input, features)
         low_res, iou = select_outputs(low_res, iou, multimask)
+        logits = self.refine(self.image_input if inputs.images is None else inputs.images, low_res)
         if inputs.windows is not None:
-            masks = roi.paste_masks(low_res, inputs.windows, self.original_hw, self.image_size)
+            masks = roi.paste_masks(logits, inputs.windows, self.original_hw, self.image_size)
         else:
-            masks = geometry.upscale_masks(low_res, self.original_hw, self.image_size)
+            masks = geometry.upscale_masks(logits, self.original_hw, self.image_size)
         return Prediction(masks=masks, scores=iou, low_res_logits=low_res)
+
+    @torch.inference_mode()
+    def refine(self, images: np.ndarray | None, low_res: np.ndarray) -> np.ndarray:
+        """(B, M, s, s) selected logits -> the model's mask logits: the refiner's finer grid where the
+        model has one (`images`: the encoder input, one image or one crop per prompt set), else as given."""
+        refiner = getattr(self.model, "mask_refiner", None)
+        if refiner is None:
+            return low_res
+        b, m = low_res.shape[:2]
+        x = torch.from_numpy(images).to(self.device)
+        if x.shape[0] == b and m > 1:
+            x = x.repeat_interleave(m, dim=0)
+        flat = torch.from_numpy(np.ascontiguousarray(low_res.reshape(b * m, 1, *low_res.shape[-2:]))).to(self.device)
+        out = refiner(x, flat).float().cpu().numpy()
+        return out.reshape(b, m, *out.shape[-2:])
 
     def prepare(self, point_coords, point_labels, boxes, mask_input) -> roi.ModelInputs:
         """Prompts (and, in ROI framing, the crops) as the model takes them."""

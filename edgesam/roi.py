@@ -77,6 +77,52 @@ class InputFraming:
 
 WHOLE_IMAGE = InputFraming()
 
+REFINE_STRIDES = (1, 2)  # a refiner's grid: the input side, or half of it (the decoder's own is a quarter)
+
+
+@dataclass(frozen=True)
+class RefineSpec:
+    """A mask refiner (`edgesam.models.refiner`): its output stride and its channels at full resolution.
+
+    Recorded like the framing (`ArchConfig.extra["refine"]`, the manifest's `model.refine`): a model
+    that has one draws its masks on an `image_size / stride` grid instead of the decoder's quarter.
+    """
+
+    stride: int = 1
+    width: int = 8
+
+    def __post_init__(self):
+        if self.stride not in REFINE_STRIDES:
+            raise ValueError(f"refine.stride: expected one of {list(REFINE_STRIDES)}, got {self.stride!r}")
+        if not isinstance(self.width, int) or isinstance(self.width, bool) or not 4 <= self.width <= 64:
+            raise ValueError(f"refine.width: expected an integer in [4, 64], got {self.width!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "refine") -> "RefineSpec":
+        return cls(**checked_fields(cls, d, where))
+
+
+def refine_spec_of(arch) -> RefineSpec | None:
+    """The refiner an `ArchConfig` records, or None (masks on the decoder's grid)."""
+    d = (arch.extra or {}).get("refine")
+    return None if d is None else RefineSpec.from_dict(d, "arch.extra.refine")
+
+
+def with_refiner(arch, spec: RefineSpec | None):
+    """`arch` recording `spec` (None: no refiner, recorded by leaving it out)."""
+    extra = {k: v for k, v in (arch.extra or {}).items() if k != "refine"}
+    if spec is not None:
+        extra["refine"] = spec.to_dict()
+    return arch.replace(extra=extra)
+
+
+def mask_grid(image_size: int, spec: RefineSpec | None) -> int:
+    """Side of the grid a model draws its masks on: the decoder's (S/4) or its refiner's (S/stride)."""
+    return image_size // (4 if spec is None else spec.stride)
+
 
 def framing_of(arch) -> InputFraming:
     """The framing an `ArchConfig` records (in `extra["framing"]`); whole image when it records none."""

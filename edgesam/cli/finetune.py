@@ -113,8 +113,13 @@ def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, 
         return
     from edgesam.train import finetune as run
 
+    from edgesam.train.run import outcome_message
+
     result = run(cfg, progress=True, resume=resume, checkpoint_every=checkpoint_every or CHECKPOINT_EVERY_STEPS)
-    click.echo(f"run dir {result.run_dir}: best val mIoU {result.best_miou:.4f} (Dice {result.best_dice:.4f}), "
+    if result.kept_start:
+        click.echo(outcome_message(result), err=True)
+    click.echo(f"run dir {result.run_dir}: {outcome_message(result) if not result.kept_start else 'start kept'} "
+               f"(Dice {result.best_dice:.4f}), "
                f"{result.trainable_params:,} trainable params, adapter {result.adapter_bytes / 2**20:.2f} MiB, "
                f"{result.images_per_s:.1f} img/s, peak {result.peak_mem_gib:.2f} GiB, {result.wall_s:.0f} s"
                + (" [init: random]" if result.init == "random" else ""))

@@ -26,6 +26,9 @@ def merge(run_dir, out, base, verify):
     r = merge_run(run_dir, out, base=base, verify=verify,
                   log=lambda message: click.echo(f"[merge {time.perf_counter() - start:6.1f}s] {message}", err=True))
     kind = "plain SAM state dict (stock-loadable)" if r.plain else "edgesam checkpoint with recorded arch"
+    if r.kept_start:
+        click.echo(f"NO GAIN: {run_dir} ended without beating its starting model; {r.out_path} holds the START's "
+                   "weights (the model the run started from)", err=True)
     click.echo(f"wrote {r.out_path} ({r.out_bytes / 2**20:.1f} MiB, {kind}); {r.variant}@{r.image_size}, "
                f"strategy {r.strategy}, init {r.init}; merged vs adapted max |dlogit| {r.max_diff_merged_vs_adapted:.2e} "
                f"(tolerance {r.tolerance:.1e}), vs base {r.max_diff_merged_vs_base:.3g}")

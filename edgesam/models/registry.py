@@ -15,7 +15,8 @@ import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
 from edgesam.geometry import PIXEL_MEAN, PIXEL_STD
-from edgesam.roi import framing_of
+from edgesam.models.refiner import attach_refiner
+from edgesam.roi import framing_of, refine_spec_of
 from edgesam.utils.fields import checked_fields
 
 OFFICIAL_VARIANTS = ("vit_b", "vit_l", "vit_h")
@@ -87,8 +88,8 @@ class ArchConfig:
 
     @property
     def is_stock_loadable(self) -> bool:
-        """Official shapes used as SAM uses them (whole image): the plain state dict says it all."""
-        return self.is_official_shape and framing_of(self).is_default
+        """Official shapes used as SAM uses them (whole image, no refiner): the plain state dict says it all."""
+        return self.is_official_shape and framing_of(self).is_default and refine_spec_of(self) is None
 
     def replace(self, **changes) -> "ArchConfig":
         return dataclasses.replace(self, **changes)
@@ -135,7 +136,8 @@ def build_sam(arch: ArchConfig) -> Sam:
     """Build an (untrained) SAM with exactly the shapes `arch` describes, in eval mode.
 
     The model carries its input framing as `model.framing` (edgesam.roi), so the predictor and the
-    exporter use it as it was trained without being told.
+    exporter use it as it was trained without being told; a recorded refiner (edgesam.models.refiner)
+    becomes `model.mask_refiner`.
     """
     embed = arch.image_size // arch.patch_size
     sam = Sam(
@@ -171,6 +173,9 @@ def build_sam(arch: ArchConfig) -> Sam:
     )
     if arch.is_pruned:
         shrink_blocks(sam, arch)
+    spec = refine_spec_of(arch)
+    if spec is not None:
+        attach_refiner(sam, spec)
     sam.framing = framing_of(arch)
     return sam.eval()
 

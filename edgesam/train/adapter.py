@@ -203,10 +203,16 @@ def load_adapted(sam: torch.nn.Module, run_dir: Path):
     peft loads leniently (a missing or unknown key is only a warning), so the adapted model's adapter
     tensors must be exactly the file's, by name and value.
     """
+    from edgesam.models.refiner import attach_refiner
+    from edgesam.roi import refine_spec_of
+    from edgesam.models.registry import ArchConfig
     from edgesam.train.loop import load_trainable
 
     folder = Path(run_dir) / ADAPTER_DIR
     meta = read_meta(run_dir)
+    spec = refine_spec_of(ArchConfig.from_dict(meta["arch"]))
+    if spec is not None and not hasattr(sam, "mask_refiner"):  # the run gave its base a refiner
+        attach_refiner(sam, spec)
     peft_model = None
     if PEFT_WEIGHTS in meta["weights"]:
         from peft import PeftModel

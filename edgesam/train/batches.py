@@ -49,6 +49,7 @@ class TrainItem:
     stem: str = ""
     class_name: str = ""
     mask_input: torch.Tensor | None = None  # (K, 1, S/4, S/4) dense box prompt, when the model takes one
+    fine_targets: torch.Tensor | None = None  # (K, 1, G, G) targets on a refiner's grid, when the model has one
 
     @property
     def num_objects(self) -> int:
@@ -62,27 +63,18 @@ class TrainBatch:
 
     def to(self, device) -> "TrainBatch":
         items = [TrainItem(i.image, i.coords.to(device), i.labels.to(device), i.targets.to(device), i.multimask,
-                           i.stem, i.class_name, None if i.mask_input is None else i.mask_input.to(device))
+                           i.stem, i.class_name, _to(i.mask_input, device), _to(i.fine_targets, device))
                  for i in self.items]
         return TrainBatch(self.images.to(device, non_blocking=True), items)
 
 
-def low_res_targets(masks: np.ndarray, image_size: int) -> np.ndarray:
-    """(K, H, W) bool masks -> (K, 1, S/4, S/4) float32 in the decoder's low-res frame.
+def _to(tensor: torch.Tensor | None, device):
+    return None if tensor is None else tensor.to(device)
 
-    Same resize-longest-side + bottom/right pad as the image; area-averaged down to the decoder's
-    resolution, so thin defects keep a fractional target instead of vanishing.
-    """
-    k, h, w = masks.shape
-    rh, rw = geometry.resized_shape(h, w, image_size)
-    low = image_size // 4
-    out = np.zeros((k, 1, low, low), dtype=np.float32)
-    for i, m in enumerate(masks):
-        full = np.zeros((image_size, image_size), dtype=np.float32)
-        img = Image.fromarray(m.astype(np.uint8) * 255).resize((rw, rh), Image.BILINEAR)
-        full[:rh, :rw] = np.asarray(img, dtype=np.float32) / 255.0
-        out[i, 0] = full.reshape(low, 4, low, 4).mean(axis=(1, 3))
-    return out
+
+def low_res_targets(masks: np.ndarray, image_size: int) -> np.ndarray:
+    """(K, H, W) bool masks -> (K, 1, S/4, S/4) coverage targets on the decoder's grid."""
+    return geometry.grid_targets(masks, image_size, image_size // 4)
 
 
 def draw_prompts(masks: np.ndarray, rng: np.random.Generator, cfg: PromptConfig):
@@ -94,8 +86,12 @@ def draw_prompts(masks: np.ndarray, rng: np.random.Generator, cfg: PromptConfig)
 
 
 def prepare_sample(sample: Sample, image_size: int, rng: np.random.Generator, prompt_cfg: PromptConfig,
-                   max_objects: int, augmenter=None, framing: roi.InputFraming = roi.WHOLE_IMAGE) -> TrainItem | None:
-    """Augment (optional), pick up to `max_objects` objects, draw prompts; None when no object is left."""
+                   max_objects: int, augmenter=None, framing: roi.InputFraming = roi.WHOLE_IMAGE,
+                   fine_grid: int | None = None) -> TrainItem | None:
+    """Augment (optional), pick up to `max_objects` objects, draw prompts; None when no object is left.
+
+    `fine_grid`: the side of a refiner's mask grid (targets on it are added), None without a refiner.
+    """
     image, masks = sample.image, sample.masks
     if augmenter is not None and masks.shape[0]:
         image, masks = augmenter(image, masks, rng)
@@ -105,7 +101,7 @@ def prepare_sample(sample: Sample, image_size: int, rng: np.random.Generator, pr
     if masks.shape[0] > max_objects:
         masks = masks[np.sort(rng.choice(masks.shape[0], max_objects, replace=False))]
     if framing.roi:
-        return _roi_item(sample, image, masks, image_size, rng, prompt_cfg, framing)
+        return _roi_item(sample, image, masks, image_size, rng, prompt_cfg, framing, fine_grid)
     x, original_hw, _ = geometry.preprocess(image, image_size)
     boxes, points, labels = draw_prompts(masks, rng, prompt_cfg)
     inputs = roi.image_inputs(points, labels, boxes, framing, original_hw, image_size)
@@ -118,15 +114,22 @@ def prepare_sample(sample: Sample, image_size: int, rng: np.random.Generator, pr
         stem=sample.stem,
         class_name=sample.class_name,
         mask_input=None if inputs.mask_input is None else torch.from_numpy(inputs.mask_input),
+        fine_targets=_fine(masks, image_size, fine_grid),
     )
 
 
-def _roi_item(sample, image, masks, image_size, rng, prompt_cfg, framing) -> TrainItem:
+def _fine(masks: np.ndarray, image_size: int, grid: int | None) -> torch.Tensor | None:
+    return None if grid is None else torch.from_numpy(geometry.grid_targets(masks, image_size, grid))
+
+
+def _roi_item(sample, image, masks, image_size, rng, prompt_cfg, framing, fine_grid=None) -> TrainItem:
     """ROI framing: a crop per object around its jittered box; the target cut from the same window."""
     boxes = np.stack([sample_box(m, rng, prompt_cfg.box_jitter) for m in masks])
     inputs = roi.roi_inputs(geometry.to_rgb_uint8(image), None, None, boxes, framing, image_size)
-    targets = np.concatenate([low_res_targets(roi.crop_mask(m, w)[None], image_size)
-                              for m, w in zip(masks, inputs.windows)])
+    crop_masks = [roi.crop_mask(m, w)[None] for m, w in zip(masks, inputs.windows)]
+    targets = np.concatenate([low_res_targets(c, image_size) for c in crop_masks])
+    fine = None if fine_grid is None else torch.from_numpy(
+        np.concatenate([geometry.grid_targets(c, image_size, fine_grid) for c in crop_masks]))
     return TrainItem(
         image=torch.from_numpy(inputs.images),
         coords=torch.from_numpy(inputs.coords),
@@ -136,6 +139,7 @@ def _roi_item(sample, image, masks, image_size, rng, prompt_cfg, framing) -> Tra
         stem=sample.stem,
         class_name=sample.class_name,
         mask_input=None if inputs.mask_input is None else torch.from_numpy(inputs.mask_input),
+        fine_targets=fine,
     )
 
 

@@ -18,6 +18,7 @@ INITS = ("pretrained", "random")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 LOSSES = ("focal_dice", "bce_dice")
 INPUT_MODES = ("image", "roi")
+REFINE_MODES = ("auto", "on", "off")
 
 # A recipe is a set of defaults that work together; fields left unset (None) take the recipe's value,
 # fields given explicitly win. `sam` adapts a pretrained checkpoint as SAM was trained (focal + Dice,
@@ -55,6 +56,11 @@ class FinetuneConfig:
     input_mode: str | None = None  # image (whole image) | roi (a crop per box)
     roi_margin: float | None = None  # roi: crop side = margin x the box's longest side
     dense_box: bool | None = None  # also give the box as the dense mask prompt
+    # a refiner draws masks on a finer grid than the decoder's (edgesam.models.refiner); auto: the base's
+    # own, else one where a class's IoU ceiling on the decoder's grid is below 0.85 (edgesam.eval.ceiling)
+    refine: str = "auto"  # auto | on | off
+    refine_stride: int = 1  # the refiner's grid: input side / stride (1 or 2)
+    refine_width: int = 8  # its channels at full resolution
     # data
     data: str | None = None
     val_fraction: float = 0.2
@@ -82,6 +88,7 @@ class FinetuneConfig:
     lr_encoder: float | None = None  # full / partial encoder weights
     lr_adapter: float = 1e-4  # LoRA weights
     lr_decoder: float | None = None
+    lr_refiner: float = 1e-3  # a mask refiner's weights
     weight_decay: float | None = None
     warmup_steps: int | None = None
     grad_clip: float = 1.0  # 0 disables
@@ -134,6 +141,16 @@ class FinetuneConfig:
         except ValueError as e:
             raise ConfigError(str(e).replace("framing.mode", "input_mode").replace("framing.", "")) from None
 
+    @property
+    def refine_spec(self):
+        """The refiner this run would add (edgesam.roi.RefineSpec) when it adds one."""
+        from edgesam.roi import RefineSpec
+
+        try:
+            return RefineSpec(stride=self.refine_stride, width=self.refine_width)
+        except ValueError as e:
+            raise ConfigError(str(e).replace("refine.", "refine_")) from None
+
     def with_framing_of(self, recorded) -> "FinetuneConfig":
         """This config with the framing fields it leaves open taken from `recorded` (the base model's)."""
         resolved = self.replace(
@@ -151,6 +168,8 @@ class FinetuneConfig:
         _choice("loss", self.loss, LOSSES)
         if self.input_mode is not None:
             _choice("input_mode", self.input_mode, INPUT_MODES)
+        _choice("refine", self.refine, REFINE_MODES)
+        self.refine_spec  # validates refine_stride and refine_width
         self.framing  # validates roi_margin and dense_box
         if self.input_mode == "roi" and self.box_prob < 1.0:
             raise ConfigError("box_prob: input_mode roi crops around each object's box, so every prompt is a box "
@@ -163,7 +182,7 @@ class FinetuneConfig:
             _at_least(name, getattr(self, name), 1)
         for name in ("warmup_steps", "patience", "num_workers", "n_pos", "n_neg", "min_area", "split_seed"):
             _at_least(name, getattr(self, name), 0)
-        for name in ("lr_encoder", "lr_adapter", "lr_decoder", "lora_alpha", "weight_decay", "grad_clip", "box_jitter"):
+        for name in ("lr_encoder", "lr_adapter", "lr_decoder", "lr_refiner", "lora_alpha", "weight_decay", "grad_clip", "box_jitter"):
             _number(name, getattr(self, name), low=0.0)
         _number("lora_dropout", self.lora_dropout, 0.0, 1.0)
         _number("box_prob", self.box_prob, 0.0, 1.0)

@@ -47,6 +47,23 @@ def mask_iou_from_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Te
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
 
 
+def mask_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "focal_dice") -> tuple[torch.Tensor, dict]:
+    """Pixel + Dice loss of one mask per prompt (B, 1, h, w) against its target, without the IoU term:
+    what a refiner's finer mask is trained with. Returns (mean loss, {"fine"})."""
+    if kind not in MASK_LOSSES:
+        raise ValueError(f"loss: expected one of {list(MASK_LOSSES)}, got {kind!r}")
+    if logits.shape != target.shape:
+        raise ValueError(f"mask_loss: logits {tuple(logits.shape)} and target {tuple(target.shape)} differ")
+    dice = dice_loss(logits, target)
+    if kind == "focal_dice":
+        loss = FOCAL_WEIGHT * focal_loss(logits, target) + DICE_WEIGHT * dice
+    else:
+        pixel = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none").mean(dim=(-2, -1))
+        loss = pixel + dice
+    loss = loss.mean()
+    return loss, {"fine": loss.detach()}
+
+
 def segmentation_loss(low_res_logits: torch.Tensor, target: torch.Tensor, pred_iou: torch.Tensor,
                       kind: str = "focal_dice"):
     """Loss of M candidate masks per prompt against one target mask.

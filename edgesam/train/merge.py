@@ -46,13 +46,15 @@ class MergeReport:
     max_diff_merged_vs_base: float
     tolerance: float
     verify: str = "full"
+    kept_start: bool = False  # the run's best is its starting model: the merged weights are the start's
 
     def to_dict(self):
         return asdict(self)
 
 
-def probe_logits(sam, image_size: int, seed: int = 0) -> torch.Tensor:
-    """Low-res logits (all 4 outputs) of a fixed random image with a box and a point prompt."""
+def probe_logits(sam, image_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Low-res logits (all 4 outputs) of a fixed random image with a box and a point prompt, and the
+    refiner's logits of the first output where the model has a refiner."""
     rng = np.random.default_rng(seed)
     image = rng.integers(0, 256, size=(image_size, image_size, 3), dtype=np.uint8)
     x, hw, _ = geometry.preprocess(image, image_size)
@@ -63,7 +65,10 @@ def probe_logits(sam, image_size: int, seed: int = 0) -> torch.Tensor:
     with torch.no_grad():
         feats = sam.image_encoder(torch.from_numpy(x))
         low, _ = decode_all(sam, feats, torch.from_numpy(coords), torch.from_numpy(labels))
-    return low
+        out = {"decoder_logits": low}
+        if hasattr(sam, "mask_refiner"):
+            out["refined_logits"] = sam.mask_refiner(torch.from_numpy(x), low[:, :1])
+    return out
 
 
 def probe_layers(sam, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -82,19 +87,19 @@ def probe_layers(sam, seed: int = 0) -> dict[str, torch.Tensor]:
         coords = torch.tensor([[[s, s], [3 * s, 3 * s]], [[2 * s, 2 * s], [0.0, 0.0]]])
         labels = torch.tensor([[2.0, 3.0], [1.0, -1.0]])
         out["decoder_logits"] = decode_all(sam, feats, coords, labels)[0]
+        if hasattr(sam, "mask_refiner"):
+            image = torch.randn(1, 3, sam.image_encoder.img_size, sam.image_encoder.img_size, generator=g)
+            out["refined_logits"] = sam.mask_refiner(image, out["decoder_logits"][:, :1])
     return out
 
 
-def _max_diff(a, b) -> float:
-    if isinstance(a, dict):
-        return max((a[k] - b[k]).abs().max().item() for k in a)
-    return (a - b).abs().max().item()
+def _max_diff(a: dict, b: dict) -> float:
+    """Largest difference over the probes both models answer (a base may lack the run's refiner)."""
+    return max((a[k] - b[k]).abs().max().item() for k in a if k in b)
 
 
-def _scale(a) -> float:
-    if isinstance(a, dict):
-        return max(v.abs().max().item() for v in a.values())
-    return a.abs().max().item()
+def _scale(a: dict) -> float:
+    return max(v.abs().max().item() for v in a.values())
 
 
 def merge_run(run_dir: str | Path, out_path: str | Path, base: str | Path | None = None,
@@ -146,15 +151,19 @@ def merge_run(run_dir: str | Path, out_path: str | Path, base: str | Path | None
     d_adapted, d_base = _max_diff(merged, adapted), _max_diff(merged, base_logits)
     if d_adapted > tol:
         raise MergeError(f"merged logits differ from the adapted model's by {d_adapted:.3g} > tolerance {tol:.3g}")
-    if d_base <= MIN_EFFECT_FACTOR * tol:
+    kept_start = meta.get("epoch") == 0  # no epoch beat the start: its weights are what the run kept
+    if kept_start:
+        log(f"{run_dir}: no epoch beat the starting model, so the adapter holds the start's weights: the merged "
+            "checkpoint is the model the run started from")
+    elif d_base <= MIN_EFFECT_FACTOR * tol:
         raise MergeError(f"{run_dir}: the adapter does not change the model (max logit change {d_base:.3g}); "
                          f"nothing to merge")
-    trained = meta["arch"].get("extra", {})  # init and framing as trained, over the base file's record
-    arch = arch.replace(extra={**arch.extra, **{k: v for k, v in trained.items() if k in ("init", "framing")}})
+    trained = meta["arch"].get("extra", {})  # init, framing and refiner as trained, over the base file's record
+    arch = arch.replace(extra={**arch.extra, **{k: v for k, v in trained.items() if k in ("init", "framing", "refine")}})
     state = merged_sam.state_dict()
     log(f"writing {out_path} and reloading it strictly")
     save_checkpoint(state, out_path, arch)
     load_state_strict(load_model(None, out_path)[0], state, out_path)  # the written file reloads strictly
     return MergeReport(str(out_path), meta["strategy"], meta.get("init", "pretrained"), arch.variant, arch.image_size,
                        arch.is_stock_loadable, str(base_path), sha, sha256_file(out_path), out_path.stat().st_size,
-                       d_adapted, d_base, tol, verify)
+                       d_adapted, d_base, tol, verify, kept_start)

@@ -32,6 +32,9 @@ class FinetuneResult:
     init: str
     best_miou: float
     best_dice: float
+    start_miou: float  # the starting model's val mIoU (epoch 0), NaN when the run did not score it
+    kept_start: bool  # no epoch beat the start: best holds the start's weights
+    best_epoch: int
     trainable_params: int
     images_per_s: float
     peak_mem_gib: float
@@ -105,6 +108,59 @@ def frame_as_trained(cfg, sam, arch):
     cfg = cfg.with_framing_of(framing_of(arch))
     sam.framing = cfg.framing
     return cfg, with_framing(arch, cfg.framing)
+
+
+PREFLIGHT_OBJECTS = 50  # objects per class the preflight ceiling is measured on
+
+
+def plan_refiner(cfg, sam, arch, train_ds) -> tuple[object, dict]:
+    """(arch, preflight): the mask grid this run draws on, chosen before training.
+
+    The IoU ceiling of the decoder's grid (edgesam.eval.ceiling) is measured per class on the training
+    images; `refine: auto` adds a refiner when a class falls below the floor there, `on` always does,
+    and a base that has one keeps it. A refiner added here starts as the identity (its residual is
+    zero), so the start the run is scored against is the base itself. The preflight also names the
+    classes whose ceiling on the chosen grid stays below the floor: no training lifts them past it.
+    """
+    from edgesam.eval.ceiling import CEILING_FLOOR, Grid, below_floor, class_ceilings
+    from edgesam.models.refiner import attach_refiner
+    from edgesam.roi import framing_of, mask_grid, refine_spec_of, with_refiner
+
+    from edgesam.train.config import ConfigError
+
+    spec = refine_spec_of(arch)
+    if cfg.refine == "off" and spec is not None:
+        raise ConfigError("refine: off, but the base checkpoint has a mask refiner (its masks are drawn on a "
+                          f"{mask_grid(arch.image_size, spec)} px grid); leave refine at auto or on")
+    framing, size = framing_of(arch), arch.image_size
+    decoder = Grid(framing, size, size // 4)
+    refined = Grid(framing, size, mask_grid(size, spec or cfg.refine_spec))
+    ceilings = class_ceilings(train_ds, [decoder, refined], max_objects=PREFLIGHT_OBJECTS)
+    add = spec is None and (cfg.refine == "on" or (cfg.refine == "auto" and below_floor(ceilings, decoder)))
+    if add:
+        spec = cfg.refine_spec
+        attach_refiner(sam, spec)
+        arch = with_refiner(arch, spec)
+    drawn = refined if spec is not None else decoder
+    preflight = {"floor": CEILING_FLOOR, "grid": drawn.describe(), "refiner_added": add,
+                 "ceiling_decoder_grid": {c: v[decoder] for c, v in ceilings.items()},
+                 "ceiling_refined_grid": {c: v[refined] for c, v in ceilings.items()},
+                 "below_floor": below_floor(ceilings, drawn)}
+    return arch, preflight
+
+
+def preflight_message(preflight: dict) -> str:
+    """One line: the grid masks are drawn on and each class's IoU ceiling there, and what falls short."""
+    ceilings = preflight["ceiling_refined_grid" if "refiner" in preflight["grid"] else "ceiling_decoder_grid"]
+    per_class = ", ".join(f"{c} {v:.2f}" for c, v in ceilings.items())
+    msg = f"mask grid: {preflight['grid']}" + (" (refiner added: a class's ceiling on the decoder's grid is "
+                                               "below the floor)" if preflight["refiner_added"] else "")
+    msg += f"; IoU ceiling per class (tight boxes): {per_class}"
+    if preflight["below_floor"]:
+        low = ", ".join(f"{c} {v:.2f}" for c, v in preflight["below_floor"].items())
+        msg += (f"\nwarning: ceiling below {preflight['floor']:.2f} for {low}: the grid, not training, bounds "
+                "these classes; try a larger --image-size or --refine on")
+    return msg
 
 
 def enable_gradient_checkpointing(sam) -> None:
@@ -320,6 +376,8 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
                                                        " (random init)"), flush=True)
     sam, arch, base_path, base_sha = build_base(cfg, run_dir)
     cfg, arch = frame_as_trained(cfg, sam, arch)
+    torch.manual_seed(cfg.seed)  # a refiner's initial weights
+    arch, preflight = plan_refiner(cfg, sam, arch, train_ds)
     image_size = arch.image_size
     if cfg.efficient_attention:
         use_efficient_attention(sam)
@@ -355,8 +413,10 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
         recorder.status("setup", msg, {"memory_estimate_gib": est, "device": str(device), "world": world,
                                        "resumed_from_epoch": trainer.epoch if resume_state else None,
                                        "resumed_from_step": trainer.step if resume_state else None})
+        recorder.status("preflight", preflight_message(preflight), preflight)
         if progress:
             print(msg)
+            print(preflight_message(preflight))
             if resume_state is not None:
                 print(_resume_message(trainer, run_dir))
         if cfg.strategy == "decoder" and cfg.augment.enabled:
@@ -367,18 +427,32 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
         torch.distributed.barrier()
     hist = trainer.history
     best_row = max(hist, key=lambda r: r["val_miou"] if r["val_miou"] == r["val_miou"] else -1) if hist else {}
+    start = trainer.start_row or {}
     result = FinetuneResult(
         run_dir=str(run_dir), strategy=cfg.strategy, init=cfg.init,
         best_miou=float(best_row.get("val_miou", float("nan"))), best_dice=float(best_row.get("val_dice", float("nan"))),
+        start_miou=float(start.get("val_miou", float("nan"))), kept_start=trainer.kept_start and trainer.finished,
+        best_epoch=int(best_row.get("epoch", 0)),
         trainable_params=strategy.trainable_params,
         images_per_s=float(np.nanmean([r["img_s"] for r in hist])) if hist else float("nan"),
         peak_mem_gib=max((r["mem_gib"] for r in hist), default=float("nan")),
         wall_s=time.perf_counter() - t_start, adapter_bytes=adapter_bytes,
         epochs=trainer.epoch, steps=trainer.step, history=hist)
     if recorder:
-        recorder.status("done", f"best val mIoU {result.best_miou:.4f}; adapter {adapter_bytes / 2**20:.2f} MiB",
+        recorder.status("done", outcome_message(result) + f"; adapter {adapter_bytes / 2**20:.2f} MiB",
                         {k: v for k, v in result.to_dict().items() if k != "history"})
     return result
+
+
+def outcome_message(result: FinetuneResult) -> str:
+    """How the run ended against its start: the line a user must not miss when no epoch beat it."""
+    if result.kept_start:
+        return (f"NO GAIN: no epoch beat the starting model (val mIoU {result.start_miou:.4f} before training, "
+                f"best epoch {max((r['val_miou'] for r in result.history[1:]), default=float('nan')):.4f}); best "
+                f"and adapter/ hold the START's weights, so merging gives back the model you started from")
+    gain = "" if result.start_miou != result.start_miou else (
+        f" ({result.best_miou - result.start_miou:+.4f} over the start's {result.start_miou:.4f})")
+    return f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}{gain}"
 
 
 def _resume_message(trainer, run_dir: Path) -> str:
@@ -415,8 +489,7 @@ def _save_last(trainer, run_dir: Path, policy: CheckpointPolicy) -> None:
 
 def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=None, policy=None) -> int:
     """Consume the loop's events: progress bar, status lines, metrics, checkpoints, adapter."""
-    from edgesam.train.adapter import ADAPTER_DIR, adapter_bytes, write_adapter
-    from edgesam.utils.files import atomic_path
+    from edgesam.train.adapter import adapter_bytes
 
     policy = policy or CheckpointPolicy()
     bar = None
@@ -424,47 +497,57 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
         from tqdm import tqdm
 
         bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=f"finetune {cfg.strategy}", unit="step")
+    say = bar.write if bar is not None else (lambda message: None)
     size = adapter_bytes(run_dir)
     epochs_done = 0
     for event in trainer.run():
-        if event["state"] == "epoch":
-            epochs_done += 1
-        f = event.get("figures", {})
-        if bar is not None and event["state"] == "step":
+        state, f = event["state"], event.get("figures", {})
+        epochs_done += state == "epoch"
+        if bar is not None and state == "step":
             bar.update(1)
             bar.set_postfix(loss=f"{f['loss']:.4f}", lr=f"{f['lr']:.2e}", img_s=f"{f['img_s']:.1f}",
                             mem=f"{f['mem_gib']:.2f}G")
-        if bar is not None and event["state"] == "validating":
-            bar.write(f"epoch {f['epoch'] + 1}: validating on {f['val_images']} images")
+        if state == "validating":
+            say(f"epoch {f['epoch'] + 1}: validating on {f['val_images']} images" if f["epoch"] >= 0 else
+                f"scoring the starting model on {f['val_images']} validation images (epoch 0)")
         if recorder is None:
             continue
-        recorder.status(event["state"], event.get("message", ""), f)
-        if (event["state"] == "step" and policy.due_after_step()) or event["state"] == "validating":
+        recorder.status(state, event.get("message", ""), f)
+        if (state == "step" and policy.due_after_step()) or state == "validating":
             _save_last(trainer, run_dir, policy)
-        if event["state"] == "epoch" and not event["validated"]:  # an epoch between validations
+        if state == "epoch" and not event["validated"]:  # an epoch between validations
             recorder.metrics(trainer.history)
-            if bar is not None:
-                bar.write(f"epoch {f['epoch']}: trained (validation every {cfg.val_every} epochs)")
+            say(f"epoch {f['epoch']}: trained (validation every {cfg.val_every} epochs)")
             _save_last(trainer, run_dir, policy)
-        elif event["state"] == "epoch":
+        elif state in ("epoch", "start_scored"):
             recorder.metrics(trainer.history)
             if event["improved"] or size == 0:
-                tensors = trainer.strategy.trainable_state()
-                with atomic_path(run_dir / BEST) as tmp:
-                    torch.save({"trainable": tensors, "epoch": f["epoch"], "val_miou": f["val_miou"]}, tmp)
-                size = write_adapter(run_dir, tensors, {**meta, "epoch": f["epoch"], "val_miou": f["val_miou"],
-                                                        "val_dice": f["val_dice"]})
-                if bar is not None:
-                    bar.write(f"epoch {f['epoch']}: val mIoU {f['val_miou']:.4f} (best); adapter "
-                              f"{size / 2**20:.2f} MiB at {run_dir / ADAPTER_DIR}")
-            elif bar is not None:
-                bar.write(f"epoch {f['epoch']}: val mIoU {f['val_miou']:.4f}")
+                size = _write_best(trainer, run_dir, meta, f)
+            say(_epoch_line(f, event["improved"], state == "start_scored"))
             _save_last(trainer, run_dir, policy)
-        if stop_after_epochs is not None and epochs_done >= stop_after_epochs and event["state"] == "epoch":
+        if stop_after_epochs is not None and epochs_done >= stop_after_epochs and state == "epoch":
             break
     if bar is not None:
         bar.close()
     return size
+
+
+def _write_best(trainer, run_dir: Path, meta: dict, row: dict) -> int:
+    """best.pt and the adapter folder from the weights as they are now (the best so far)."""
+    from edgesam.train.adapter import write_adapter
+    from edgesam.utils.files import atomic_path
+
+    tensors = trainer.strategy.trainable_state()
+    with atomic_path(run_dir / BEST) as tmp:
+        torch.save({"trainable": tensors, "epoch": row["epoch"], "val_miou": row["val_miou"]}, tmp)
+    return write_adapter(run_dir, tensors, {**meta, "epoch": row["epoch"], "val_miou": row["val_miou"],
+                                            "val_dice": row["val_dice"]})
+
+
+def _epoch_line(row: dict, improved: bool, start: bool) -> str:
+    if start:
+        return f"epoch 0 (the starting model, before any step): val mIoU {row['val_miou']:.4f}; epochs must beat it"
+    return f"epoch {row['epoch']}: val mIoU {row['val_miou']:.4f}" + (" (best)" if improved else "")
 
 
 def make_validator(cfg, val_ds, device, rank, world, progress: bool = False):

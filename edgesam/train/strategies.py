@@ -6,6 +6,9 @@
 - decoder: image and prompt encoders frozen, mask decoder trained (embeddings can be cached).
 - partial: the last N encoder blocks (+ neck) and the decoder.
 - full: everything.
+
+A mask refiner (`sam.mask_refiner`, when the model has one) is trained whole by every strategy: it is
+small (tens of thousands of weights) and, when a run adds it, starts untrained.
 """
 from __future__ import annotations
 
@@ -108,8 +111,10 @@ def _groups(sam, cfg) -> list[dict]:
         n = min(cfg.partial_blocks, len(blocks))
         enc = [p for b in list(blocks)[len(blocks) - n:] for p in b.parameters()]
         enc += list(sam.image_encoder.neck.parameters())
+    refiner = list(sam.mask_refiner.parameters()) if hasattr(sam, "mask_refiner") else []
     return [
         {"name": "encoder", "params": enc, "lr": cfg.lr_encoder},
         {"name": "adapter", "params": lora, "lr": cfg.lr_adapter},
+        {"name": "refiner", "params": refiner, "lr": cfg.lr_refiner},
         {"name": "decoder", "params": dec + prompt, "lr": cfg.lr_decoder},
     ]

@@ -25,10 +25,11 @@ def tiny_config(data, out, **kw):
     from edgesam.train import FinetuneConfig
 
     # recipe sam: these tests exercise the strategies, prompts and bookkeeping on a tiny random model;
-    # the from-scratch recipe (ROI crops, dense box) has its own tests
+    # the from-scratch recipe (ROI crops, dense box) and the refiner (which `refine: auto` adds on these
+    # thin synthetic defects) have their own tests
     base = dict(model="vit_t", init="random", recipe="sam", image_size=64, data=str(data), out=str(out), epochs=1,
                 batch_size=4,
                 objects_per_image=2, warmup_steps=1, val_max_images=2, lr_encoder=1e-3, lr_adapter=1e-3,
-                lr_decoder=1e-3)
+                lr_decoder=1e-3, refine="off")
     base.update(kw)
     return FinetuneConfig(**base)

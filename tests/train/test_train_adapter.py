@@ -106,21 +106,21 @@ def test_runs_beyond_lora_carry_their_tensors_and_merge(tmp_path, strategy, deco
     arch = arch_for("vit_t", 64)
     sam = build_sam(arch)
     save_checkpoint(sam, tmp_path / "base.pth", arch)
-    base_logits = probe_logits(sam, 64)
+    base_logits = probe_logits(sam, 64)["decoder_logits"]
     cfg = tiny_config("d", tmp_path, strategy=strategy, decoder_mode=decoder_mode, partial_blocks=1)
     st = apply_strategy(sam, cfg)
     tensors = st.trainable_state()
     for i, match in enumerate(perturb):
         tensors = _perturbed(tensors, match, seed=i, scale=0.2)
     load_trainable(sam, tensors)
-    adapted_logits = probe_logits(sam.eval(), 64)
+    adapted_logits = probe_logits(sam.eval(), 64)["decoder_logits"]
     run = tmp_path / "run"
     write_adapter(run, tensors, adapter_meta(cfg, arch, tmp_path / "base.pth", sha256_file(tmp_path / "base.pth"), st))
     assert sorted(p.name for p in (run / ADAPTER_DIR).iterdir()) == sorted(files)
     back, _ = read_adapter(run)
     assert back.keys() == tensors.keys() and all(torch.equal(back[k], tensors[k]) for k in tensors)
     report = merge_run(run, tmp_path / "merged.pth")
-    merged_logits = probe_logits(create_model(checkpoint=tmp_path / "merged.pth"), 64)
+    merged_logits = probe_logits(create_model(checkpoint=tmp_path / "merged.pth"), 64)["decoder_logits"]
     assert report.strategy == strategy
     assert (merged_logits - adapted_logits).abs().max() < MERGE_LOGITS_ATOL
     assert (merged_logits - base_logits).abs().max() > 100 * MERGE_LOGITS_ATOL

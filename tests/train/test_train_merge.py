@@ -32,13 +32,13 @@ def test_merge_parity_vit_t(tmp_path):
     torch.manual_seed(0)
     arch = arch_for("vit_t", 64)
     sam = build_sam(arch)
-    base_logits = probe_logits(sam, 64)
+    base_logits = probe_logits(sam, 64)["decoder_logits"]
     cfg = tiny_config("d", tmp_path, strategy="lora", decoder_mode="frozen")
     run, _, _ = _make_run(tmp_path, sam, arch, cfg)
-    adapted_logits = probe_logits(sam.eval(), 64)  # the LoRA-injected model before merging
+    adapted_logits = probe_logits(sam.eval(), 64)["decoder_logits"]  # the LoRA-injected model before merging
     report = merge_run(run, tmp_path / "merged.pth")
     merged = create_model(checkpoint=tmp_path / "merged.pth")
-    merged_logits = probe_logits(merged, 64)
+    merged_logits = probe_logits(merged, 64)["decoder_logits"]
     assert (merged_logits - adapted_logits).abs().max() < MERGE_LOGITS_ATOL
     assert (merged_logits - base_logits).abs().max() > 100 * MERGE_LOGITS_ATOL
     assert not report.plain and report.max_diff_merged_vs_base > report.tolerance

@@ -36,10 +36,11 @@ def test_short_scratch_run_learns_and_segments(tiny_data, tmp_path):
                          epochs=12, batch_size=2, objects_per_image=2, warmup_steps=5, val_max_images=2, val_every=5)
     result = finetune(cfg, progress=False)
     steps = [json.loads(x) for x in (tmp_path / "run/status.jsonl").read_text().splitlines()]
-    # validated after epochs 5 and 10 and after the last; the epochs between are trained only
-    assert [s["figures"]["epoch"] + 1 for s in steps if s["state"] == "validating"] == [5, 10, 12]
+    # the start scored (epoch 0), then validated after epochs 5 and 10 and after the last; the epochs
+    # between are trained only
+    assert [s["figures"]["epoch"] + 1 for s in steps if s["state"] == "validating"] == [0, 5, 10, 12]
     validated = [row["epoch"] for row in result.history if row["val_miou"] == row["val_miou"]]
-    assert validated == [5, 10, 12] and len(result.history) == 12
+    assert validated == [0, 5, 10, 12] and len(result.history) == 13
     losses = [s["figures"]["loss"] for s in steps if s["state"] == "step"]
     assert len(losses) >= 16
     assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
