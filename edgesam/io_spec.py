@@ -11,6 +11,10 @@ Decoder graph:  image_embeddings, point_coords (B, N, 2) and point_labels (B, N)
                 Mask 0 is SAM's single-mask answer, masks 1..3 its multimask answers; the host picks.
                 image_embeddings is (1, C, h, w), shared by the B prompt sets, or for ROI-framed
                 models (B, C, h, w): each prompt set with the embedding of its own crop ("paired").
+Refiner graph (models with a mask refiner, `edgesam.models.refiner`; one fp32 ONNX graph shared by
+                every graph set): image (B, 3, S, S), the encoder's input (one per mask: the crop,
+                or the image repeated) and low_res_masks (B, 1, 4h, 4w) -> refined_masks (B, 1, G, G)
+                logits on the refiner's grid (G = S / stride).
 The decoder ends at low-res logits: no data-dependent shape ops, so TensorRT can build it with
 profiles over B and N; upscaling to the original image happens on the host.
 """
@@ -86,6 +90,20 @@ def decoder_specs(image_size: int, embed_dim: int = 256, roi: bool = False) -> t
         TensorSpec("iou_predictions", "float32", ("num_prompts", NUM_MASK_OUTPUTS)),
     ]
     return inputs, outputs
+
+
+REFINER_INPUTS = ("image", "low_res_masks")
+REFINER_OUTPUT = "refined_masks"
+REFINER_DYNAMIC_AXES = {"image": {0: "num_masks"}, "low_res_masks": {0: "num_masks"}, REFINER_OUTPUT: {0: "num_masks"}}
+
+
+def refiner_specs(image_size: int, grid: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    m = low_res_size(image_size)
+    return (
+        [TensorSpec("image", "float32", ("num_masks", 3, image_size, image_size)),
+         TensorSpec("low_res_masks", "float32", ("num_masks", 1, m, m))],
+        [TensorSpec(REFINER_OUTPUT, "float32", ("num_masks", 1, grid, grid))],
+    )
 
 
 # Official segment-anything decoder ONNX interface (`--decoder-style official`), for tools that consume it.

@@ -18,6 +18,9 @@ integrators in docs/bundle.md. Layout of `manifest.json` (format_version 1):
     versions:    exporter tool versions (torch, onnx, onnxruntime, openvino, nncf, tensorrt, cuda, gpu,
                  compute_capability) and the CPU (model, instruction-set flags) the bundle was built on
     checks:      {graph_set: figures measured at export (max abs diff, mask IoU vs PyTorch)}
+    refiner:     optional: a model with a mask refiner (model.refine, model.mask_grid): one fp32 ONNX entry
+                 (file, format, precision, sha256, bytes, stride, grid) every graph set's decoder output
+                 goes through; io.refiner names its tensors
 """
 from __future__ import annotations
 
@@ -72,6 +75,10 @@ def validate_manifest(manifest: dict, path: str | Path = MANIFEST_NAME) -> None:
     for key in ("image_size", "embed_dim"):
         if not isinstance(manifest["model"].get(key), int):
             raise BundleError(f"{path}: field model.{key}: expected an integer")
+    refiner = manifest.get("refiner")
+    if refiner is not None and (not isinstance(refiner, dict) or not {"file", "format", "precision", "sha256",
+                                                                      "grid"} <= set(refiner)):
+        raise BundleError(f"{path}: field refiner: expected file, format, precision, sha256 and grid")
 
 
 def graph_path(bundle_dir: str | Path, manifest: dict, graph_set: str, part: str) -> Path:
@@ -81,21 +88,27 @@ def graph_path(bundle_dir: str | Path, manifest: dict, graph_set: str, part: str
 
 
 def verify_graphs(bundle_dir: str | Path, manifest: dict, graph_set: str) -> None:
-    """Refuse a graph file that is missing or whose sha256 differs from the manifest's."""
+    """Refuse a graph file (the set's, and the refiner where there is one) that is missing or whose
+    sha256 differs from the manifest's."""
     for part in GRAPH_PARTS:
-        path = graph_path(bundle_dir, manifest, graph_set, part)
-        if not path.is_file():
-            raise BundleError(f"{path}: listed in the manifest (graphs.{graph_set}.{part}) but missing")
-        entry = manifest["graphs"][graph_set][part]
-        if sha256_file(path) != entry["sha256"]:
-            raise BundleError(f"{path}: sha256 differs from the manifest's graphs.{graph_set}.{part}: corrupt or tampered")
-        for extra in entry.get("external_data", []):  # weights beside the graph (ONNX .data, OpenVINO .bin)
-            data = path.parent / extra["file"]
-            if not data.is_file():
-                raise BundleError(f"{data}: listed in the manifest (graphs.{graph_set}.{part}.external_data) but missing")
-            if sha256_file(data) != extra["sha256"]:
-                raise BundleError(f"{data}: sha256 differs from the manifest's graphs.{graph_set}.{part}.external_data: "
-                                  "corrupt or tampered")
+        graph_path(bundle_dir, manifest, graph_set, part)  # names the set when it does not exist
+        _verify_entry(bundle_dir, manifest["graphs"][graph_set][part], f"graphs.{graph_set}.{part}")
+    if manifest.get("refiner") is not None:
+        _verify_entry(bundle_dir, manifest["refiner"], "refiner")
+
+
+def _verify_entry(bundle_dir: str | Path, entry: dict, field: str) -> None:
+    path = Path(bundle_dir) / entry["file"]
+    if not path.is_file():
+        raise BundleError(f"{path}: listed in the manifest ({field}) but missing")
+    if sha256_file(path) != entry["sha256"]:
+        raise BundleError(f"{path}: sha256 differs from the manifest's {field}: corrupt or tampered")
+    for extra in entry.get("external_data", []):  # weights beside the graph (ONNX .data, OpenVINO .bin)
+        data = path.parent / extra["file"]
+        if not data.is_file():
+            raise BundleError(f"{data}: listed in the manifest ({field}.external_data) but missing")
+        if sha256_file(data) != extra["sha256"]:
+            raise BundleError(f"{data}: sha256 differs from the manifest's {field}.external_data: corrupt or tampered")
 
 
 def graph_entry(bundle_dir: str | Path, file_name: str, fmt: str, precision: str, **extra) -> dict:

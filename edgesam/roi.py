@@ -82,20 +82,20 @@ REFINE_STRIDES = (1, 2)  # a refiner's grid: the input side, or half of it (the 
 
 @dataclass(frozen=True)
 class RefineSpec:
-    """A mask refiner (`edgesam.models.refiner`): its output stride and its channels at full resolution.
+    """A mask refiner (`edgesam.models.refiner`): its output stride and its channel width.
 
     Recorded like the framing (`ArchConfig.extra["refine"]`, the manifest's `model.refine`): a model
     that has one draws its masks on an `image_size / stride` grid instead of the decoder's quarter.
     """
 
     stride: int = 1
-    width: int = 8
+    width: int = 48
 
     def __post_init__(self):
         if self.stride not in REFINE_STRIDES:
             raise ValueError(f"refine.stride: expected one of {list(REFINE_STRIDES)}, got {self.stride!r}")
-        if not isinstance(self.width, int) or isinstance(self.width, bool) or not 4 <= self.width <= 64:
-            raise ValueError(f"refine.width: expected an integer in [4, 64], got {self.width!r}")
+        if not isinstance(self.width, int) or isinstance(self.width, bool) or not 8 <= self.width <= 256:
+            raise ValueError(f"refine.width: expected an integer in [8, 256], got {self.width!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -14,11 +14,11 @@ from edgesam import io_spec
 from edgesam.envinfo import environment
 from edgesam.export import checks
 from edgesam.export.config import ExportConfig
-from edgesam.export.onnx_export import export_decoder, export_encoder, export_official_decoder
+from edgesam.export.onnx_export import export_decoder, export_encoder, export_official_decoder, export_refiner
 from edgesam.export.staging import check_destination, staged_dir
 from edgesam.geometry import PIXEL_MEAN, PIXEL_STD
 from edgesam.manifest import FORMAT, FORMAT_VERSION, PROMPT_LABELS, graph_entry, write_manifest
-from edgesam.roi import framing_of
+from edgesam.roi import framing_of, mask_grid, refine_spec_of
 from edgesam.utils.files import sha256_file
 
 
@@ -46,6 +46,8 @@ def export_bundle(model_or_checkpoint, out_dir, config: ExportConfig | None = No
         manifest = _base_manifest(model, arch, config, checkpoint_path)
         ref = checks.reference_sample(model)
         _export_fp32(model, tmp, config, manifest, ref, log)
+        if refine_spec_of(arch) is not None:
+            _export_refiner(model, arch, tmp, config, manifest, ref, log)
         if "fp16" in config.onnx_precisions:
             _export_fp16(tmp, config, manifest, ref, log)
         if "int8" in config.onnx_precisions:
@@ -121,6 +123,8 @@ def _base_manifest(model, arch, config: ExportConfig, checkpoint_path: Path | No
             "embedding_size": io_spec.embedding_size(size), "low_res_size": io_spec.low_res_size(size),
             "arch": arch.to_dict(), "init": arch.extra.get("init", "checkpoint" if checkpoint_path else "as given"),
             "framing": framing.to_dict(),
+            "refine": None if refine_spec_of(arch) is None else refine_spec_of(arch).to_dict(),
+            "mask_grid": mask_grid(size, refine_spec_of(arch)),
         },
         "preprocess": {
             "pixel_mean": list(PIXEL_MEAN), "pixel_std": list(PIXEL_STD), "color": "RGB; gray repeated to 3 channels; 16-bit scaled by 255/65535",
@@ -179,6 +183,25 @@ def _export_fp32(model, tmp: Path, config, manifest, ref, log) -> None:
     _check_set(tmp, "fp32", enc[0], dec[0], config, manifest, ref, log)
     manifest["graphs"]["fp32"] = {"encoder": _entry(tmp, enc, "fp32", opset=config.opset),
                                   "decoder": _entry(tmp, dec, "fp32", opset=config.opset)}
+
+
+def _export_refiner(model, arch, tmp: Path, config, manifest, ref, log) -> None:
+    """The mask refiner: one fp32 graph that every graph set's decoder output goes through (it is small;
+    the runtime runs it with ONNX Runtime whatever backend runs the set)."""
+    log("exporting the mask refiner")
+    files = export_refiner(model, tmp / "refiner.onnx", config.opset)
+    checks.check_graph(tmp / files[0])
+    figures = checks.measure_refiner(tmp / files[0], model, ref)
+    manifest["checks"]["refiner"] = figures
+    log(f"refiner: parity logits max|d| {figures['logits_max_abs']:.3g}, {checks.mask_iou_text(figures)}")
+    if config.check_parity:
+        checks.enforce(figures, {"logits_max_abs": config.tolerances["fp32"]["logits_max_abs"],
+                                 "mask_iou_min": config.tolerances["fp32"]["mask_iou_min"]}, "refiner", (files[0],))
+    spec = refine_spec_of(arch)
+    inputs, outputs = io_spec.refiner_specs(arch.image_size, mask_grid(arch.image_size, spec))
+    manifest["io"]["refiner"] = {"inputs": _specs(inputs), "outputs": _specs(outputs)}
+    manifest["refiner"] = {**_entry(tmp, files, "fp32", opset=config.opset), "stride": spec.stride,
+                           "grid": mask_grid(arch.image_size, spec)}
 
 
 def _export_fp16(tmp: Path, config, manifest, ref, log) -> None:

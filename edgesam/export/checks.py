@@ -223,3 +223,20 @@ def measure_official(decoder: Path, ref: ParitySample, original_hw: tuple[int, i
         _, _, low = sess.run(None, feeds)
         diffs.append(float(np.abs(low - ref.low_res[0, b:b + 1]).max()))
     return {"logits_max_abs": max(diffs)}
+
+
+@torch.inference_mode()
+def measure_refiner(path: Path, model, ref: ParitySample, session=cpu_session) -> dict:
+    """The refiner graph against the model's refiner on the parity sample's single-mask logits (each
+    prompt set with its encoder input: its crop, or the image repeated)."""
+    low = ref.low_res[0][:, :1]
+    image = ref.image if ref.image.shape[0] == low.shape[0] else np.repeat(ref.image, low.shape[0], axis=0)
+    expected = model.mask_refiner(torch.from_numpy(image), torch.from_numpy(low)).numpy()
+    got = session(path).run(None, {"image": image, "low_res_masks": np.ascontiguousarray(low)})[0]
+    g = got.shape[-1]
+    agreement = mask_agreement((got > 0).reshape(-1, g, g), (expected > 0).reshape(-1, g, g),
+                               [f"prompt set {b}" for b in range(got.shape[0])]).to_dict()
+    return {"logits_max_abs": float(np.abs(got - expected).max()), "mask_iou_mean": agreement["iou"]["mean"],
+            "mask_iou_min": agreement["iou"]["min"], "num_masks": agreement["prompts"],
+            "reference_empty": agreement["reference_empty"], "prediction_empty": agreement["prediction_empty"],
+            "both_empty": agreement["both_empty"], "empty_references": agreement["empty_references"]}

@@ -17,7 +17,7 @@ import onnx
 import torch
 
 from edgesam import io_spec
-from edgesam.export.wrappers import DecoderGraph, EncoderGraph, PairedDecoderGraph
+from edgesam.export.wrappers import DecoderGraph, EncoderGraph, PairedDecoderGraph, RefinerGraph
 
 OFFICIAL_DYNAMIC_AXES = {"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}}
 
@@ -78,6 +78,16 @@ def export_decoder(model, path: Path, opset: int = 17, threshold: int = 1_800_00
     graph = PairedDecoderGraph(model) if roi else DecoderGraph(model)
     return _export(graph, decoder_sample(size, paired=roi), Path(path), io_spec.DECODER_INPUTS,
                    io_spec.DECODER_OUTPUTS, io_spec.decoder_dynamic_axes(roi), opset, threshold)
+
+
+def export_refiner(model, path: Path, opset: int = 17) -> list[str]:
+    """The mask refiner of a model that has one: a batch of (encoder input, low-res logits) pairs."""
+    size = model.image_encoder.img_size
+    m = io_spec.low_res_size(size)
+    gen = torch.Generator().manual_seed(0)
+    args = (torch.randn(2, 3, size, size, generator=gen), torch.randn(2, 1, m, m, generator=gen))
+    return _export(RefinerGraph(model), args, Path(path), io_spec.REFINER_INPUTS, [io_spec.REFINER_OUTPUT],
+                   io_spec.REFINER_DYNAMIC_AXES, opset, threshold=1 << 62)
 
 
 def export_official_decoder(model, path: Path, opset: int = 17) -> list[str]:

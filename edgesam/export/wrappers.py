@@ -1,4 +1,4 @@
-"""Export wrappers: the two graphs of a bundle as plain modules with no control flow.
+"""Export wrappers: the graphs of a bundle as plain modules with no control flow.
 
 Shapes are fixed but for the prompt axes B (prompt sets) and N (points per set); tensor names and
 axes come from `edgesam.io_spec`. The decoder ends at low-res logits (no data-dependent shape ops),
@@ -69,3 +69,14 @@ class PairedDecoderGraph(DecoderGraph):
             dense_prompt_embeddings=image_embeddings + dense,
         )
         return low_res_masks, iou_predictions
+
+
+class RefinerGraph(nn.Module):
+    """image (B, 3, S, S) + low_res_masks (B, 1, S/4, S/4) -> refined_masks (B, 1, G, G): the mask refiner."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.refiner = model.mask_refiner
+
+    def forward(self, image: torch.Tensor, low_res_masks: torch.Tensor) -> torch.Tensor:
+        return self.refiner(image, low_res_masks)

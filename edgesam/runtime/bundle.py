@@ -30,6 +30,7 @@ class BundleInfo:
     pixel_mean: tuple
     pixel_std: tuple
     framing: InputFraming = WHOLE_IMAGE  # how the model frames its input (whole image or a crop per box)
+    refiner_grid: int | None = None  # side of a mask refiner's grid, None when the model has no refiner
 
     @property
     def embedding_size(self) -> int:
@@ -44,6 +45,12 @@ class BundleInfo:
 
     def graph_file(self, part: str) -> Path:
         return mf.graph_path(self.path, self.manifest, self.graph_set, part)
+
+    @property
+    def refiner_file(self) -> Path | None:
+        """The mask refiner's graph, shared by every graph set (None: masks on the decoder's grid)."""
+        entry = self.manifest.get("refiner")
+        return None if entry is None else self.path / entry["file"]
 
 
 def load_bundle(bundle_dir, graph_set: str) -> BundleInfo:
@@ -69,8 +76,19 @@ def load_bundle(bundle_dir, graph_set: str) -> BundleInfo:
         max_boxes=prompts.get("max_boxes"),
         pixel_mean=tuple(pre.get("pixel_mean", (123.675, 116.28, 103.53))),
         pixel_std=tuple(pre.get("pixel_std", (58.395, 57.12, 57.375))),
-        framing=framing,
+        framing=framing, refiner_grid=_refiner_grid(manifest, bundle_dir),
     )
+
+
+def _refiner_grid(manifest: dict, bundle_dir: Path) -> int | None:
+    entry = manifest.get("refiner")
+    if entry is None:
+        return None
+    grid, size = entry["grid"], manifest["model"]["image_size"]
+    if not isinstance(grid, int) or isinstance(grid, bool) or grid < 1 or size % grid:
+        raise BundleError(f"{bundle_dir / mf.MANIFEST_NAME}: field refiner.grid: expected a divisor of "
+                          f"model.image_size {size}, got {grid!r}")
+    return grid
 
 
 def _embed_channels(manifest: dict) -> int:
@@ -86,9 +104,11 @@ def verify_io(info: BundleInfo, graph_io: dict) -> None:
     roi = info.framing.roi
     specs = {"encoder": io_spec.encoder_specs(info.image_size, info.embed_channels, roi),
              "decoder": io_spec.decoder_specs(info.image_size, info.embed_channels, roi)}
+    if info.refiner_grid is not None:
+        specs["refiner"] = io_spec.refiner_specs(info.image_size, info.refiner_grid)
     for part, (spec_in, spec_out) in specs.items():
         actual_in, actual_out = graph_io[part]
-        where = info.graph_file(part)
+        where = info.refiner_file if part == "refiner" else info.graph_file(part)
         _compare(where, "input", spec_in, actual_in)
         _compare(where, "output", spec_out, actual_out)
 

@@ -8,7 +8,8 @@
 All geometry is `edgesam.geometry` and `edgesam.roi`, the same code the torch predictor uses. A bundle
 whose model frames its input around each box (ROI framing, recorded in the manifest) keeps the frame
 in `encode` and, in `segment`, cuts one crop per box, encodes the crops batched and maps each crop's
-masks back into the frame: the same calls, no extra flags. Calls are thread-safe: the segmenter holds
+masks back into the frame: the same calls, no extra flags. A bundle with a mask refiner (manifest
+`refiner`) draws each mask on the refiner's finer grid: its graph runs on ONNX Runtime after the decoder. Calls are thread-safe: the segmenter holds
 no mutable state after `open`, and the backends serialise what they must.
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Embedding:
     image_size: int
     timings: dict = field(default_factory=dict, compare=False)  # preprocess_ms, encoder_ms
     frame: np.ndarray | None = field(default=None, compare=False, repr=False)
+    image_input: np.ndarray | None = field(default=None, compare=False, repr=False)  # kept for a refiner
 
 
 @dataclass
@@ -58,9 +60,10 @@ def _ms(start: float) -> float:
 
 
 class Segmenter:
-    def __init__(self, info: BundleInfo, backend, graph_io: dict):
+    def __init__(self, info: BundleInfo, backend, graph_io: dict, refiner=None):
         self.info = info
         self.backend = backend
+        self.refiner = refiner  # the mask refiner's graph (edgesam.runtime.ort_backend.OrtGraph) or None
         self._fixed = fixed_prompt_axes(graph_io)
         self._limits = backend.shape_limits()
         self._dtypes = {name: np.dtype(dt) for part in graph_io.values() for name, (dt, _) in part[0].items()}
@@ -79,8 +82,11 @@ class Segmenter:
         info = load_bundle(bundle_dir, graph_set)
         impl = _make_backend(info, backend, providers, threads)
         graph_io = impl.io()
+        refiner = _open_refiner(info, impl, threads)
+        if refiner is not None:
+            graph_io["refiner"] = refiner.io()
         verify_io(info, graph_io)
-        seg = cls(info, impl, graph_io)
+        seg = cls(info, impl, graph_io, refiner)
         if warmup:
             seg.warmup()
         return seg
@@ -118,8 +124,12 @@ class Segmenter:
         start = time.perf_counter()
         features = self.run_encoder(x)
         features.setflags(write=False)  # shared by concurrent segment calls: keep it immutable
+        kept = None
+        if self.refiner is not None:
+            kept = x
+            kept.setflags(write=False)
         return Embedding(features, tuple(original_hw), tuple(resized_hw), self.image_size,
-                         {"preprocess_ms": pre_ms, "encoder_ms": _ms(start)})
+                         {"preprocess_ms": pre_ms, "encoder_ms": _ms(start)}, image_input=kept)
 
     def run_encoder(self, x: np.ndarray) -> np.ndarray:
         """(n, 3, S, S) encoder inputs -> (n, C, e, e) float32; ROI crops go in chunks the graph allows."""
@@ -156,12 +166,32 @@ class Segmenter:
         timings["decoder_ms"] = _ms(start)
         start = time.perf_counter()
         low_res, iou = select_outputs(low_res, iou, multimask)
-        if prepared.windows is not None:
-            masks = roi.paste_masks(low_res, prepared.windows, hw, self.image_size)
+        if self.refiner is not None:
+            timings["decoder_ms"] += _ms(start)  # selection time, negligible, stays with the decoder
+            start = time.perf_counter()
+            logits = self.refine(embedding.image_input if prepared.images is None else prepared.images, low_res)
+            timings["refiner_ms"] = _ms(start)
+            start = time.perf_counter()
         else:
-            masks = geometry.upscale_masks(low_res, hw, self.image_size)
+            logits = low_res
+        if prepared.windows is not None:
+            masks = roi.paste_masks(logits, prepared.windows, hw, self.image_size)
+        else:
+            masks = geometry.upscale_masks(logits, hw, self.image_size)
         timings["postprocess_ms"] = _ms(start)
         return Result(masks=masks, scores=iou, low_res_logits=low_res, timings=timings)
+
+    def refine(self, images: np.ndarray, low_res: np.ndarray) -> np.ndarray:
+        """(B, M, m, m) selected low-res logits -> (B, M, G, G) on the refiner's grid; `images` is the
+        encoder input: one image for every mask, or one crop per prompt set."""
+        b, k = low_res.shape[:2]
+        if images.shape[0] == b:
+            images = np.repeat(images, k, axis=0) if k > 1 else images
+        else:
+            images = np.broadcast_to(images, (b * k,) + images.shape[1:])
+        flat = np.ascontiguousarray(low_res.reshape(b * k, 1, *low_res.shape[-2:]), dtype=np.float32)
+        out = self.refiner.run({"image": np.ascontiguousarray(images, dtype=np.float32), "low_res_masks": flat})[0]
+        return np.asarray(out, dtype=np.float32).reshape(b, k, *out.shape[-2:])
 
     def _prepare(self, embedding: Embedding, pts, lab, box, mask_input) -> roi.ModelInputs:
         """Prompts (and ROI crops) in the model's frames, as the bundle's model was trained to take them."""
@@ -236,6 +266,17 @@ class Segmenter:
             if limit is not None and not (limit[0] <= size <= limit[1]):
                 raise InvalidInputError(f"prompts: {axis}={size} is outside the engine profile [{limit[0]}, {limit[1]}] "
                                         "(points per set include box corners and one padding point)")
+
+
+def _open_refiner(info: BundleInfo, impl, threads):
+    """The refiner's ONNX Runtime session where the bundle has one: on the providers of an ONNX Runtime
+    backend, else on the CPU (it is small; OpenVINO and TensorRT sets share the same fp32 graph)."""
+    if info.refiner_file is None:
+        return None
+    from edgesam.runtime.ort_backend import OrtGraph
+
+    providers = impl.providers if impl.name == "onnxruntime" else ["CPUExecutionProvider"]
+    return OrtGraph(info.refiner_file, providers, threads)
 
 
 def _make_backend(info: BundleInfo, backend: str, providers, threads):

@@ -60,7 +60,7 @@ class FinetuneConfig:
     # own, else one where a class's IoU ceiling on the decoder's grid is below 0.85 (edgesam.eval.ceiling)
     refine: str = "auto"  # auto | on | off
     refine_stride: int = 1  # the refiner's grid: input side / stride (1 or 2)
-    refine_width: int = 8  # its channels at full resolution
+    refine_width: int = 48  # its channels
     # data
     data: str | None = None
     val_fraction: float = 0.2
