@@ -27,12 +27,19 @@ def data():
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the full report (counts, errors, warnings) to this JSON file.")
 @click.option("--max-warnings", default=20, show_default=True, help="Warnings printed (all go to --json).")
-def check(directory: Path, min_area: int, mask_mode: str, json_path: Path | None, max_warnings: int):
+@click.option("--ceiling/--no-ceiling", default=True, show_default=True,
+              help="Also print, per class, the IoU ceiling of each mask grid a model can draw on.")
+def check(directory: Path, min_area: int, mask_mode: str, json_path: Path | None, max_warnings: int, ceiling: bool):
     """Read every image and mask in DIR and report per class; exit 1 if any file is bad.
 
     DIR is an images/ + masks/ folder, a COCO JSON (or its folder), or a folder of those, one per
     class. Errors name each file: unreadable or truncated images, images without masks, image/mask
     size mismatches, undecodable COCO annotations.
+
+    For a labelled dataset it then prints the IoU ceiling of each mask grid per class: the IoU of the
+    best mask a model can draw on that grid (ground truth taken to the grid and back), for ROI crops
+    at 128 and 256 px on the decoder's grid and with a refiner's full-resolution grid, and SAM's whole
+    image at 1024 px; and it recommends the cheapest on which every class reaches 0.85.
 
     \b
     Example:
@@ -50,13 +57,36 @@ def check(directory: Path, min_area: int, mask_mode: str, json_path: Path | None
         click.echo(f"... {len(report.warnings) - max_warnings} more warnings" + (" (see --json)" if json_path else ""))
     for msg in report.errors:
         click.echo(f"error: {msg}", err=True)
+    record = report.to_dict()
+    if ceiling and report.ok and report.totals()["objects"]:
+        record["ceiling"] = _print_ceilings(directory, min_area, mask_mode)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report.to_dict(), indent=2))
+        json_path.write_text(json.dumps(record, indent=2))
     if not report.ok:
         click.echo(f"FAILED: {len(report.errors)} error(s)", err=True)
         raise SystemExit(1)
     click.echo(f"OK: {report.totals()['images']} images, {report.totals()['objects']} objects")
+
+
+def _print_ceilings(directory: Path, min_area: int, mask_mode: str) -> dict:
+    """The mask-grid IoU ceiling table and the recommended framing; returns them for --json."""
+    from edgesam.data import load_dataset
+    from edgesam.eval.ceiling import CEILING_FLOOR, candidate_grids, class_ceilings, format_table, recommend
+
+    grids = candidate_grids()
+    ceilings = class_ceilings(load_dataset(directory, min_area=min_area, mask_mode=mask_mode), grids)
+    click.echo("\nIoU ceiling of each mask grid (the best mask it can draw; up to 100 objects per class):")
+    click.echo(format_table(ceilings, grids))
+    best = recommend(ceilings, grids)
+    if best is None:
+        click.echo(f"recommended: none of these grids reaches {CEILING_FLOOR} in every class; the finest is the best bet")
+    else:
+        flags = "--input-mode roi" if best.framing.roi else "--input-mode image"
+        flags += f" --image-size {best.image_size}" + (" --refine on" if best.refined else " --refine off")
+        click.echo(f"recommended: {best.describe()} (every class >= {CEILING_FLOOR}); finetune {flags}")
+    return {"floor": CEILING_FLOOR, "recommended": None if best is None else best.describe(),
+            "grids": {g.describe(): {c: v[g] for c, v in ceilings.items()} for g in grids}}
 
 
 @data.command()

@@ -14,6 +14,10 @@ FLAGS = [
     ("--input-mode", "input_mode", click.Choice(["image", "roi"]), "whole image, or one crop per box (roi)"),
     ("--roi-margin", "roi_margin", float, "roi: crop side as a multiple of the box's longest side"),
     ("--dense-box/--no-dense-box", "dense_box", None, "also give the box as the dense mask prompt"),
+    ("--refine", "refine", click.Choice(["auto", "on", "off"]),
+     "mask refiner (masks on a finer grid than the decoder's quarter); auto: the base's own, else one where "
+     "a class's IoU ceiling on the decoder's grid is below 0.85"),
+    ("--refine-stride", "refine_stride", click.Choice(["1", "2"]), "refiner grid: the input side (1) or half of it (2)"),
     ("--loss", "loss", click.Choice(["focal_dice", "bce_dice"]), "mask loss: SAM's focal+Dice or BCE+Dice"),
     ("--data", "data", str, "dataset folder (images/+masks/, COCO json, or per-class folders)"),
     ("--val-fraction", "val_fraction", float, "validation share, split by stem per class"),
@@ -33,6 +37,7 @@ FLAGS = [
     ("--lr-encoder", "lr_encoder", float, "learning rate of encoder weights (partial, full)"),
     ("--lr-adapter", "lr_adapter", float, "learning rate of LoRA weights"),
     ("--lr-decoder", "lr_decoder", float, "learning rate of the decoder"),
+    ("--lr-refiner", "lr_refiner", float, "learning rate of the mask refiner"),
     ("--grad-accum", "grad_accum", int, "gradient accumulation steps"),
     ("--amp", "amp", click.Choice(["auto", "bf16", "fp16", "off"]), "autocast (auto: bf16 on CUDA)"),
     ("--grad-checkpointing/--no-grad-checkpointing", "grad_checkpointing", None, "recompute encoder blocks"),
@@ -89,6 +94,8 @@ def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, 
     from edgesam.train.run import CHECKPOINT_EVERY_STEPS, run_config_path
 
     overrides = {k: v for k, v in flags.items() if v is not None}
+    if "refine_stride" in overrides:
+        overrides["refine_stride"] = int(overrides["refine_stride"])
     if no_augment:
         overrides["augment"] = {"enabled": False}
     try:

@@ -355,6 +355,17 @@ class Dataset:
             masks = np.zeros((0, h, w), dtype=bool)
         return Sample(rec.stem, rec.class_name, image, masks, rec.image_path)
 
+    def joined(self, other: "Dataset") -> "Dataset":
+        """This dataset's records followed by `other`'s (e.g. a new line's images and replayed earlier
+        ones), one class vocabulary; the mask settings must agree, or the same file would give other objects."""
+        if (other.min_area, other.mask_mode) != (self.min_area, self.mask_mode):
+            raise ValueError(f"{other.root}: min_area/mask_mode {other.min_area}/{other.mask_mode} differ from "
+                             f"{self.root}'s {self.min_area}/{self.mask_mode}")
+        return Dataset(self.root, self.records + other.records, set(self.classes) | set(other.classes),
+                       min_area=self.min_area, mask_mode=self.mask_mode, labelled=self.labelled and other.labelled,
+                       unlabelled_classes=set(self.unlabelled_classes) | set(other.unlabelled_classes),
+                       layout=self.layout)
+
     def subset(self, indices: Iterable[int]) -> "Dataset":
         """A dataset over the chosen records, same root, classes and mask settings."""
         return Dataset(

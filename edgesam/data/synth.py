@@ -6,7 +6,11 @@ noise and faint machining lines. Each image carries defects of one class:
 * ``scratch``: 1-2 thin curved lines, bright or dark;
 * ``pit``: 1-3 small dark round blobs (separate regions, i.e. separate objects);
 * ``crack``: a thin dark polyline that wanders and branches;
-* ``stain``: one large, irregular, low-contrast blotch.
+* ``stain``: one large, irregular, low-contrast blotch;
+* ``thin_crack``: hairline cracks as a line camera sees them on concrete, asphalt or cast parts: 1-3 px
+  wide whatever the frame size, long (a third to most of the frame), wandering and branching, with
+  their width changing along the way, on a coarse granular texture, in frames of at least 480x320.
+  What a 128 px crop's 32x32 mask grid cannot draw (`edgesam data check` shows its IoU ceiling).
 
 Every defect is drawn into its mask first and the intensity change is applied on exactly the mask
 pixels, so the mask is the ground truth of what is visible. Each image's random stream is seeded
@@ -115,13 +119,17 @@ def _draw_pits(rng, h, w, draw) -> float:
     return -float(rng.uniform(50.0, 80.0))
 
 
-def _walk(rng, start, heading, steps, step_len, h, w) -> list[tuple[float, float]]:
+def _walk(rng, start, heading, steps, step_len, h, w, turn: float = 0.35,
+          stop_at_edge: bool = False) -> list[tuple[float, float]]:
+    """A random walk of `steps` steps; at the frame's edge it stops (`stop_at_edge`) or slides along it."""
     pts = [tuple(start)]
     x, y = start
     for _ in range(steps):
-        heading += rng.normal(0.0, 0.35)
-        x = float(np.clip(x + step_len * math.cos(heading), 1, w - 2))
-        y = float(np.clip(y + step_len * math.sin(heading), 1, h - 2))
+        heading += rng.normal(0.0, turn)
+        nx, ny = x + step_len * math.cos(heading), y + step_len * math.sin(heading)
+        if stop_at_edge and not (1 <= nx <= w - 2 and 1 <= ny <= h - 2):
+            break
+        x, y = float(np.clip(nx, 1, w - 2)), float(np.clip(ny, 1, h - 2))
         pts.append((x, y))
     return pts
 
@@ -154,8 +162,53 @@ def _draw_stain(rng, h, w, draw) -> float:
     return float(rng.choice([-1.0, 1.0]) * rng.uniform(15.0, 22.0))
 
 
+THIN_FRAME = (320, 480)  # (H, W) at least: the frames of the line cameras hairline cracks are inspected with
+
+
+def _draw_thin_cracks(rng, h, w, draw) -> float:
+    """1-2 cracks, each a long wandering walk with 2-4 branches; 1-3 px wide, changing along the way."""
+    diagonal = math.hypot(h, w)
+    for _ in range(int(rng.integers(1, 3))):
+        step = rng.uniform(5.0, 9.0)
+        steps = max(8, int(rng.uniform(0.2, 0.55) * diagonal / step))
+        start = rng.uniform([0.25 * w, 0.25 * h], [0.75 * w, 0.75 * h])
+        main = _walk(rng, start, rng.uniform(0, 2 * math.pi), steps, step, h, w, turn=0.25, stop_at_edge=True)
+        if len(main) < 4:
+            continue
+        _draw_varying(rng, main, draw)
+        for _ in range(int(rng.integers(2, 5))):
+            i = int(rng.integers(1, len(main) - 1))
+            (x0, y0), (x1, y1) = main[i - 1], main[i]
+            heading = math.atan2(y1 - y0, x1 - x0) + rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 1.1)
+            branch = _walk(rng, main[i], heading, max(3, steps // int(rng.integers(3, 6))), step, h, w,
+                           stop_at_edge=True)
+            _draw_varying(rng, branch, draw, widths=(1, 2), weights=(0.5, 0.5))
+    return -float(rng.uniform(30.0, 60.0))
+
+
+def _draw_varying(rng, points, draw, widths=(1, 2, 3), weights=(0.2, 0.4, 0.4)) -> None:
+    """A polyline whose width (px) changes every few segments, as a real crack's opening does."""
+    i = 0
+    while i < len(points) - 1:
+        run = int(rng.integers(2, 7))
+        draw.line(points[i:i + run + 1], fill=255, width=int(rng.choice(widths, p=weights)), joint="curve")
+        i += run
+
+
+def _granular(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Coarse aggregate texture: dark and light grains of a few pixels at several scales, plus pores."""
+    out = np.zeros((h, w), np.float32)
+    for cell, amp in ((2, 9.0), (5, 7.0), (11, 5.0)):
+        grid = rng.normal(0.0, amp, size=(h // cell + 2, w // cell + 2)).astype(np.float32)
+        out += np.asarray(Image.fromarray(grid).resize((w + 2 * cell, h + 2 * cell), Image.Resampling.BILINEAR))[
+            cell:cell + h, cell:cell + w]
+    pores = rng.random((h, w)) < 0.002  # isolated dark pits a crack detector must not take for a crack
+    return out - 30.0 * pores
+
+
 DEFECTS: dict[str, Callable] = {
     "scratch": _draw_scratches, "pit": _draw_pits, "crack": _draw_crack, "stain": _draw_stain,
+    "thin_crack": _draw_thin_cracks,
 }
 
 
@@ -164,7 +217,11 @@ def make_defect_image(rng: np.random.Generator, defect: str, size: int) -> tuple
     if defect not in DEFECTS:
         raise ValueError(f"unknown defect class {defect!r}; known: {sorted(DEFECTS)}")
     h, w = _image_size(rng, size)
+    if defect == "thin_crack":
+        h, w = max(h, THIN_FRAME[0]), max(w, THIN_FRAME[1])
     surface = make_surface(rng, h, w)
+    if defect == "thin_crack":
+        surface = surface + _granular(rng, h, w)
     for _ in range(10):
         canvas, draw = _canvas(h, w)
         delta = DEFECTS[defect](rng, h, w, draw)

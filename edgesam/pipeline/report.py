@@ -136,6 +136,7 @@ def format_report(ctx: dict, png_name: str) -> str:
     for name, seconds in ctx.get("stage_seconds", {}).items():
         skipped = " (skipped: inputs unchanged)" if name in ctx.get("skipped", ()) else ""
         lines.append(f"| {name} | {seconds:.1f}{skipped} | {_headline(name, ctx.get(name) or {})} |")
+    lines += _start_lines(fine)
     acc = ctx.get("accuracy")
     if acc:
         verdict = "beats" if acc["val_miou"] > acc["box_baseline_miou"] else "**does not beat**"
@@ -166,6 +167,25 @@ def format_report(ctx: dict, png_name: str) -> str:
     return "\n".join(lines)
 
 
+def _start_lines(fine: dict) -> list[str]:
+    """The fine-tuned model against the model it started from, per class (the start is epoch 0)."""
+    per_class = fine.get("per_class") or {}
+    start, adapted = per_class.get("start") or {}, per_class.get("adapted") or {}
+    if not start:
+        return []
+    lines = ["", "## Fine-tuning: the start against the fine-tuned model (validation split, val mIoU)", ""]
+    if fine.get("kept_start"):
+        lines += [f"**No epoch beat the starting model** (val mIoU {fine['start_miou']:.3f}): the run kept the start's "
+                  "weights, so every later stage works on the model it started from.", ""]
+    lines += ["| class | start | fine-tuned | change |", "|---|---|---|---|"]
+    for name in sorted(set(start) | set(adapted)):
+        a, b = start.get(name), adapted.get(name)
+        shown = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        change = "-" if a is None or b is None else f"{b - a:+.3f}"
+        lines.append(f"| {name} | {shown(a)} | {shown(b)} | {change} |")
+    return lines
+
+
 def _per_class_lines(per_class: dict) -> list[str]:
     """Per class: a model can beat the baseline overall on easy classes and lose on the hard ones."""
     if not per_class:
@@ -182,7 +202,9 @@ def _headline(stage: str, figures: dict) -> str:
     """One line of the figures that matter for each stage."""
     pick = {
         "data": lambda f: f"{(f.get('totals') or {}).get('images', '?')} images",
-        "finetune": lambda f: (f"{f.get('strategy')} ({f.get('init')}): val mIoU {f.get('best_miou', float('nan')):.3f}, "
+        "finetune": lambda f: (f"{f.get('strategy')} ({f.get('init')}): val mIoU {f.get('best_miou', float('nan')):.3f} "
+                               f"(start {f.get('start_miou', float('nan')):.3f}"
+                               f"{', start kept: no epoch beat it' if f.get('kept_start') else ''}), "
                                f"Dice {f.get('best_dice', float('nan')):.3f}, {f.get('images_per_s', 0):.1f} img/s, "
                                f"{f.get('epochs')} epochs"),
         "merge": lambda f: (f"merged == adapted within {f.get('tolerance', 0):.1e}: max diff {f.get('max_diff_merged_vs_adapted', 0):.2e}; "

@@ -86,8 +86,11 @@ def run_finetune(ctx: dict) -> dict:
     # resume="auto": a rerun after a kill continues the interrupted run instead of starting over
     result = finetune(finetune_config(ctx["spec"], ctx["paths"]), progress=ctx["progress"], resume="auto")
     keep = ("strategy", "init", "best_miou", "best_dice", "trainable_params", "images_per_s", "peak_mem_gib", "wall_s",
-            "adapter_bytes", "epochs", "steps")
-    return {k: getattr(result, k) for k in keep}
+            "adapter_bytes", "epochs", "steps", "start_miou", "kept_start", "best_epoch")
+    rows = {row["epoch"]: row for row in result.history}
+    per_class = {"start": (rows.get(0) or {}).get("per_class", {}),
+                 "adapted": (rows.get(result.best_epoch) or {}).get("per_class", {})}
+    return {**{k: getattr(result, k) for k in keep}, "per_class": per_class}
 
 
 def finetune_fingerprint(ctx: dict) -> dict:

@@ -19,6 +19,7 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 LOSSES = ("focal_dice", "bce_dice")
 INPUT_MODES = ("image", "roi")
 REFINE_MODES = ("auto", "on", "off")
+DEFAULT_REPLAY_SHARE = 0.5
 
 # A recipe is a set of defaults that work together; fields left unset (None) take the recipe's value,
 # fields given explicitly win. `sam` adapts a pretrained checkpoint as SAM was trained (focal + Dice,
@@ -63,6 +64,9 @@ class FinetuneConfig:
     refine_width: int = 48  # its channels
     # data
     data: str | None = None
+    # earlier training data mixed into every batch against forgetting: "DIR" or "DIR:FRACTION" (the share
+    # of each batch it fills; default 0.5); its validation split is scored beside the new data's
+    replay: str | None = None
     val_fraction: float = 0.2
     split_seed: int = 0  # which images are held out: fixed apart from `seed`, so seeds compare on one val split
     min_area: int = 16
@@ -74,7 +78,9 @@ class FinetuneConfig:
     lora_dropout: float = 0.0
     lora_blocks: list[int] | None = None  # encoder blocks to adapt; None = all
     lora_mlp: bool = False  # also adapt mlp.lin1 / mlp.lin2
-    decoder_mode: str = "train"  # train | lora | frozen
+    # train | lora | frozen; None: lora for strategy lora (adapters only: a few % of the weights), else train.
+    # `--strategy lora --decoder-mode train` is LoRA on the encoder beside a fully trained decoder
+    decoder_mode: str | None = None
     partial_blocks: int = 2  # strategy=partial: train the last N encoder blocks
     # optimisation
     loss: str | None = None  # focal_dice (SAM's 20:1) | bce_dice (1:1)
@@ -119,6 +125,8 @@ class FinetuneConfig:
         for name, value in RECIPES[self.recipe].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+        if self.decoder_mode is None:
+            self.decoder_mode = "lora" if self.strategy == "lora" else "train"
         self._boxes_for_roi()
         self.validate()
 
@@ -140,6 +148,25 @@ class FinetuneConfig:
                                 dense_box=bool(self.dense_box))
         except ValueError as e:
             raise ConfigError(str(e).replace("framing.mode", "input_mode").replace("framing.", "")) from None
+
+    @property
+    def replay_source(self) -> tuple[str, float] | None:
+        """(folder, share of each batch) of the replayed data, or None."""
+        if self.replay is None:
+            return None
+        if not isinstance(self.replay, str) or not self.replay.strip():
+            raise ConfigError(f"replay: expected DIR or DIR:FRACTION, got {self.replay!r}")
+        folder, sep, share = self.replay.rpartition(":")
+        if not sep or not folder:
+            return self.replay, DEFAULT_REPLAY_SHARE
+        try:
+            fraction = float(share)
+        except ValueError:
+            return self.replay, DEFAULT_REPLAY_SHARE  # a ':' inside the path, no fraction
+        if not 0.0 < fraction < 1.0:
+            raise ConfigError(f"replay: the fraction after ':' is the share of each batch from DIR, expected a "
+                              f"number in (0, 1), got {share!r}")
+        return folder, fraction
 
     @property
     def refine_spec(self):
@@ -192,6 +219,7 @@ class FinetuneConfig:
             raise ConfigError(f"image_size: expected a multiple of 16, got {self.image_size!r}")
         if self.max_steps is not None:
             _at_least("max_steps", self.max_steps, 1)
+        self.replay_source  # validates replay
         if self.box_prob < 1.0 and self.n_pos + self.n_neg == 0:
             raise ConfigError("n_pos, n_neg: point prompts need at least one point (or set box_prob: 1)")
         if self.strategy == "decoder" and self.decoder_mode == "frozen":

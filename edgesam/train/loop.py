@@ -44,11 +44,32 @@ class TrainSet(torch.utils.data.Dataset):
                               self.cfg.objects_per_image, self.augmenter, self.framing, self.fine_grid)
 
 
-def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[int]:
-    """This rank's shard of the epoch's permutation, padded so every rank gets as many items."""
-    order = np.random.default_rng([seed, epoch]).permutation(n).tolist()
-    per_rank = math.ceil(n / world)
-    order += order[: per_rank * world - n]
+def replay_slots(batch_size: int, share: float) -> int:
+    """Items of each batch drawn from replayed data (at least one, and at least one new item)."""
+    return min(batch_size - 1, max(1, round(share * batch_size)))
+
+
+def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1, replay: int = 0,
+                batch_size: int = 1, replay_share: float = 0.0) -> list[int]:
+    """This rank's shard of the epoch's order of item indices, padded so every rank gets as many items.
+
+    With `replay` replayed items (indices n .. n + replay - 1, after the n new ones), every batch holds
+    `replay_slots` of them beside the new items: the epoch is the new data once, each batch mixed.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n).tolist()
+    if replay:
+        old = replay_slots(batch_size, replay_share)
+        new = batch_size - old
+        pool = (n + rng.permutation(replay)).tolist()
+        mixed = []
+        for b in range(math.ceil(n / new)):
+            mixed += order[b * new:(b + 1) * new]
+            mixed += [pool[(b * old + j) % replay] for j in range(old)]
+        order = mixed
+    total = len(order)
+    per_rank = math.ceil(total / world)
+    order += order[: per_rank * world - total]
     return order[rank::world]
 
 
@@ -171,9 +192,13 @@ def reset_peak_memory(device: torch.device) -> None:
 
 class Trainer:
     def __init__(self, cfg, strategy, train_ds, val_ds, image_size, device, augmenter=None, cache=None,
-                 validate=None, rank=0, world=1, ddp_module=None):
+                 validate=None, rank=0, world=1, ddp_module=None, replay_ds=None):
         self.cfg, self.strategy, self.device = cfg, strategy, device
         self.sam = strategy.sam
+        self.new_items = len(train_ds)  # replayed items follow them in the train set
+        self.replay_items = 0 if replay_ds is None else len(replay_ds)
+        if replay_ds is not None:
+            train_ds = train_ds.joined(replay_ds)
         refiner = getattr(self.sam, "mask_refiner", None)
         fine_grid = None if refiner is None else mask_grid(image_size, refiner.spec)
         self.train_set = TrainSet(train_ds, cfg, image_size, augmenter, fine_grid)
@@ -183,7 +208,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [{"params": g["params"], "lr": g["lr"], "name": g["name"]} for g in strategy.groups],
             weight_decay=cfg.weight_decay)
-        self.steps_per_epoch = math.ceil(math.ceil(len(train_ds) / world) / (cfg.batch_size * cfg.grad_accum))
+        self.steps_per_epoch = math.ceil(math.ceil(len(self.epoch_items()) / world) / (cfg.batch_size * cfg.grad_accum))
         self.total_steps = self.steps_per_epoch * cfg.epochs
         if cfg.max_steps:
             self.total_steps = min(self.total_steps, cfg.max_steps)
@@ -240,7 +265,7 @@ class Trainer:
     def loader(self):
         """This epoch's batches after the `batches_done` already trained on (all of them in a fresh epoch)."""
         self.train_set.epoch = self.epoch
-        order = epoch_order(len(self.train_set), self.cfg.seed, self.epoch, self.rank, self.world)
+        order = self.epoch_items(self.epoch, self.rank, self.world)
         order = order[self.batches_done * self.cfg.batch_size:]
         # The loader's own generator (it draws a base seed per epoch): drawing from the global torch RNG
         # would shift LoRA dropout by where a run was resumed.
@@ -249,6 +274,12 @@ class Trainer:
             torch.utils.data.Subset(self.train_set, order), batch_size=self.cfg.batch_size, shuffle=False,
             num_workers=self.cfg.num_workers, collate_fn=collate, pin_memory=self.device.type == "cuda",
             generator=generator)
+
+    def epoch_items(self, epoch: int = 0, rank: int = 0, world: int = 1) -> list[int]:
+        """Indices of this rank's items in `epoch`, in order (new data once, replayed items mixed in)."""
+        share = self.cfg.replay_source[1] if self.replay_items else 0.0
+        return epoch_order(self.new_items, self.cfg.seed, epoch, rank, world, self.replay_items,
+                           self.cfg.batch_size, share)
 
     def run(self):
         """Generator of events until the epochs, `max_steps` or patience run out.

@@ -158,8 +158,8 @@ def merge_run(run_dir: str | Path, out_path: str | Path, base: str | Path | None
     elif d_base <= MIN_EFFECT_FACTOR * tol:
         raise MergeError(f"{run_dir}: the adapter does not change the model (max logit change {d_base:.3g}); "
                          f"nothing to merge")
-    trained = meta["arch"].get("extra", {})  # init, framing and refiner as trained, over the base file's record
-    arch = arch.replace(extra={**arch.extra, **{k: v for k, v in trained.items() if k in ("init", "framing", "refine")}})
+    trained = meta["arch"].get("extra", {})  # init, framing, refiner and data as trained, over the base file's record
+    arch = arch.replace(extra={**arch.extra, **{k: v for k, v in trained.items() if k in ("init", "framing", "refine", "trained_on")}})
     state = merged_sam.state_dict()
     log(f"writing {out_path} and reloading it strictly")
     save_checkpoint(state, out_path, arch)

@@ -299,8 +299,9 @@ def settings_changed(recorded: dict | None, current: dict) -> list[str]:
     return [f"{k}: {recorded.get(k)!r} -> {current.get(k)!r}" for k in keys if recorded.get(k) != current.get(k)]
 
 
-def validated_dataset(cfg, progress: bool):
-    """The labelled part of `cfg.data`, after every file was read once (`edgesam data check`'s checks).
+def validated_dataset(cfg, progress: bool, path: str | None = None):
+    """The labelled part of `path` (default `cfg.data`), after every file was read once (`edgesam data
+    check`'s checks).
 
     Refuses, before any model is built, a dataset with a bad file, without images, with fewer than
     two labelled images (a train and a validation split) or without a single object to learn.
@@ -309,21 +310,69 @@ def validated_dataset(cfg, progress: bool):
     from edgesam.data.check import require_valid_dataset
     from edgesam.data.io import DataError
 
-    bar = _bar(progress, desc="checking data", unit="img")
+    path = path or cfg.data
+    bar = _bar(progress, desc=f"checking {Path(path).name}", unit="img")
     try:
-        report = require_valid_dataset(cfg.data, cfg.min_area, on_image=bar.update if bar is not None else None)
+        report = require_valid_dataset(path, cfg.min_area, on_image=bar.update if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()
-    dataset = load_dataset(cfg.data, min_area=cfg.min_area)
+    dataset = load_dataset(path, min_area=cfg.min_area)
     labelled = dataset.subset([i for i, r in enumerate(dataset.records) if r.labelled])
     if len(labelled) < 2:
-        raise DataError(f"{cfg.data}: {len(labelled)} labelled image(s) (image + mask); finetune needs at least 2, "
+        raise DataError(f"{path}: {len(labelled)} labelled image(s) (image + mask); finetune needs at least 2, "
                         "one to train on and one to validate with")
     if report.totals()["objects"] == 0:
-        raise DataError(f"{cfg.data}: no mask holds an object of at least {cfg.min_area} px (--min-area); "
+        raise DataError(f"{path}: no mask holds an object of at least {cfg.min_area} px (--min-area); "
                         "nothing to learn from (are the masks 0/255 or instance ids?)")
     return labelled
+
+
+@dataclass
+class RunData:
+    """The splits a run trains and validates on: the new data's, and the replayed data's where given."""
+
+    train: object  # edgesam.data.Dataset: the new data's training split
+    val: object  # validation: the new data's split, plus the replayed data's (old classes scored beside new)
+    replay: object | None  # the replayed data's training split
+    signature: str  # what a resumed run must find unchanged
+
+    @property
+    def all_train(self):
+        return self.train if self.replay is None else self.train.joined(self.replay)
+
+
+def run_data(cfg, progress: bool) -> RunData:
+    """Read and split the run's data (and `--replay`'s): both split by stem as `eval --split val` does."""
+    from edgesam.eval.split import train_val
+
+    labelled = validated_dataset(cfg, progress)
+    train, val = train_val(labelled, cfg.val_fraction, cfg.split_seed)
+    signature = data_signature(labelled)
+    if cfg.replay_source is None:
+        return RunData(train, val, None, signature)
+    old = validated_dataset(cfg, progress, cfg.replay_source[0])
+    old_train, old_val = train_val(old, cfg.val_fraction, cfg.split_seed)
+    return RunData(train, val.joined(old_val), old_train, signature + ":" + data_signature(old))
+
+
+def trained_on(cfg, arch) -> list[str]:
+    """The datasets a model trained by this run has learned from: its base's (as the base records them),
+    then this run's data and replayed data. Recorded with the model, so the next adaptation can replay them."""
+    seen = list((arch.extra or {}).get("trained_on", []))
+    for path in (cfg.data, cfg.replay_source[0] if cfg.replay_source else None):
+        if path and str(Path(path).resolve()) not in seen:
+            seen.append(str(Path(path).resolve()))
+    return seen
+
+
+def replay_hint(cfg, arch) -> str | None:
+    """A line suggesting `--replay` when the base records data it was trained on and the run replays none."""
+    earlier = [p for p in (arch.extra or {}).get("trained_on", []) if Path(p).resolve() != Path(cfg.data).resolve()]
+    if cfg.replay_source is not None or not earlier:
+        return None
+    return (f"hint: the base was trained on {', '.join(earlier)}; adapting on {cfg.data} alone can cost its old "
+            f"classes points (forgetting): add --replay {earlier[-1]} to mix them into every batch")
 
 
 def _bar(progress: bool, **kw):
@@ -362,14 +411,12 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
     run_dir = cfg.out_dir
     if resume is True and not (run_dir / LAST).is_file():
         run_config_path(run_dir)  # raises: nothing to resume (before the dataset is read)
-    labelled = validated_dataset(cfg, progress and rank == 0)
-    signature = data_signature(labelled)
-    resume_state = load_resume_state(run_dir, cfg, signature, resume) if resume else None
+    data = run_data(cfg, progress and rank == 0)
+    resume_state = load_resume_state(run_dir, cfg, data.signature, resume) if resume else None
     if rank == 0 and resume_state is None and (run_dir / LAST).exists():
         raise FileExistsError(f"{run_dir}: holds a run already (last.pt); pass --resume or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     recorder = RunRecorder(run_dir, {"init": cfg.init, "strategy": cfg.strategy}) if rank == 0 else None
-    train_ds, val_ds = train_val(labelled, cfg.val_fraction, cfg.split_seed)
 
     if progress and rank == 0:
         print(f"building {cfg.model or 'the model'}" + (f" from {cfg.checkpoint}" if cfg.init == "pretrained" else
@@ -377,7 +424,9 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
     sam, arch, base_path, base_sha = build_base(cfg, run_dir)
     cfg, arch = frame_as_trained(cfg, sam, arch)
     torch.manual_seed(cfg.seed)  # a refiner's initial weights
-    arch, preflight = plan_refiner(cfg, sam, arch, train_ds)
+    arch, preflight = plan_refiner(cfg, sam, arch, data.all_train)
+    hint = replay_hint(cfg, arch)
+    arch = arch.replace(extra={**arch.extra, "trained_on": trained_on(cfg, arch)})
     image_size = arch.image_size
     if cfg.efficient_attention:
         use_efficient_attention(sam)
@@ -393,10 +442,10 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
     if world > 1:
         module = torch.nn.parallel.DistributedDataParallel(
             module, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
-    validate = make_validator(cfg, val_ds, device, rank, world, progress)
-    trainer = Trainer(cfg, strategy, train_ds, val_ds, image_size, device, augmenter, cache, validate,
-                      rank, world, module)
-    trainer.data_signature = signature
+    validate = make_validator(cfg, data.val, device, rank, world, progress)
+    trainer = Trainer(cfg, strategy, data.train, data.val, image_size, device, augmenter, cache, validate,
+                      rank, world, module, data.replay)
+    trainer.data_signature = data.signature
     if resume_state is not None:
         trainer.load_state_dict(resume_state)
 
@@ -404,19 +453,27 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
     reset_peak_memory(device)
     if recorder:
         recorder.config(cfg.to_yaml())
-        est = estimate_memory_gib(sam, strategy, cfg, image_size, device, len(train_ds))
+        est = estimate_memory_gib(sam, strategy, cfg, image_size, device, len(data.all_train))
         parts = ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in est.items() if k != "total")
+        total = sum(p.numel() for n, p in sam.named_parameters() if ".lora_" not in n)
+        replayed = (f" + {len(data.replay)} replayed from {cfg.replay_source[0]} ({cfg.replay_source[1]:.0%} of each "
+                    f"batch)" if data.replay is not None else "")
         msg = (f"{cfg.strategy} ({cfg.init} init, recipe {cfg.recipe}: {cfg.framing.describe()}, loss {cfg.loss}) "
                f"on {arch.variant}@{image_size}: {strategy.trainable_params:,} "
-               f"trainable params; train {len(train_ds)} / val {len(val_ds)} images; memory estimate "
+               f"trainable params ({strategy.trainable_params / total:.1%} of the model's {total:,}); train "
+               f"{len(data.train)}{replayed} / val {len(data.val)} images; memory estimate "
                f"{est['total']:.2f} GiB peak {'resident' if device.type == 'cpu' else 'on the GPU'} ({parts})")
         recorder.status("setup", msg, {"memory_estimate_gib": est, "device": str(device), "world": world,
                                        "resumed_from_epoch": trainer.epoch if resume_state else None,
                                        "resumed_from_step": trainer.step if resume_state else None})
         recorder.status("preflight", preflight_message(preflight), preflight)
+        if hint:
+            recorder.status("preflight", hint)
         if progress:
             print(msg)
             print(preflight_message(preflight))
+            if hint:
+                print(hint)
             if resume_state is not None:
                 print(_resume_message(trainer, run_dir))
         if cfg.strategy == "decoder" and cfg.augment.enabled:
@@ -510,7 +567,7 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
         if state == "validating":
             say(f"epoch {f['epoch'] + 1}: validating on {f['val_images']} images" if f["epoch"] >= 0 else
                 f"scoring the starting model on {f['val_images']} validation images (epoch 0)")
-        if recorder is None:
+        if recorder is None or state == "done":  # finetune records the run's outcome itself
             continue
         recorder.status(state, event.get("message", ""), f)
         if (state == "step" and policy.due_after_step()) or state == "validating":

@@ -2,7 +2,7 @@
 
 - lora: peft LoRA on the encoder attention (`attn.qkv`, `attn.proj`; optionally `mlp.lin1/lin2`),
   targeted with an anchored regex (a bare `proj` would also match the patch-embedding Conv2d);
-  decoder trained, LoRA'd or frozen (`decoder_mode`).
+  decoder LoRA'd (the default: adapters only, a few % of the weights), trained or frozen (`decoder_mode`).
 - decoder: image and prompt encoders frozen, mask decoder trained (embeddings can be cached).
 - partial: the last N encoder blocks (+ neck) and the decoder.
 - full: everything.
