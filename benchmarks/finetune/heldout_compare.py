@@ -1,13 +1,14 @@
-"""Benchmark (CPU): adapting a trained model to a defect class it never saw, strategy by strategy.
+"""Benchmark (CPU): adapting a trained model to a defect class it never saw, with and without replay.
 
 1. A base vit_t is trained from random init (the default `scratch` recipe) on four magnetic-tile
    classes; the fifth (`--new-class`, default fray) is held out.
-2. The base's zero-shot score on the new class (the `frozen` row).
-3. `edgesam finetune --checkpoint base.pth --data NEW --compare lora,decoder,partial,full`: each
-   strategy adapts the base on the new class's training split (the recipe for a trained checkpoint).
+2. The base's zero-shot score on the new class and on the old ones.
+3. `edgesam finetune --checkpoint base.pth --data NEW --strategy S` with the default adaptation recipe,
+   each strategy alone and with `--replay OLD:0.5` (half of every batch from the base's own training
+   data). Every run scores its start and keeps it when no epoch beats it.
 4. Every adapted model is merged and scored on the new class's validation split and on the four old
-   classes' validation split (forgetting), beside trainable parameters, adapter or checkpoint size, wall
-   time and peak memory from the comparison.
+   classes' (forgetting), beside its trainable share of the weights and wall time; then exported
+   fp32 + int8 and benched through the runtime on the new class (int8 vs fp32, runtime vs PyTorch).
 
 All scores: the project's validation split (20 %, split seed 0, per class), tight box prompts.
 Results: heldout_results.json / heldout_results.md beside this script, with the CPU, its flags and the
@@ -19,27 +20,17 @@ Reproduce (repo root, on a quiet machine):
 from __future__ import annotations
 
 import argparse
-import functools
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import MAGNETIC_TILE, REPO, edgesam, fidelity, image_folder, machine_line, outcome, scores  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
 CLASSES = ("blowhole", "break", "crack", "fray", "uneven")
-STRATEGIES = ("lora", "decoder", "partial", "full")
-# Beside the recipe's defaults: LoRA on the decoder too (the default trains the whole decoder, which in
-# vit_t is half the model) at a rate and length that suit 26 training images.
-TUNED = {"lora (decoder LoRA, lr 3e-3, 30 epochs)": ["--strategy", "lora", "--decoder-mode", "lora",
-                                                    "--lr-adapter", "3e-3", "--epochs", "30"]}
-
-
-def edgesam(*args) -> None:
-    print("+ edgesam " + " ".join(map(str, args)), flush=True)
-    subprocess.run([sys.executable, "-m", "edgesam", *map(str, args)], check=True)
+RUNS = {"lora": ["--strategy", "lora"], "lora + replay": ["--strategy", "lora", "--replay", "{old}:0.5"],
+        "full": ["--strategy", "full"], "full + replay": ["--strategy", "full", "--replay", "{old}:0.5"]}
 
 
 def class_view(root: Path, classes) -> Path:
@@ -47,32 +38,13 @@ def class_view(root: Path, classes) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for name in classes:
         if not (root / name).exists():
-            (root / name).symlink_to((DATA / name).resolve(), target_is_directory=True)
+            (root / name).symlink_to((MAGNETIC_TILE / name).resolve(), target_is_directory=True)
     return root
-
-
-@functools.lru_cache(maxsize=None)
-def validation_set(data: Path):
-    from edgesam.data import load_dataset
-    from edgesam.eval import scoring_set
-
-    return scoring_set(load_dataset(data), "val", 0.2, 0)
-
-
-def scores(checkpoint: Path, data: Path) -> dict:
-    """Val-split mIoU of `checkpoint` on `data`, overall and per class."""
-    from edgesam.eval import evaluate_model
-    from edgesam.models import create_model
-
-    val = validation_set(data)
-    report = evaluate_model(create_model(checkpoint=checkpoint), val, "box", seed=0, label=str(checkpoint))
-    figures = report.to_dict(with_records=False)
-    return {"miou": figures["overall"]["miou"], "per_class": {k: v["miou"] for k, v in figures["per_class"].items()},
-            "empty": figures["overall"]["empty_predictions"]}
 
 
 def main(argv=None) -> None:
     from edgesam.envinfo import environment
+    from edgesam.models import count_parameters, create_model
     from edgesam.train import merge_run
     from edgesam.utils.files import write_json_atomic, write_text_atomic
 
@@ -80,6 +52,7 @@ def main(argv=None) -> None:
     parser.add_argument("--new-class", default="fray", choices=CLASSES)
     parser.add_argument("--work", type=Path, default=REPO / "runs/bench/heldout")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", default=",".join(RUNS), help="which of: " + ", ".join(RUNS))
     args = parser.parse_args(argv)
     work, load_before = args.work, os.getloadavg()
     old = class_view(work / "data_old", [c for c in CLASSES if c != args.new_class])
@@ -90,31 +63,20 @@ def main(argv=None) -> None:
         edgesam("finetune", "--model", "vit_t", "--init", "random", "--data", old, "--seed", args.seed,
                 "--out", work / "base_run", *(["--resume"] if (work / "base_run/last.pt").exists() else []))
         merge_run(work / "base_run", base)
-    rows = [{"strategy": "frozen (zero-shot)", "new": scores(base, new), "old": scores(base, old),
-             "trainable_params": 0, "adapter_mib": 0.0, "wall_s": 0.0, "peak_mem_gib": None}]
-    if not (work / "compare/comparison.json").exists():
-        edgesam("finetune", "--checkpoint", base, "--data", new, "--seed", args.seed, "--out", work / "compare",
-                "--compare", ",".join(STRATEGIES))
-    table = json.loads((work / "compare/comparison.json").read_text())
-    for row in table["rows"]:
-        merged = work / f"adapted_{row['strategy']}.pth"
-        merge_run(row["run_dir"], merged)
-        rows.append({"strategy": row["strategy"], "new": scores(merged, new), "old": scores(merged, old),
-                     **{k: row[k] for k in ("trainable_params", "adapter_mib", "wall_s", "peak_mem_gib")}})
-    for label, flags in TUNED.items():
-        run = work / ("tuned_" + flags[1])
-        edgesam("finetune", "--checkpoint", base, "--data", new, "--seed", args.seed, "--out", run, *flags)
-        done = [json.loads(x) for x in (run / "status.jsonl").read_text().splitlines() if '"done"' in x][-1]["figures"]
-        merged = work / f"adapted_{run.name}.pth"
+    rows = [{"name": "zero-shot (the base)", "new": scores(base, new), "old": scores(base, old)}]
+    calib = image_folder(new, work / "calib")
+    for name in args.runs.split(","):
+        run = work / name.replace(" + ", "_")
+        if not (run / "status.jsonl").exists() or '"done"' not in (run / "status.jsonl").read_text():
+            flags = [f.format(old=old) for f in RUNS[name]]
+            edgesam("finetune", "--checkpoint", base, "--data", new, "--seed", args.seed, "--out", run,
+                    *(["--resume"] if (run / "last.pt").exists() else []), *flags)
+        merged = work / f"{run.name}.pth"
         merge_run(run, merged)
-        rows.append({"strategy": label, "new": scores(merged, new), "old": scores(merged, old),
-                     "trainable_params": done["trainable_params"], "adapter_mib": done["adapter_bytes"] / 2 ** 20,
-                     "wall_s": done["wall_s"], "peak_mem_gib": done["peak_mem_gib"]})
-    from edgesam.models import count_parameters, create_model
-
-    total = count_parameters(create_model(checkpoint=base))
-    result = {"new_class": args.new_class, "base_params": total, "rows": rows, "adapt_config": table["config"],
-              "environment": environment(), "load_before": load_before, "load_after": os.getloadavg(),
+        rows.append({"name": name, "new": scores(merged, new), "old": scores(merged, old), "run": outcome(run),
+                     "fidelity": fidelity(merged, new, work / f"{run.name}_export", calib)})
+    result = {"new_class": args.new_class, "base_params": count_parameters(create_model(checkpoint=base)),
+              "rows": rows, "environment": environment(), "load_before": load_before, "load_after": os.getloadavg(),
               "command": "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/heldout_compare.py "
                          + " ".join(sys.argv[1:])}
     write_json_atomic(HERE / "heldout_results.json", result)
@@ -124,24 +86,33 @@ def main(argv=None) -> None:
 
 def markdown(result: dict) -> str:
     zero = result["rows"][0]
-    lines = [f"# Adapting to a held-out class ({result['new_class']}): strategy by strategy", "",
+    lines = [f"# Adapting to a held-out class ({result['new_class']}), with and without replay", "",
              f"Command: `{result['command']}`", "",
-             f"Machine: {result['environment'].get('cpu_line', result['environment'].get('processor', '?'))}; "
-             f"load average before {result['load_before'][0]:.2f}, after {result['load_after'][0]:.2f}.", "",
+             f"Machine: {machine_line(result['environment'])}; load average before {result['load_before'][0]:.2f}, "
+             f"after {result['load_after'][0]:.2f}.", "",
              "Base: vit_t from random init, `scratch` recipe, trained on the other four classes. Adaptation: "
-             "`edgesam finetune --checkpoint base.pth --compare ...` on the new class only (recipe `sam`, framing "
-             "as the base records it). Scores: validation split, tight box prompts.", "",
-             f"| strategy | new class mIoU | gain vs zero-shot | old classes mIoU | change (points) | trainable params "
-             f"(% of {result['base_params'] / 1e6:.2f} M) | adapter/ckpt MiB | wall s | peak GiB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "`edgesam finetune --checkpoint base.pth --data NEW` with the default `adapt` recipe (framing and "
+             "refiner as the base records them); `+ replay`: `--replay OLD:0.5`. Scores: validation split, tight "
+             "box prompts.", "",
+             f"| run | new class mIoU | gain vs zero-shot | old classes mIoU | change (points) | run verdict | "
+             f"trainable (% of {result['base_params'] / 1e6:.2f} M) | int8 vs fp32 (points) | runtime IoU vs PyTorch "
+             "(fp32 / int8) | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
-        share = 100 * r["trainable_params"] / result["base_params"]
-        peak = "-" if r["peak_mem_gib"] is None else f"{r['peak_mem_gib']:.2f}"
-        lines.append(f"| {r['strategy']} | {r['new']['miou']:.4f} | {r['new']['miou'] - zero['new']['miou']:+.4f} | "
-                     f"{r['old']['miou']:.4f} | {100 * (r['old']['miou'] - zero['old']['miou']):+.2f} | "
-                     f"{r['trainable_params']:,} ({share:.1f} %) | {r['adapter_mib']:.2f} | {r['wall_s']:.0f} | {peak} |")
-    lines += ["", "Target: LoRA gains >= 0.05 mIoU on the new class over zero-shot with <= 5 % trainable "
-                  "parameters and loses <= 1 point on the old classes.", ""]
+        new, old, run, fid = r["new"], r["old"], r.get("run"), r.get("fidelity") or {}
+        gain, change = new["miou"] - zero["new"]["miou"], 100 * (old["miou"] - zero["old"]["miou"])
+        if run is None:
+            lines.append(f"| {r['name']} | {new['miou']:.4f} | - | {old['miou']:.4f} | - | - | 0 | - | - | - |")
+            continue
+        share = 100 * run["trainable_params"] / result["base_params"]
+        verdict = "start kept (no gain)" if run["kept_start"] else f"best epoch {run['best_epoch']}"
+        fp32, int8 = fid.get("fp32", {}), fid.get("int8", {})
+        lines.append(f"| {r['name']} | {new['miou']:.4f} | {gain:+.4f} | {old['miou']:.4f} | {change:+.2f} | {verdict} | "
+                     f"{run['trainable_params']:,} ({share:.1f} %) | "
+                     f"{100 * (int8.get('task_miou', 0) - fp32.get('task_miou', 0)):+.2f} | "
+                     f"{fp32.get('iou_vs_pytorch') or float('nan'):.4f} / {int8.get('iou_vs_pytorch') or float('nan'):.4f} | "
+                     f"{run['wall_s']:.0f} |")
+    lines += ["", "Target: default LoRA gains >= 0.05 mIoU on the new class over zero-shot with <= 5 % trainable "
+                  "weights and, with --replay, loses <= 1 point on the old classes.", ""]
     return "\n".join(lines)
 
 

@@ -8,8 +8,8 @@ FLAGS = [
     ("--model", "model", str, "variant: vit_b, vit_l, vit_h or vit_t (small)"),
     ("--checkpoint", "checkpoint", str, "base SAM checkpoint (.pth / .safetensors)"),
     ("--init", "init", click.Choice(["pretrained", "random"]), "random: train from scratch (labelled in all outputs)"),
-    ("--recipe", "recipe", click.Choice(["sam", "scratch"]),
-     "defaults that work together; default: sam for --init pretrained, scratch for --init random"),
+    ("--recipe", "recipe", click.Choice(["adapt", "sam", "scratch"]),
+     "defaults that work together; default: adapt for --init pretrained, scratch for --init random"),
     ("--image-size", "image_size", int, "input size (multiple of 16); default: the recipe's, else the model's"),
     ("--input-mode", "input_mode", click.Choice(["image", "roi"]), "whole image, or one crop per box (roi)"),
     ("--roi-margin", "roi_margin", float, "roi: crop side as a multiple of the box's longest side"),
@@ -20,6 +20,8 @@ FLAGS = [
     ("--refine-stride", "refine_stride", click.Choice(["1", "2"]), "refiner grid: the input side (1) or half of it (2)"),
     ("--loss", "loss", click.Choice(["focal_dice", "bce_dice"]), "mask loss: SAM's focal+Dice or BCE+Dice"),
     ("--data", "data", str, "dataset folder (images/+masks/, COCO json, or per-class folders)"),
+    ("--replay", "replay", str, "earlier data mixed into every batch against forgetting: DIR or DIR:FRACTION "
+     "(share of each batch, default 0.5); its validation split is scored beside the new one"),
     ("--val-fraction", "val_fraction", float, "validation share, split by stem per class"),
     ("--seed", "seed", int, "seed for init, augmentation, prompts and data order"),
     ("--split-seed", "split_seed", int, "seed of the train/val split (kept apart so seeds share one val split)"),
@@ -75,12 +77,18 @@ def _options(f):
 def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, **flags):
     """Fine-tune SAM on your images (LoRA by default) and write a run dir.
 
-    A recipe sets defaults that work together (flags win): `sam` (pretrained checkpoints) trains LoRA
-    on the whole image with focal+Dice; `scratch` (--init random) trains every weight on one crop per
-    object around its box, with the box also given as a dense mask prompt and BCE+Dice. The input
-    framing (whole image or ROI crops) is recorded with the model: eval, export and the runtime apply it.
-    A LoRA run's adapter/ is a peft adapter: peft's PeftModel.from_pretrained(base_sam, "RUN/adapter")
-    loads it onto the base model.
+    A recipe sets defaults that work together (flags win): `adapt` (checkpoints) trains LoRA adapters
+    on the encoder and decoder (a few % of the weights) with BCE+Dice, framed as the checkpoint records
+    it; `sam` is SAM's own focal+Dice at low rates; `scratch` (--init random) trains every weight on one
+    crop per object around its box, with the box also given as a dense mask prompt and BCE+Dice. The
+    input framing (whole image or ROI crops) and a mask refiner (added where a class's IoU ceiling on the
+    decoder's grid is below 0.85) are recorded with the model: eval, export and the runtime apply them.
+
+    The starting model is scored before the first step (epoch 0); a run in which no epoch beats it keeps
+    the start's weights as best and says so. --replay DIR[:FRACTION] mixes earlier data into every batch
+    against forgetting. A LoRA run's adapter/ is a peft adapter: peft's
+    PeftModel.from_pretrained(base_sam, "RUN/adapter") loads it onto the base model (a refiner the run
+    added lives beside it: use `edgesam merge`).
 
     \b
     Example:
@@ -88,6 +96,7 @@ def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, 
           --strategy lora --epochs 10 --batch-size 4 --out runs/finetune/NAME
       edgesam finetune --print-config > spec.yaml     # start from the defaults
       edgesam finetune -c spec.yaml --compare lora,decoder,partial,full
+      edgesam finetune --checkpoint line3.pth --data /data/line4 --replay /data/line3:0.5
       torchrun --nproc_per_node 4 $(which edgesam) finetune -c spec.yaml   # DDP, one process per GPU
     """
     from edgesam.train import ConfigError, FinetuneConfig
