@@ -21,9 +21,9 @@ integrators in docs/bundle.md. Layout of `manifest.json` (format_version 1):
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from edgesam import schema
 from edgesam.utils.files import sha256_file, write_json_atomic
 
 MANIFEST_NAME = "manifest.json"
@@ -31,12 +31,9 @@ FORMAT = "edgesam-bundle"
 FORMAT_VERSION = 1
 GRAPH_PARTS = ("encoder", "decoder")
 PROMPT_LABELS = {"-1": "padding", "0": "negative point", "1": "positive point", "2": "box top-left", "3": "box bottom-right"}
-REQUIRED = {
-    "format": str, "format_version": int, "model": dict, "preprocess": dict, "prompts": dict, "graphs": dict,
-}
 
 
-class BundleError(ValueError):
+class BundleError(schema.SchemaError):
     """A bundle that is incomplete, corrupt, tampered with, or from an unsupported format version."""
 
 
@@ -45,43 +42,36 @@ def read_manifest(bundle_dir: str | Path) -> dict:
     path = Path(bundle_dir) / MANIFEST_NAME
     if not path.is_file():
         raise BundleError(f"{path}: missing; not an edgesam bundle (or its export did not finish)")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path}: not valid JSON ({exc})") from exc
+    manifest = schema.load_json(path, error=BundleError)
     validate_manifest(manifest, path)
     return manifest
 
 
 def validate_manifest(manifest: dict, path: str | Path = MANIFEST_NAME) -> None:
-    for key, kind in REQUIRED.items():
-        if not isinstance(manifest.get(key), kind):
-            raise BundleError(f"{path}: field {key!r}: expected {kind.__name__}, got {type(manifest.get(key)).__name__}")
-    if manifest["format"] != FORMAT:
-        raise BundleError(f"{path}: field 'format': expected {FORMAT!r}, got {manifest['format']!r}")
-    if manifest["format_version"] != FORMAT_VERSION:
+    """The manifest against `edgesam/schemas/manifest.schema.json` (types, ranges, file names, hashes).
+
+    The format version is judged first: a newer bundle gets "upgrade edgesam", not a field error.
+    """
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version != FORMAT_VERSION:
         raise BundleError(
-            f"{path}: format_version {manifest['format_version']} is not supported by this edgesam "
+            f"{path}: format_version {version} is not supported by this edgesam "
             f"(reads version {FORMAT_VERSION}); re-export the bundle with this version or upgrade edgesam"
         )
-    for name, graph_set in manifest["graphs"].items():
-        for part in GRAPH_PARTS:
-            entry = graph_set.get(part) if isinstance(graph_set, dict) else None
-            if not isinstance(entry, dict) or not {"file", "format", "precision", "sha256"} <= set(entry):
-                raise BundleError(f"{path}: graphs.{name}.{part}: expected file, format, precision and sha256")
-    for key in ("image_size", "embed_dim"):
-        if not isinstance(manifest["model"].get(key), int):
-            raise BundleError(f"{path}: field model.{key}: expected an integer")
+    schema.check(manifest, "manifest", str(path), BundleError)
 
 
 def graph_path(bundle_dir: str | Path, manifest: dict, graph_set: str, part: str) -> Path:
+    """The graph file of `part`, refused unless it lies inside the bundle folder (links included)."""
     if graph_set not in manifest["graphs"]:
         raise BundleError(f"{bundle_dir}: no graph set {graph_set!r}; it has {sorted(manifest['graphs'])}")
-    return Path(bundle_dir) / manifest["graphs"][graph_set][part]["file"]
+    name = manifest["graphs"][graph_set][part]["file"]
+    return schema.inside_folder(bundle_dir, name, f"{Path(bundle_dir) / MANIFEST_NAME}: graphs.{graph_set}.{part}.file",
+                                BundleError)
 
 
 def verify_graphs(bundle_dir: str | Path, manifest: dict, graph_set: str) -> None:
-    """Refuse a graph file that is missing or whose sha256 differs from the manifest's."""
+    """Refuse a graph file that is missing, lies outside the bundle, or whose sha256 differs from the manifest's."""
     for part in GRAPH_PARTS:
         path = graph_path(bundle_dir, manifest, graph_set, part)
         if not path.is_file():
@@ -89,8 +79,10 @@ def verify_graphs(bundle_dir: str | Path, manifest: dict, graph_set: str) -> Non
         entry = manifest["graphs"][graph_set][part]
         if sha256_file(path) != entry["sha256"]:
             raise BundleError(f"{path}: sha256 differs from the manifest's graphs.{graph_set}.{part}: corrupt or tampered")
-        for extra in entry.get("external_data", []):  # weights beside the graph (ONNX .data, OpenVINO .bin)
-            data = path.parent / extra["file"]
+        for i, extra in enumerate(entry.get("external_data", [])):  # weights beside the graph (ONNX .data, OpenVINO .bin)
+            field = f"graphs.{graph_set}.{part}.external_data[{i}].file"
+            relative = str(Path(entry["file"]).parent / extra["file"])
+            data = schema.inside_folder(bundle_dir, relative, f"{Path(bundle_dir) / MANIFEST_NAME}: {field}", BundleError)
             if not data.is_file():
                 raise BundleError(f"{data}: listed in the manifest (graphs.{graph_set}.{part}.external_data) but missing")
             if sha256_file(data) != extra["sha256"]:

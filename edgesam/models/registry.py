@@ -14,9 +14,9 @@ from functools import partial
 import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
+from edgesam import schema
 from edgesam.geometry import PIXEL_MEAN, PIXEL_STD
 from edgesam.roi import framing_of
-from edgesam.utils.fields import checked_fields
 
 OFFICIAL_VARIANTS = ("vit_b", "vit_l", "vit_h")
 OFFICIAL_IMAGE_SIZE = 1024
@@ -101,8 +101,11 @@ class ArchConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ArchConfig":
-        d = checked_fields(cls, d, "arch")
+    def from_dict(cls, d: dict, where: str = "arch", error: type[Exception] = ValueError) -> "ArchConfig":
+        """A recorded architecture, checked against `edgesam/schemas/arch.schema.json` first (types and
+        ranges: an `image_size` of "abc" or 131072 is refused here, not at allocation)."""
+        schema.check(d, "arch", where, error)
+        d = dict(d)
         d["global_attn_indexes"] = tuple(d["global_attn_indexes"])
         for key in ("block_heads", "block_mlp_dims"):
             if d.get(key) is not None:
