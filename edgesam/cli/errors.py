@@ -45,6 +45,13 @@ def one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
+def printable(text: str) -> str:
+    """`text` with control characters shown as escapes: a file named "a\nOK: ..." must not print a
+    line of its own that looks like edgesam's."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+                   for ch in str(text))
+
+
 def _is_ours(exc: BaseException) -> bool:
     return type(exc).__module__.split(".")[0] == "edgesam"
 

@@ -48,6 +48,9 @@ class ArchConfig:
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
+        if not isinstance(self.image_size, int) or isinstance(self.image_size, bool) or not 16 <= self.image_size <= 4096:
+            raise ValueError(f"image_size: expected an integer from 16 to 4096 (a multiple of {self.patch_size}), "
+                             f"got {self.image_size!r}")
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size: expected a multiple of {self.patch_size}, got {self.image_size}")
         for name in ("block_heads", "block_mlp_dims"):
@@ -131,7 +134,7 @@ def arch_for(variant: str, image_size: int | None = None) -> ArchConfig:
     if variant not in VARIANTS:
         raise ValueError(f"model: unknown variant {variant!r}; expected one of {sorted(VARIANTS)}")
     arch = VARIANTS[variant]
-    return arch.replace(image_size=image_size) if image_size else arch
+    return arch.replace(image_size=image_size) if image_size is not None else arch
 
 
 def build_sam(arch: ArchConfig) -> Sam:
