@@ -71,7 +71,12 @@ class Job:
             if loaded is None or loaded[0] != (part, index):
                 loaded = ((part, index), self._image(part, index, with_masks))
             image, masks = loaded[1]
-            yield self.maker.view(image, view, masks)
+            try:
+                made = self.maker.view(image, view, masks)
+            except ValueError as exc:  # a frame the model cannot take (e.g. too elongated): name its file
+                data = self.train if part == "train" else self.held
+                raise ValueError(f"{data.records[index].image_path}: {exc}") from None
+            yield made
 
     def item(self, unit, with_masks: bool = False) -> Item:
         view = next(self.views([unit], with_masks))
