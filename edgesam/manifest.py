@@ -21,6 +21,7 @@ integrators in docs/bundle.md. Layout of `manifest.json` (format_version 1):
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from edgesam import schema
@@ -70,8 +71,19 @@ def graph_path(bundle_dir: str | Path, manifest: dict, graph_set: str, part: str
                                 BundleError)
 
 
+def verify_links(bundle_dir: str | Path) -> None:
+    """Refuse a bundle holding a symbolic link that leads outside it: a backend reads files the graphs
+    name (ONNX external data, OpenVINO weights) without asking the manifest."""
+    for top, dirs, files in os.walk(bundle_dir):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            if os.path.islink(path):
+                schema.inside_folder(bundle_dir, os.path.relpath(path, bundle_dir), path, BundleError)
+
+
 def verify_graphs(bundle_dir: str | Path, manifest: dict, graph_set: str) -> None:
     """Refuse a graph file that is missing, lies outside the bundle, or whose sha256 differs from the manifest's."""
+    verify_links(bundle_dir)
     for part in GRAPH_PARTS:
         path = graph_path(bundle_dir, manifest, graph_set, part)
         if not path.is_file():
