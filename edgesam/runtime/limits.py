@@ -71,17 +71,18 @@ class Limits:
 def encode_bytes(image: np.ndarray, roi: bool) -> int:
     """What `Segmenter.encode` allocates for `image` before the encoder runs.
 
-    An HxWx3 uint8 copy of the frame (gray repeated, 16-bit scaled through float32, alpha dropped);
-    whole-image framing then resizes it in Pillow, which holds RGB as 4 bytes per pixel, while ROI
-    framing keeps a copy of the frame for the crops.
+    An HxWx3 uint8 copy of the frame (gray repeated, alpha dropped; 16-bit frames are scaled through
+    two float32 temporaries); whole-image framing then resizes it in Pillow, which holds RGB as 4 bytes
+    per pixel, while ROI framing keeps that copy for the crops.
     """
     h, w = image.shape[:2]
     channels = 1 if image.ndim == 2 else image.shape[2]
     pixels = h * w
     need = 3 * pixels
     if image.dtype == np.uint16:
-        need += 4 * channels * pixels
-    need += 3 * pixels if roi else 4 * pixels
+        need += 8 * channels * pixels
+    if not roi:
+        need += 4 * pixels
     return int(need)
 
 

@@ -143,7 +143,9 @@ class Segmenter:
         start = time.perf_counter()
         try:
             if self.info.framing.roi:
-                frame = np.array(geometry.to_rgb_uint8(image))  # a copy: line software reuses camera buffers
+                frame = geometry.to_rgb_uint8(image)
+                if np.shares_memory(frame, image):  # keep a copy: line software reuses camera buffers
+                    frame = frame.copy()
                 frame.setflags(write=False)
                 hw = frame.shape[:2]
                 return Embedding(None, hw, hw, self.image_size, {"preprocess_ms": _ms(start), "encoder_ms": 0.0}, frame)
