@@ -18,6 +18,9 @@ integrators in docs/bundle.md. Layout of `manifest.json` (format_version 1):
     versions:    exporter tool versions (torch, onnx, onnxruntime, openvino, nncf, tensorrt, cuda, gpu,
                  compute_capability) and the CPU (model, instruction-set flags) the bundle was built on
     checks:      {graph_set: figures measured at export (max abs diff, mask IoU vs PyTorch)}
+
+The fields readers rely on are checked against edgesam/schemas/manifest.schema.json (`edgesam.schema`);
+every file the manifest names must resolve inside the bundle folder.
 """
 from __future__ import annotations
 
