@@ -42,17 +42,26 @@ def written_files(out_dir: Path, marker: str = MANIFEST_NAME) -> set[str] | None
     the manifest's graph and weights files, or the calibration set's chosen images; None without one."""
     try:
         record = json.loads((out_dir / marker).read_text())
-        if marker == MANIFEST_NAME:
-            names = set()
-            for graph_set in record["graphs"].values():
-                for entry in graph_set.values():
-                    names.add(entry["file"])
-                    names.update(str(Path(entry["file"]).parent / e["file"]) for e in entry.get("external_data", []))
-        else:
-            names = {item["file"] for item in record["files"]}
+        names = _file_entries(record) if marker == MANIFEST_NAME else {item["file"] for item in record["files"]}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return {os.path.normpath(n) for n in names} | {marker}
+
+
+def _file_entries(manifest) -> set[str]:
+    """Every file a manifest records with its hash (graph sets, the official decoder, whatever a later
+    format adds), with the weights files beside each."""
+    names, stack = set(), [manifest]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("file"), str) and "sha256" in item:
+                names.add(item["file"])
+                names.update(str(Path(item["file"]).parent / extra["file"]) for extra in item.get("external_data", []))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return names
 
 
 def _foreign_files(out_dir: Path, marker: str) -> list[str]:

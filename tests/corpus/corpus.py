@@ -347,7 +347,7 @@ def bad_bundles(root: Path, good: Path) -> list[Input]:
     variant("graph file an absolute path", "graphs.fp32.encoder.file", field(ENCODER + ["file"], "/etc/passwd"))
     variant("graph file outside the bundle (..)", "graphs.fp32.encoder.file",
             field(ENCODER + ["file"], "../../../../etc/passwd"))
-    variant("graph file a link leading outside", "graphs.fp32.encoder.file", outside_link)
+    variant("graph file a link leading outside", "encoder.link.onnx", outside_link)
     variant("external data outside the bundle", "external_data[0].file",
             field(ENCODER + ["external_data"], [{"file": "../../../../etc/passwd", "sha256": "0" * 64}]))
     variant("graph file a number", "graphs.fp32.encoder.file", field(ENCODER + ["file"], 123))
