@@ -62,6 +62,10 @@ class LazyGroup(click.Group):
             if debug_requested(ctx.params.get("debug", False)):
                 raise
             raise to_click_error(exc) from None
+        finally:
+            from edgesam.utils.outputs import release_unused
+
+            release_unused()  # a command that failed leaves no empty output folder behind
 
 
 def _threads_option(ctx, param, value):

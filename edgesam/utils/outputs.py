@@ -63,7 +63,26 @@ def claim_folder(folder: str | Path, verb: str, overwrite: bool = False, flag: s
             raise OutputExistsError(
                 f"{folder}: holds files {whose} ({shown}); refusing to write into it (choose another {flag}, "
                 f"or pass --overwrite to write {verb}'s files into it: same-named files are replaced, no other is removed)")
+    existed = folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     if fresh:  # a folder the user filled stays theirs, even after one --overwrite
         write_text_atomic(folder / OWNER_MARK, f"{verb}\n")
+        if not existed:
+            _CLAIMED.append(folder)
     return folder
+
+
+_CLAIMED: list[Path] = []  # folders claim_folder created in this process
+
+
+def release_unused() -> None:
+    """Remove the folders `claim_folder` created that hold nothing but their mark (the verb failed, or
+    wrote nothing): a failed command leaves no empty output folder behind."""
+    while _CLAIMED:
+        folder = _CLAIMED.pop()
+        try:
+            if [p.name for p in folder.iterdir()] == [OWNER_MARK]:
+                (folder / OWNER_MARK).unlink()
+                folder.rmdir()
+        except OSError:
+            pass  # gone already, or not ours to tidy any more

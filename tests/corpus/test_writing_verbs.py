@@ -125,3 +125,11 @@ def test_a_verb_writes_again_into_its_own_folder_but_not_into_another_verbs(corp
     assert result.exit_code == 0 and (out / "part_mask.png").is_file(), result.output
     other = CliRunner().invoke(main, ["data", "synth", str(out), "--count", "1", "--size", "32"])
     assert other.exit_code == 1 and "written by `edgesam predict`" in other.output
+
+
+def test_a_failed_verb_leaves_no_output_folder_behind(corpus, tmp_path):
+    out = tmp_path / "pred"
+    result = CliRunner().invoke(main, ["predict", str(corpus.picture), "--bundle", str(corpus.bundle),
+                                       "--box", "40,30,10,5", "--out", str(out)])  # an inverted box
+    assert result.exit_code == 1 and "x0 <= x1" in result.output, result.output
+    assert not out.exists()
