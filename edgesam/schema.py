@@ -104,23 +104,26 @@ def load_yaml(path: str | Path, error: type[Exception] = None, max_bytes: int = 
 
 
 def check_size(value, where: str, error: type[Exception] = None) -> None:
-    """Refuse structures nested deeper than MAX_DEPTH or holding more than MAX_NODES values.
+    """Refuse structures nested deeper than MAX_DEPTH or holding more than MAX_NODES values, and
+    numbers that are not finite (YAML's .nan and .inf; JSON's are refused while parsing).
 
     Iterative and counting shared references each time they are reached, so a YAML alias bomb (a few
     lines that expand to billions of values) is refused after MAX_NODES steps, not walked to the end.
     """
     error = error or SchemaError
-    stack, nodes = [(value, 0)], 0
+    stack, nodes = [(value, ())], 0
     while stack:
-        item, depth = stack.pop()
+        item, path = stack.pop()
         nodes += 1
         if nodes > MAX_NODES:
             raise error(f"{where}: more than {MAX_NODES} values (an alias or size bomb?); not an edgesam file")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise error(f"{where}: field {field_name(path)}: {item} is not a finite number")
         if isinstance(item, (dict, list)):
-            if depth >= MAX_DEPTH:
+            if len(path) >= MAX_DEPTH:
                 raise error(f"{where}: nested deeper than {MAX_DEPTH} levels; not an edgesam file")
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            stack.extend((child, path + (key,)) for key, child in pairs)
 
 
 # ------------------------------------------------------------------------------------ schemas
