@@ -144,7 +144,7 @@ class Segmenter:
         try:
             if self.info.framing.roi:
                 frame = geometry.to_rgb_uint8(image)
-                if np.shares_memory(frame, image):  # keep a copy: line software reuses camera buffers
+                if np.may_share_memory(frame, image):  # keep a copy: line software reuses camera buffers
                     frame = frame.copy()
                 frame.setflags(write=False)
                 hw = frame.shape[:2]
