@@ -14,6 +14,7 @@ Conventions follow segment-anything exactly:
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Sequence
 
@@ -65,6 +66,10 @@ def resize_longest_side(image_rgb: np.ndarray, target: int) -> np.ndarray:
     """Resize an HxWx3 uint8 image so its longest side is `target` (PIL bilinear, as SAM does)."""
     h, w = image_rgb.shape[:2]
     new_h, new_w = resized_shape(h, w, target)
+    if min(new_h, new_w) < 1:  # PIL would fail on a zero side, with a message naming nothing
+        raise GeometryError(
+            f"image: a {h}x{w} (HxW) frame has a side of 0 px at the model's {target} px input; its short side "
+            f"must be at least {math.ceil(max(h, w) / (2 * target))} px (crop the frame, or use a ROI-framed model)")
     return np.asarray(Image.fromarray(image_rgb).resize((new_w, new_h), Image.BILINEAR))
 
 
@@ -272,6 +277,28 @@ def upscale_masks(
 ) -> np.ndarray:
     """(..., h, w) low-res logits -> (..., H, W) bool masks equal to `upscale_logits(...) > threshold`.
 
+    Each mask is the block `upscale_mask_blocks` computes for it, pasted into an all-False frame.
+    """
+    low_res = np.asarray(low_res, dtype=np.float32)
+    lead = low_res.shape[:-2]
+    out_h, out_w = int(original_hw[0]), int(original_hw[1])
+    flat = low_res.reshape((-1,) + low_res.shape[-2:])
+    out = np.zeros((flat.shape[0], out_h, out_w), dtype=bool)
+    if out.size == 0:
+        return out.reshape(lead + (out_h, out_w))
+    for i, block in enumerate(upscale_mask_blocks(flat, (out_h, out_w), target, threshold)):
+        if block is not None:
+            (y0, x0), values = block
+            out[i, y0:y0 + values.shape[0], x0:x0 + values.shape[1]] = values
+    return out.reshape(lead + (out_h, out_w))
+
+
+def upscale_mask_blocks(low_res: np.ndarray, original_hw: tuple[int, int], target: int,
+                        threshold: float = MASK_THRESHOLD):
+    """Yields, for each (h, w) map of (N, h, w) low-res logits, ((y0, x0), bool block) holding every pixel of the
+    (H, W) mask that can be True (all others are False), or None when none can. Lets a caller keep
+    only the part of a large frame a mask can occupy (`Segmenter.segment(..., crop=True)`).
+
     Every output pixel is a convex combination (non-negative weights) of the low-res cells in its
     support: at most k rows x k columns, contiguous, k <= 3 for SAM's two bilinear resizes. Where all
     of those cells are surely above the threshold the pixel is True, where none is it is False; those
@@ -279,14 +306,12 @@ def upscale_masks(
     axis), then expanded. Only the pixels of the boundary band, whose support mixes both, get their
     value computed, in the same two stages (rows, then columns) as `upscale_logits`.
     """
-    low_res = np.asarray(low_res, dtype=np.float32)
-    lead = low_res.shape[:-2]
-    lh, lw = low_res.shape[-2:]
+    flat = np.asarray(low_res, dtype=np.float32)
+    lh, lw = flat.shape[-2:]
     out_h, out_w = int(original_hw[0]), int(original_hw[1])
-    flat = low_res.reshape((-1, lh, lw))
-    out = np.zeros((flat.shape[0], out_h, out_w), dtype=bool)
-    if out.size == 0:
-        return out.reshape(lead + (out_h, out_w))
+    if out_h < 1 or out_w < 1:
+        yield from [None] * len(flat)
+        return
     valid_h, valid_w = resized_shape(out_h, out_w, target)
     ys, wy, ky, gy_r0, gy_r1, gy_first, gy_counts, gy_of, wmin_y = _upscale_support(out_h, valid_h, target, lh)
     xs, wx, kx, gx_r0, gx_r1, gx_first, gx_counts, gx_of, wmin_x = _upscale_support(out_w, valid_w, target, lw)
@@ -298,10 +323,11 @@ def upscale_masks(
     floor = float(np.finfo(np.float32).tiny) / (wmin_y * wmin_x) * 4.0
     hi = np.float32(float(thr) + max(margin, floor if thr == 0 else 0.0))
     lo = np.float32(float(thr) - margin)
-    for i, logits in enumerate(flat):
+    for logits in flat:
         above = logits > hi
         if not above.any() and not (logits > lo).any():
-            continue  # nothing can exceed the threshold
+            yield None  # nothing can exceed the threshold
+            continue
         below = logits <= lo
         # Only runs whose support meets the bounding box of the cells that may be above can be True.
         may_r, may_c = np.flatnonzero(~below.all(axis=1)), np.flatnonzero(~below.all(axis=0))
@@ -310,18 +336,20 @@ def upscale_masks(
         xa = int(np.searchsorted(gx_r1, may_c[0], "left"))
         xb = int(np.searchsorted(gx_r0, may_c[-1], "right"))
         if gb <= ga or xb <= xa:
-            continue  # those cells lie in the padding, outside every output pixel's support
+            yield None  # those cells lie in the padding, outside every output pixel's support
+            continue
         sy, sx = slice(ga, gb), slice(xa, xb)
         all_above = _support_all(_support_all(above, gy_r0[sy], gy_r1[sy], ky, 0), gx_r0[sx], gx_r1[sx], kx, 1)
         none_above = _support_all(_support_all(below, gy_r0[sy], gy_r1[sy], ky, 0), gx_r0[sx], gx_r1[sx], kx, 1)
-        y0, y1 = gy_first[ga], gy_first[gb - 1] + gy_counts[gb - 1]
-        x0, x1 = gx_first[xa], gx_first[xb - 1] + gx_counts[xb - 1]
+        y0, y1 = int(gy_first[ga]), int(gy_first[gb - 1] + gy_counts[gb - 1])
+        x0, x1 = int(gx_first[xa]), int(gx_first[xb - 1] + gx_counts[xb - 1])
         cols = all_above[:, gx_of[x0:x1] - xa]
-        out[i, y0:y1, x0:x1] = np.repeat(cols, gy_counts[sy], axis=0)
+        block = np.repeat(cols, gy_counts[sy], axis=0)
         band_gy, band_gx = np.nonzero(~(all_above | none_above))
         band_gy += ga
         band_gx += xa
         if band_gy.size == 0:
+            yield (y0, x0), block
             continue
         # Pixels of the band: every (row, col) of each band cell's run of rows x run of columns.
         ny, nx = gy_counts[band_gy], gx_counts[band_gx]
@@ -330,7 +358,8 @@ def upscale_masks(
             # A ragged mask (boundary nearly everywhere): one block product beats per-pixel gathers.
             wy_full = _upscale_matrix(out_h, valid_h, target, lh)
             wx_full = _upscale_matrix(out_w, valid_w, target, lw)
-            out[i, y0:y1, x0:x1] = (wy_full[y0:y1] @ logits @ wx_full[x0:x1].T) > thr
+            block[...] = (wy_full[y0:y1] @ logits @ wx_full[x0:x1].T) > thr
+            yield (y0, x0), block
             continue
         cell = np.repeat(np.arange(n.size), n)
         local = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
@@ -350,5 +379,5 @@ def upscale_masks(
         val = wx[px, 0] * flat_tmp[base]
         for d in range(1, kx):
             val = val + wx[px, d] * flat_tmp[base + d]
-        out[i, py, px] = val > thr
-    return out.reshape(lead + (out_h, out_w))
+        block[py - y0, px - x0] = val > thr
+        yield (y0, x0), block

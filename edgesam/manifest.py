@@ -21,12 +21,16 @@ integrators in docs/bundle.md. Layout of `manifest.json` (format_version 1):
     refiner:     optional: a model with a mask refiner (model.refine, model.mask_grid): one fp32 ONNX entry
                  (file, format, precision, sha256, bytes, stride, grid) every graph set's decoder output
                  goes through; io.refiner names its tensors
+
+The fields readers rely on are checked against edgesam/schemas/manifest.schema.json (`edgesam.schema`);
+every file the manifest names must resolve inside the bundle folder.
 """
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
+from edgesam import schema
 from edgesam.utils.files import sha256_file, write_json_atomic
 
 MANIFEST_NAME = "manifest.json"
@@ -34,12 +38,9 @@ FORMAT = "edgesam-bundle"
 FORMAT_VERSION = 1
 GRAPH_PARTS = ("encoder", "decoder")
 PROMPT_LABELS = {"-1": "padding", "0": "negative point", "1": "positive point", "2": "box top-left", "3": "box bottom-right"}
-REQUIRED = {
-    "format": str, "format_version": int, "model": dict, "preprocess": dict, "prompts": dict, "graphs": dict,
-}
 
 
-class BundleError(ValueError):
+class BundleError(schema.SchemaError):
     """A bundle that is incomplete, corrupt, tampered with, or from an unsupported format version."""
 
 
@@ -48,63 +49,68 @@ def read_manifest(bundle_dir: str | Path) -> dict:
     path = Path(bundle_dir) / MANIFEST_NAME
     if not path.is_file():
         raise BundleError(f"{path}: missing; not an edgesam bundle (or its export did not finish)")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path}: not valid JSON ({exc})") from exc
+    manifest = schema.load_json(path, error=BundleError)
     validate_manifest(manifest, path)
     return manifest
 
 
 def validate_manifest(manifest: dict, path: str | Path = MANIFEST_NAME) -> None:
-    for key, kind in REQUIRED.items():
-        if not isinstance(manifest.get(key), kind):
-            raise BundleError(f"{path}: field {key!r}: expected {kind.__name__}, got {type(manifest.get(key)).__name__}")
-    if manifest["format"] != FORMAT:
-        raise BundleError(f"{path}: field 'format': expected {FORMAT!r}, got {manifest['format']!r}")
-    if manifest["format_version"] != FORMAT_VERSION:
+    """The manifest against `edgesam/schemas/manifest.schema.json` (types, ranges, file names, hashes).
+
+    The format version is judged first: a newer bundle gets "upgrade edgesam", not a field error.
+    """
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version != FORMAT_VERSION:
         raise BundleError(
-            f"{path}: format_version {manifest['format_version']} is not supported by this edgesam "
+            f"{path}: format_version {version} is not supported by this edgesam "
             f"(reads version {FORMAT_VERSION}); re-export the bundle with this version or upgrade edgesam"
         )
-    for name, graph_set in manifest["graphs"].items():
-        for part in GRAPH_PARTS:
-            entry = graph_set.get(part) if isinstance(graph_set, dict) else None
-            if not isinstance(entry, dict) or not {"file", "format", "precision", "sha256"} <= set(entry):
-                raise BundleError(f"{path}: graphs.{name}.{part}: expected file, format, precision and sha256")
-    for key in ("image_size", "embed_dim"):
-        if not isinstance(manifest["model"].get(key), int):
-            raise BundleError(f"{path}: field model.{key}: expected an integer")
-    refiner = manifest.get("refiner")
-    if refiner is not None and (not isinstance(refiner, dict) or not {"file", "format", "precision", "sha256",
-                                                                      "grid"} <= set(refiner)):
-        raise BundleError(f"{path}: field refiner: expected file, format, precision, sha256 and grid")
+    schema.check(manifest, "manifest", str(path), BundleError)
 
 
 def graph_path(bundle_dir: str | Path, manifest: dict, graph_set: str, part: str) -> Path:
+    """The graph file of `part`, refused unless it lies inside the bundle folder (links included)."""
     if graph_set not in manifest["graphs"]:
         raise BundleError(f"{bundle_dir}: no graph set {graph_set!r}; it has {sorted(manifest['graphs'])}")
-    return Path(bundle_dir) / manifest["graphs"][graph_set][part]["file"]
+    name = manifest["graphs"][graph_set][part]["file"]
+    return schema.inside_folder(bundle_dir, name, f"{Path(bundle_dir) / MANIFEST_NAME}: graphs.{graph_set}.{part}.file",
+                                BundleError)
+
+
+def verify_links(bundle_dir: str | Path) -> None:
+    """Refuse a bundle holding a symbolic link that leads outside it: a backend reads files the graphs
+    name (ONNX external data, OpenVINO weights) without asking the manifest."""
+    for top, dirs, files in os.walk(bundle_dir):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            if os.path.islink(path):
+                schema.inside_folder(bundle_dir, os.path.relpath(path, bundle_dir), path, BundleError)
 
 
 def verify_graphs(bundle_dir: str | Path, manifest: dict, graph_set: str) -> None:
-    """Refuse a graph file (the set's, and the refiner where there is one) that is missing or whose
-    sha256 differs from the manifest's."""
+    """Refuse a graph file (the set's, and the refiner where there is one) that is missing, lies outside
+    the bundle, or whose sha256 differs from the manifest's."""
+    verify_links(bundle_dir)
     for part in GRAPH_PARTS:
-        graph_path(bundle_dir, manifest, graph_set, part)  # names the set when it does not exist
-        _verify_entry(bundle_dir, manifest["graphs"][graph_set][part], f"graphs.{graph_set}.{part}")
-    if manifest.get("refiner") is not None:
-        _verify_entry(bundle_dir, manifest["refiner"], "refiner")
+        path = graph_path(bundle_dir, manifest, graph_set, part)
+        _verify_entry(bundle_dir, path, manifest["graphs"][graph_set][part], f"graphs.{graph_set}.{part}")
+    refiner = manifest.get("refiner")
+    if refiner is not None:
+        path = schema.inside_folder(bundle_dir, refiner["file"], f"{Path(bundle_dir) / MANIFEST_NAME}: refiner.file",
+                                    BundleError)
+        _verify_entry(bundle_dir, path, refiner, "refiner")
 
 
-def _verify_entry(bundle_dir: str | Path, entry: dict, field: str) -> None:
-    path = Path(bundle_dir) / entry["file"]
+def _verify_entry(bundle_dir: str | Path, path: Path, entry: dict, field: str) -> None:
+    """One manifest entry's file (inside the bundle already) and its external data against their hashes."""
     if not path.is_file():
         raise BundleError(f"{path}: listed in the manifest ({field}) but missing")
     if sha256_file(path) != entry["sha256"]:
         raise BundleError(f"{path}: sha256 differs from the manifest's {field}: corrupt or tampered")
-    for extra in entry.get("external_data", []):  # weights beside the graph (ONNX .data, OpenVINO .bin)
-        data = path.parent / extra["file"]
+    for i, extra in enumerate(entry.get("external_data", [])):  # weights beside the graph (ONNX .data, OpenVINO .bin)
+        relative = str(Path(entry["file"]).parent / extra["file"])
+        data = schema.inside_folder(bundle_dir, relative,
+                                    f"{Path(bundle_dir) / MANIFEST_NAME}: {field}.external_data[{i}].file", BundleError)
         if not data.is_file():
             raise BundleError(f"{data}: listed in the manifest ({field}.external_data) but missing")
         if sha256_file(data) != extra["sha256"]:

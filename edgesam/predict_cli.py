@@ -71,6 +71,14 @@ def write_prediction(image: np.ndarray, prediction, prompts: Prompts, stem: str,
     return paths, warnings
 
 
+def _about(image_path, fn, image):
+    """`fn(image)`; a frame the model cannot take (too large, too elongated) is named by its file."""
+    try:
+        return fn(image)
+    except ValueError as exc:
+        raise ValueError(f"{image_path}: {exc}") from None
+
+
 def run_predict(image_path, checkpoint, variant, image_size, boxes, points, prompt_file, multimask, out
                 ) -> tuple[list[Path], list[str]]:
     from edgesam.models import load_model
@@ -81,7 +89,7 @@ def run_predict(image_path, checkpoint, variant, image_size, boxes, points, prom
     prompts.check_inside(image.shape[:2])  # the runtime refuses these too; say so before loading the model
     model, arch = load_model(variant, checkpoint, image_size)
     predictor = SamReferencePredictor(model)
-    predictor.set_image(image)
+    _about(image_path, predictor.set_image, image)
     prediction = predictor.predict(prompts.points, prompts.labels, prompts.boxes, multimask=multimask)
     extra = {"backend": "pytorch", "checkpoint": str(checkpoint), "variant": arch.variant, "init": arch.extra.get("init", "pretrained")}
     return write_prediction(image, prediction, prompts, Path(image_path).stem, Path(out), extra)
@@ -95,8 +103,8 @@ def run_predict_bundle(image_path, bundle, graph_set, boxes, points, prompt_file
     prompts = gather_prompts(boxes, points, prompt_file)
     image = read_image(image_path)
     segmenter = Segmenter.open(bundle, graph_set=graph_set)
-    prediction = segmenter.segment(segmenter.encode(image), prompts.points, prompts.labels, prompts.boxes,
-                                   multimask=multimask)
+    prediction = segmenter.segment(_about(image_path, segmenter.encode, image), prompts.points, prompts.labels,
+                                   prompts.boxes, multimask=multimask)
     extra = {"backend": "runtime", "bundle": str(bundle), "graph_set": graph_set, "providers": segmenter.providers,
              "variant": segmenter.info.manifest["model"].get("variant")}
     return write_prediction(image, prediction, prompts, Path(image_path).stem, Path(out), extra)

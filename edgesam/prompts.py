@@ -5,7 +5,6 @@ A prompt file is a JSON list: `[{"type": "point", "data": [x, y], "label": 1},
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,10 +89,12 @@ def parse_prompt_list(items: list, source: str = "prompts", names: list[str] | N
 
 
 def read_prompt_file(path: str | Path) -> Prompts:
-    try:
-        items = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PromptError(f"{path}: not a readable JSON prompt file ({exc})") from exc
+    """A JSON prompt file, read and checked by `edgesam.schema` (size, depth, finite numbers), then entry by entry."""
+    from edgesam import schema
+
+    if not Path(path).is_file():
+        raise PromptError(f"{path}: not a readable JSON prompt file (no such file)")
+    items = schema.load_json(path, "prompts", PromptError)
     return parse_prompt_list(items, str(path))
 
 

@@ -100,3 +100,15 @@ def test_free_cores_follow_the_load(monkeypatch):
     monkeypatch.setenv("EDGESAM_THREADS", "many")
     with pytest.raises(ValueError, match="EDGESAM_THREADS"):
         threads.cpu_threads()
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0"])
+def test_a_bad_thread_count_in_the_environment_is_one_error_line(cli, value):
+    result = CliRunner().invoke(cli_main.main, ["show-threads"], env={"EDGESAM_THREADS": value})
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.strip() == f"Error: $EDGESAM_THREADS: expected a positive number of threads or 'auto', got {value!r}"
+
+
+def test_a_line_break_in_a_file_name_is_shown_escaped_not_as_a_line_of_its_own(cli):
+    result = cli(ValueError("runs/a.png\nOK: 3 images: unreadable image"))
+    assert result.output.splitlines() == ["Error: runs/a.png\\nOK: 3 images: unreadable image"]

@@ -136,3 +136,26 @@ def test_arch_validation_messages():
         arch_for("vit_t", 100)
     with pytest.raises(ValueError, match="block_heads: expected 6 entries"):
         arch_for("vit_t").replace(block_heads=(1, 2))
+
+
+def test_a_checkpoint_write_that_fails_midway_names_the_file_and_leaves_nothing(tmp_path):
+    """A full disk, simulated by a file-size limit: torch's writer fails with a RuntimeError."""
+    import subprocess
+    import sys
+
+    code = f"""
+import resource, signal, sys
+import torch
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+from edgesam.cli.errors import describe
+from edgesam.models import arch_for, save_checkpoint
+try:
+    save_checkpoint({{"w": torch.zeros(1 << 20)}}, {str(tmp_path / "big.pth")!r}, arch_for("vit_t"), plain=False)
+except Exception as exc:
+    print(type(exc).__name__, describe(exc))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.startswith("CheckpointError "), result.stdout + result.stderr
+    assert "big.pth: could not be written" in result.stdout and "internal error" not in result.stdout
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone, no half checkpoint under the name

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from edgesam.cli.options import overwrite_option
+
 
 def _options(func):
     options = [
@@ -29,6 +31,7 @@ def _options(func):
                      help="Also measure the torch fast path (auto: when a CUDA GPU is present)."),
         click.option("--torch-fast-compile", is_flag=True, help="torch.compile the fast path's encoder."),
         click.option("--out", type=click.Path(file_okay=False), default=None, help="Write bench.json, bench.md, bench.png here."),
+        overwrite_option,
         click.option("--min-iou", type=float, default=None,
                      help="Floor: mean mask IoU vs the reference, every format; judged only when >= 90 % of the "
                           "reference masks are non-empty (else it fails, naming the empty ones)."),
@@ -40,9 +43,14 @@ def _options(func):
     return func
 
 
-def _run(bundle, graph_sets, **kw):
+def _run(bundle, graph_sets, overwrite, **kw):
     from edgesam.bench import BenchConfig, format_table, run_bench
     from edgesam.data.check import require_valid_dataset
+
+    if kw["out"] is not None:
+        from edgesam.utils.outputs import claim_folder
+
+        claim_folder(kw["out"], "bench", overwrite)
 
     require_valid_dataset(kw["data"])  # a bad file stops here, not after the bundle and reference load
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from edgesam.cli.options import overwrite_option
+
 
 @click.group()
 def calib():
@@ -21,7 +23,8 @@ def calib():
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--count", "-n", default=16, show_default=True, type=click.IntRange(min=1),
               help="Images to keep (a diverse sample; 16-64 is typical).")
-def build(src: Path, out: Path, count: int):
+@overwrite_option
+def build(src: Path, out: Path, count: int, overwrite: bool):
     """Choose COUNT diverse images from SRC (searched recursively; masks/ folders skipped) into OUT.
 
     Diversity: farthest-point sampling on thumbnails and intensity statistics, so lighting and part
@@ -34,5 +37,5 @@ def build(src: Path, out: Path, count: int):
     """
     from edgesam.export.calib_select import build_calibration_set
 
-    summary = build_calibration_set(src, out, count)
+    summary = build_calibration_set(src, out, count, overwrite)
     click.echo(f"{out}: {summary['count']} of {summary['candidates']} images chosen ({summary['method']})")

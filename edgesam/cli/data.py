@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from edgesam.cli.options import overwrite_option
+from edgesam.utils.outputs import check_new_file, claim_folder, write_new_file
+
 
 @click.group()
 def data():
@@ -29,7 +32,9 @@ def data():
 @click.option("--max-warnings", default=20, show_default=True, help="Warnings printed (all go to --json).")
 @click.option("--ceiling/--no-ceiling", default=True, show_default=True,
               help="Also print, per class, the IoU ceiling of each mask grid a model can draw on.")
-def check(directory: Path, min_area: int, mask_mode: str, json_path: Path | None, max_warnings: int, ceiling: bool):
+@overwrite_option
+def check(directory: Path, min_area: int, mask_mode: str, json_path: Path | None, max_warnings: int, ceiling: bool,
+          overwrite: bool):
     """Read every image and mask in DIR and report per class; exit 1 if any file is bad.
 
     DIR is an images/ + masks/ folder, a COCO JSON (or its folder), or a folder of those, one per
@@ -45,24 +50,26 @@ def check(directory: Path, min_area: int, mask_mode: str, json_path: Path | None
     Example:
       edgesam data check ../shared/data/magnetic-tile --json runs/data_check.json
     """
+    from edgesam.cli.errors import printable
     from edgesam.data import check_dataset
 
+    if json_path is not None:
+        check_new_file(json_path, overwrite, "--json")
     report = check_dataset(directory, min_area=min_area, mask_mode=mask_mode)
-    click.echo(f"{directory}  (layout: {report.layout}, min area {min_area} px)")
+    click.echo(printable(f"{directory}  (layout: {report.layout}, min area {min_area} px)"))
     if report.classes:
-        click.echo(report.format_table())
+        click.echo("\n".join(printable(line) for line in report.format_table().splitlines()))
     for msg in report.warnings[:max_warnings]:
-        click.echo(f"warning: {msg}")
+        click.echo(printable(f"warning: {msg}"))
     if len(report.warnings) > max_warnings:
         click.echo(f"... {len(report.warnings) - max_warnings} more warnings" + (" (see --json)" if json_path else ""))
     for msg in report.errors:
-        click.echo(f"error: {msg}", err=True)
+        click.echo(printable(f"error: {msg}"), err=True)
     record = report.to_dict()
     if ceiling and report.ok and report.totals()["objects"]:
         record["ceiling"] = _print_ceilings(directory, min_area, mask_mode)
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(record, indent=2))
+        write_new_file(json_path, json.dumps(record, indent=2) + "\n", overwrite, "--json")
     if not report.ok:
         click.echo(f"FAILED: {len(report.errors)} error(s)", err=True)
         raise SystemExit(1)
@@ -100,7 +107,8 @@ def _print_ceilings(directory: Path, min_area: int, mask_mode: str) -> dict:
               help="Defect-free images written to OUT/free/images (calibration, negatives).")
 @click.option("--classes", default="scratch,pit,crack,stain", show_default=True,
               help="Comma-separated defect classes.")
-def synth(out: Path, count: int, seed: int, size: int, free_count: int, classes: str):
+@overwrite_option
+def synth(out: Path, count: int, seed: int, size: int, free_count: int, classes: str, overwrite: bool):
     """Write a synthetic inspection dataset (grayscale surfaces with drawn defects) to OUT.
 
     Layout: OUT/<class>/images/*.png and OUT/<class>/masks/*.png (0/255), plus OUT/free/images.
@@ -112,6 +120,7 @@ def synth(out: Path, count: int, seed: int, size: int, free_count: int, classes:
     from edgesam.data import synthesize_dataset
 
     names = tuple(c.strip() for c in classes.split(",") if c.strip())
+    claim_folder(out, "data-synth", overwrite)
     try:
         root = synthesize_dataset(out, count=count, seed=seed, size=size, classes=names, free_count=free_count)
     except ValueError as exc:

@@ -5,11 +5,16 @@ from pathlib import Path
 
 import click
 
+from edgesam.cli.options import overwrite_option
 
-def _run(spec) -> None:
+
+def _run(spec, overwrite: bool) -> None:
     import time
 
     from edgesam.pipeline import StageFailed, run_pipeline
+    from edgesam.utils.outputs import claim_folder
+
+    claim_folder(spec.out_dir, "pipeline", overwrite)
 
     start = time.perf_counter()
     try:
@@ -25,7 +30,8 @@ def _run(spec) -> None:
 @click.command()
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--print-spec", is_flag=True, help="Print the demo's pipeline spec (a starting point for your own) and exit.")
-def demo(out, print_spec):
+@overwrite_option
+def demo(out, print_spec, overwrite):
     """Run the whole pipeline on a built-in default: synthetic inspection images, the small model
     trained from scratch, merge, prune with recovery, fp32 + int8 export, bench against PyTorch, report.
 
@@ -40,7 +46,7 @@ def demo(out, print_spec):
     if print_spec:
         click.echo(spec.to_yaml(), nl=False)
         return
-    _run(spec)
+    _run(spec, overwrite)
 
 
 @click.command()
@@ -49,7 +55,8 @@ def demo(out, print_spec):
 @click.option("--out", default=None, help="Override the spec's output folder.")
 @click.option("--data", default=None, help="Override the spec's dataset.")
 @click.option("--checkpoint", default=None, help="Override the spec's base checkpoint.")
-def pipeline(spec_path, out, data, checkpoint):
+@overwrite_option
+def pipeline(spec_path, out, data, checkpoint, overwrite):
     """Run every stage from one spec file; a rerun skips stages whose inputs did not change.
 
     \b
@@ -63,4 +70,4 @@ def pipeline(spec_path, out, data, checkpoint):
         spec = PipelineSpec.from_yaml(spec_path, out=out, data=data, checkpoint=checkpoint)
     except (ValueError, TypeError) as exc:
         raise click.ClickException(str(exc)) from exc
-    _run(spec)
+    _run(spec, overwrite)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from edgesam.cli.options import overwrite_option
+
 # flag -> (config field, click type, help); every flag is optional and overrides the -c spec
 FLAGS = [
     ("--teacher", "teacher", str, "teacher checkpoint: the fine-tuned (merged) model"),
@@ -42,8 +44,9 @@ def _options(f):
 @click.option("--print-config", is_flag=True, help="Print the resolved config (defaults + spec + flags) and exit.")
 @click.option("--resume", is_flag=True, help="Continue the run in the run dir from its last.pt.")
 @click.option("--compare", default=None, help="Comma-separated student variants to distil on the same budget.")
+@overwrite_option
 @_options
-def distill(spec, print_config, resume, compare, **flags):
+def distill(spec, print_config, resume, compare, overwrite, **flags):
     """Distil a small student encoder from a fine-tuned SAM on your own (unlabelled) line images.
 
     Teacher embeddings are computed once and cached (fp16, resumable); the student encoder learns them,
@@ -79,6 +82,10 @@ def distill(spec, print_config, resume, compare, **flags):
         click.echo(comparison_markdown(rows))
         return
     from edgesam.distill import distill as run
+    from edgesam.utils.outputs import check_new_file, claim_folder
 
+    if not resume:  # a resumed run continues in its own run dir and writes its own student
+        check_new_file(cfg.out, overwrite)
+        claim_folder(cfg.run_path, "distill", overwrite, "--run-dir")
     report = run(cfg, progress=True, resume=resume, log=click.echo)
     click.echo(f"wrote {report['out']}; report {report['run_dir']}/report.md")

@@ -45,6 +45,13 @@ def one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
+def printable(text: str) -> str:
+    """`text` with control characters shown as escapes: a file named "a\\nOK: ..." must not print a
+    line of its own that looks like edgesam's."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+                   for ch in str(text))
+
+
 def _is_ours(exc: BaseException) -> bool:
     return type(exc).__module__.split(".")[0] == "edgesam"
 
@@ -60,7 +67,9 @@ def describe(exc: BaseException) -> str:
         return (f"out of {where} memory ({name}): lower the batch size (--batch-size) or the input size "
                 f"(--image-size), or free memory other programs hold, and rerun (README: Troubleshooting)")
     if _is_ours(exc) or isinstance(exc, ValueError):
-        return message or name
+        # these messages are one line by construction: a line break in them comes from data (a file
+        # name), so it is shown escaped rather than folded, and the name stays recognisable
+        return printable(str(exc).strip()) or name
     return f"internal error ({name}: {message or 'no message'}); {DEBUG_HINT}, and please report it"
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from edgesam.cli.options import overwrite_option
+
 
 @click.command()
 @click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False), help="Model to evaluate.")
@@ -21,8 +23,9 @@ import click
 @click.option("--image-size", default=None, type=int, help="Input size (default: the checkpoint's).")
 @click.option("--max-images", default=None, type=int, help="Score at most this many images (classes take turns).")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Write eval.json and eval.md here.")
+@overwrite_option
 def evaluate(checkpoint, adapter, base, data, prompt, seed, box_jitter, split, val_fraction, split_seed, image_size,
-             max_images, out):
+             max_images, out, overwrite):
     """Measure mIoU, Dice, boundary F-score and HD95 per class and object size.
 
     \b
@@ -33,6 +36,10 @@ def evaluate(checkpoint, adapter, base, data, prompt, seed, box_jitter, split, v
     from edgesam.data.check import require_valid_dataset
     from edgesam.eval import run_eval
 
+    if out is not None:
+        from edgesam.utils.outputs import claim_folder
+
+        claim_folder(out, "eval", overwrite)
     require_valid_dataset(data)  # a bad file stops here, not halfway through the models
     text = run_eval(checkpoint=checkpoint, adapter=adapter, base=base, data=data, prompt=prompt, seed=seed,
                     box_jitter=box_jitter, split=split, val_fraction=val_fraction, split_seed=split_seed,

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from edgesam.cli.options import overwrite_option
+
 LIST_FIELDS = ("int8_exclude_op_types", "int8_exclude_nodes")
 
 
@@ -63,9 +65,11 @@ def build_config(spec: Path | None, **flags):
               help="Time each ONNX set's encoder on ONNX Runtime and OpenVINO here; backend='auto' uses it on this CPU.")
 @click.option("--print-config", is_flag=True, help="Print the resolved export config as YAML and exit.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@overwrite_option
 def export(checkpoint, variant, image_size, out, spec, formats, precisions, half, int8, calib_data, calib_max_images,
            calib_method, int8_exclude_op_types, int8_exclude_nodes, int8_decoder, max_points, max_boxes, opset,
-           decoder_style, workspace_gb, timing_cache, openvino_int8_max_drop, measure_backends, print_config, quiet):
+           decoder_style, workspace_gb, timing_cache, openvino_int8_max_drop, measure_backends, print_config, quiet,
+           overwrite):
     """Export a checkpoint to a bundle: encoder/decoder ONNX, fp16 and int8 sets, OpenVINO IR (ov_fp32, ov_bf16,
     ov_int8), TensorRT engines, manifest.json.
 
@@ -96,10 +100,13 @@ def export(checkpoint, variant, image_size, out, spec, formats, precisions, half
         return
     if out is None:
         raise click.UsageError("--out: the bundle folder to write is required")
-    source = _source(checkpoint, variant, image_size)
     from edgesam.export import export_bundle
+    from edgesam.export.staging import check_destination
 
-    manifest = export_bundle(source[0], out, config, arch=source[1], checkpoint_path=checkpoint, progress=not quiet)
+    check_destination(out, overwrite=overwrite)  # before the model loads: a refusal costs nothing
+    source = _source(checkpoint, variant, image_size)
+    manifest = export_bundle(source[0], out, config, arch=source[1], checkpoint_path=checkpoint, progress=not quiet,
+                             overwrite=overwrite)
     for name, figures in manifest["checks"].items():
         if "mask_iou_mean" in figures:
             from edgesam.export.checks import mask_iou_text

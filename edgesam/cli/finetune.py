@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from edgesam.cli.options import overwrite_option
+
 # flag -> (config field, click type, help); every flag is optional and overrides the -c spec
 FLAGS = [
     ("--model", "model", str, "variant: vit_b, vit_l, vit_h or vit_t (small)"),
@@ -73,8 +75,9 @@ def _options(f):
                    "of training and before each validation, so a killed run loses at most a minute.")
 @click.option("--compare", default=None, help="Comma-separated strategies to train on the same split and budget.")
 @click.option("--no-augment", is_flag=True, help="Turn image augmentation off.")
+@overwrite_option
 @_options
-def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, **flags):
+def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, overwrite, **flags):
     """Fine-tune SAM on your images (LoRA by default) and write a run dir.
 
     A recipe sets defaults that work together (flags win): `adapt` (checkpoints) trains LoRA adapters
@@ -121,6 +124,10 @@ def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, 
     if print_config:
         click.echo(cfg.to_yaml(), nl=False)
         return
+    if not resume:  # a resumed run continues in its own run dir
+        from edgesam.utils.outputs import claim_folder
+
+        claim_folder(cfg.out_dir, "finetune", overwrite)
     if compare:
         from edgesam.train import compare_strategies
 

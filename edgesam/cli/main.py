@@ -50,18 +50,22 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx):
         """Run the verb with sized thread pools; turn any exception into one error line (exit code 1)."""
-        with threads.configured(ctx.params.get("cpu_threads")):
-            try:
+        try:  # sizing the pools reads $EDGESAM_THREADS: a bad value is an error line too
+            with threads.configured(ctx.params.get("cpu_threads")):
                 return super().invoke(ctx)
-            except (click.exceptions.Exit, click.exceptions.Abort):
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except click.ClickException as exc:
+            exc.message = one_line(exc.message)  # a verb's own error is one line too
+            raise
+        except Exception as exc:
+            if debug_requested(ctx.params.get("debug", False)):
                 raise
-            except click.ClickException as exc:
-                exc.message = one_line(exc.message)  # a verb's own error is one line too
-                raise
-            except Exception as exc:
-                if debug_requested(ctx.params.get("debug", False)):
-                    raise
-                raise to_click_error(exc) from None
+            raise to_click_error(exc) from None
+        finally:
+            from edgesam.utils.outputs import release_unused
+
+            release_unused()  # a command that failed leaves no empty output folder behind
 
 
 def _threads_option(ctx, param, value):

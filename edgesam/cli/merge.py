@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from edgesam.cli.options import overwrite_option
+
 
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
@@ -11,7 +13,8 @@ import click
               help="Base checkpoint if it moved (must have the recorded sha256).")
 @click.option("--verify", type=click.Choice(["full", "layers"]), default="full", show_default=True,
               help="full: end-to-end logits on a probe image; layers: per-layer + decoder (fast for ViT-H on CPU).")
-def merge(run_dir, out, base, verify):
+@overwrite_option
+def merge(run_dir, out, base, verify, overwrite):
     """Merge a fine-tuned run into one checkpoint that segment_anything loads strictly.
 
     \b
@@ -21,6 +24,9 @@ def merge(run_dir, out, base, verify):
     import time
 
     from edgesam.train.merge import merge_run
+    from edgesam.utils.outputs import check_new_file
+
+    check_new_file(out, overwrite)
 
     start = time.perf_counter()
     r = merge_run(run_dir, out, base=base, verify=verify,

@@ -5,6 +5,9 @@ from pathlib import Path
 
 import click
 
+from edgesam.cli.options import overwrite_option
+from edgesam.utils.outputs import claim_folder
+
 
 @click.command()
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -19,7 +22,9 @@ import click
 @click.option("--prompts", "prompt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON prompt file.")
 @click.option("--multimask", is_flag=True, help="Return SAM's three candidate masks per prompt.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("predict_out"), show_default=True)
-def predict(image, checkpoint, bundle, graph_set, variant, image_size, boxes, points, prompt_file, multimask, out):
+@overwrite_option
+def predict(image, checkpoint, bundle, graph_set, variant, image_size, boxes, points, prompt_file, multimask, out,
+            overwrite):
     """Segment IMAGE with point and/or box prompts; writes <stem>_mask.png, <stem>_overlay.png and <stem>.json.
 
     Each empty mask (no pixel above the threshold) is reported on stderr and in the JSON (empty_masks).
@@ -33,6 +38,7 @@ def predict(image, checkpoint, bundle, graph_set, variant, image_size, boxes, po
 
     if (checkpoint is None) == (bundle is None):
         raise click.UsageError("give --checkpoint (PyTorch) or --bundle (exported runtime), exactly one")
+    claim_folder(out, "predict", overwrite)
     if bundle is not None:
         written, warnings = run_predict_bundle(image, bundle, graph_set, boxes, points, prompt_file, multimask, out)
     else:

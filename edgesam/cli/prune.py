@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from edgesam.cli.options import overwrite_option
+
 
 def _blocks(ctx, param, value):
     if value is None:
@@ -39,7 +41,8 @@ def _blocks(ctx, param, value):
 @click.option("--latency-runs", type=int, help="ONNX Runtime timing runs per encoder (0 skips) [3].")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Report folder [OUT_prune_run/].")
 @click.option("--seed", type=int, help="Seed of importance probes, recovery and split [0].")
-def prune(config_path, print_config, **flags):
+@overwrite_option
+def prune(config_path, print_config, overwrite, **flags):
     """Prune attention heads, MLP channels and blocks of the image encoder into a smaller model.
 
     Writes the pruned checkpoint (its architecture recorded, so export and the runtime need no
@@ -66,6 +69,10 @@ def prune(config_path, print_config, **flags):
         raise click.UsageError(str(exc))
     from edgesam.compress.pipeline import run_prune
     from edgesam.data.check import require_valid_dataset
+    from edgesam.utils.outputs import check_new_file, claim_folder
+
+    check_new_file(job.out, overwrite)
+    claim_folder(job.run_dir, "prune", overwrite, "--run-dir")
 
     for data in {job.recover_data, job.eval_data} - {None}:
         require_valid_dataset(data)  # a bad file stops here, not after pruning and timing

@@ -223,7 +223,11 @@ class _Checker:
         if not path.exists():
             self.report.errors.append(f"{path}: dataset path does not exist")
             return
-        layout = detect_layout(path)
+        try:  # layout detection parses JSON files: a corrupt annotation file is an error, not "unlabelled"
+            layout = detect_layout(path)
+        except DataError as exc:
+            self.report.errors.append(str(exc))
+            return
         self.report.layout = layout
         if layout == "per_class":
             for sub in class_folders(path):

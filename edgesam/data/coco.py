@@ -1,132 +1,92 @@
-"""COCO instance annotations: JSON indexing, polygon rasterisation and RLE coding in numpy.
+"""COCO instance annotations: the JSON checked against `edgesam/schemas/coco.schema.json`, masks
+decoded by pycocotools (COCO's own RLE and polygon code; binary wheels for Linux, Windows and macOS).
 
-pycocotools is deliberately not a dependency (it needs a C build on the line PCs), so the RLE
-formats are implemented here following COCO's ``maskApi.c``: masks are run-length coded in
-column-major (Fortran) order, runs alternate background/foreground starting with background, and
-the compressed string form stores each run as 5-bit groups offset by 48 (``'0'``), with runs from
-the fourth on stored as the difference to the run two places before.
+What pycocotools' C code does not check is checked here first, because a dataset may come from
+anyone: an RLE's runs must cover exactly its height x width (fewer would leave pixels undefined),
+its size must be the image's, and polygon coordinates must lie near the image (far-out values overflow
+its integer rasterisation). Image file names must resolve inside the dataset folder.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+
+from edgesam import schema
 
 from .io import DataError
 
 NO_OBJECT_CLASS = "background"
+# Polygon points may lie outside the image (annotation tools clip loosely), but not further than
+# this many image sides: beyond it they are not pixel coordinates of this image.
+POLYGON_REACH = 1.0
 
 
-# --------------------------------------------------------------------------- RLE
-def rle_decode(counts: Sequence[int], height: int, width: int) -> np.ndarray:
-    """Uncompressed RLE counts -> bool [H,W] (column-major runs, background first)."""
-    runs = np.asarray(counts, dtype=np.int64)
-    if runs.size and runs.min() < 0:
-        raise ValueError("RLE counts must be non-negative")
-    if int(runs.sum()) != height * width:
-        raise ValueError(f"RLE counts sum to {int(runs.sum())}, expected height*width = {height * width}")
-    values = np.zeros(runs.size, dtype=bool)
-    values[1::2] = True
-    return np.repeat(values, runs).reshape(width, height).T.copy()
+# --------------------------------------------------------------------------- masks <-> COCO
+def _coco_mask():
+    from pycocotools import mask  # loaded when COCO masks are decoded, not when edgesam.data is imported
+
+    return mask
 
 
-def rle_encode(mask: np.ndarray) -> list[int]:
-    """bool [H,W] -> uncompressed RLE counts (column-major, first run is background, may be 0)."""
-    flat = np.asarray(mask, dtype=bool).T.ravel()
-    if flat.size == 0:
-        return []
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    runs = np.diff(np.concatenate([[0], change, [flat.size]])).tolist()
-    return [0] + runs if flat[0] else runs
+def encode_mask(mask: np.ndarray) -> dict:
+    """bool [H,W] -> COCO compressed RLE {"size": [H, W], "counts": str} (pycocotools)."""
+    rle = _coco_mask().encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
-def rle_counts_from_string(s: str | bytes) -> list[int]:
-    """Decode COCO's compressed RLE string (``rleFrString`` in maskApi.c)."""
-    data = s.encode("ascii") if isinstance(s, str) else bytes(s)
-    counts: list[int] = []
-    p = 0
-    while p < len(data):
-        x, k, more = 0, 0, True
-        while more:
-            if p >= len(data):
-                raise ValueError("compressed RLE string ends inside a run")
-            c = data[p] - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)  # sign-extend negative deltas
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    return counts
-
-
-def rle_counts_to_string(counts: Sequence[int]) -> str:
-    """Encode RLE counts as COCO's compressed string (``rleToString`` in maskApi.c)."""
-    out = []
-    for i, run in enumerate(counts):
-        x = int(run) - (int(counts[i - 2]) if i > 2 else 0)
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5
-            more = (x != -1) if (c & 0x10) else (x != 0)
-            if more:
-                c |= 0x20
-            out.append(chr(c + 48))
-    return "".join(out)
-
-
-# --------------------------------------------------------------------------- rasterisation
-def polygons_to_mask(polygons: Sequence[Sequence[float]], height: int, width: int) -> np.ndarray:
-    """COCO polygons ``[[x0, y0, x1, y1, ...], ...]`` -> bool [H,W] (union, PIL fill + outline)."""
-    canvas = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(canvas)
-    for poly in polygons:
-        xy = [float(v) for v in poly]
-        if len(xy) < 6 or len(xy) % 2:
-            raise ValueError(f"polygon needs >= 3 (x, y) pairs, got {len(xy)} numbers")
-        draw.polygon(list(zip(xy[0::2], xy[1::2])), fill=1, outline=1)
-    return np.asarray(canvas, dtype=bool).copy()
-
-
-def _rle_dict_to_mask(seg: dict, hw: tuple[int, int]) -> np.ndarray:
-    size = seg.get("size")
-    if size is None or len(size) != 2:
-        raise ValueError("RLE segmentation needs 'size': [height, width]")
-    h, w = int(size[0]), int(size[1])
+def _rle_to_mask(seg: dict, hw: tuple[int, int]) -> np.ndarray:
+    coco_mask = _coco_mask()
+    h, w = (int(v) for v in seg["size"])
     if (h, w) != tuple(hw):
         raise ValueError(f"RLE size is {h}x{w} (HxW) but the image is {hw[0]}x{hw[1]}")
-    counts = seg.get("counts")
-    if isinstance(counts, (str, bytes)):
-        counts = rle_counts_from_string(counts)
-    if not isinstance(counts, (list, tuple)):
-        raise ValueError(f"RLE 'counts' must be a list or a string, got {type(counts).__name__}")
-    return rle_decode(counts, h, w)
+    counts = seg["counts"]
+    if isinstance(counts, list):
+        if sum(counts) != h * w:
+            raise ValueError(f"RLE counts sum to {sum(counts)}, expected height*width = {h * w}")
+        rle = coco_mask.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+        return coco_mask.decode(rle).astype(bool)
+    compressed = counts.encode("ascii")
+    decoded = coco_mask.decode({"size": [h, w], "counts": compressed})
+    # Runs that cover fewer than h*w pixels leave the rest undefined (pycocotools checks only "more"):
+    # a mask that does not encode back to the same string was not a complete RLE of this size.
+    if decoded.max(initial=0) > 1 or coco_mask.encode(np.asfortranarray(decoded))["counts"] != compressed:
+        raise ValueError(f"RLE counts do not cover the {h}x{w} mask exactly")
+    return decoded.astype(bool)
+
+
+def _polygons_to_mask(polygons: Sequence[Sequence[float]], hw: tuple[int, int]) -> np.ndarray:
+    coco_mask = _coco_mask()
+    h, w = hw
+    out = np.zeros((h, w), dtype=bool)
+    for poly in polygons:
+        xy = np.asarray(poly, dtype=np.float64)
+        if xy.size < 6 or xy.size % 2:
+            raise ValueError(f"polygon needs >= 3 (x, y) pairs, got {xy.size} numbers")
+        far = (np.abs(xy[0::2] - w / 2) > (0.5 + POLYGON_REACH) * w) | (np.abs(xy[1::2] - h / 2) > (0.5 + POLYGON_REACH) * h)
+        if far.any():
+            i = int(np.flatnonzero(far)[0])
+            raise ValueError(f"polygon point ({xy[2 * i]:g}, {xy[2 * i + 1]:g}) lies far outside the {w}x{h} "
+                             "(width x height) image; expected pixel coordinates of this image")
+        out |= coco_mask.decode(coco_mask.frPyObjects([xy.tolist()], h, w)[0]).astype(bool)
+    return out
 
 
 def segmentation_to_mask(seg: Any, hw: tuple[int, int]) -> np.ndarray:
-    """Any COCO ``segmentation`` value (polygons, RLE dict, list of RLE dicts) -> bool [H,W]."""
-    h, w = hw
+    """A COCO ``segmentation`` value (polygons, RLE dict, list of RLE dicts; checked by the schema) -> bool [H,W]."""
     if isinstance(seg, dict):
-        return _rle_dict_to_mask(seg, hw)
-    if isinstance(seg, list):
-        if seg and all(isinstance(s, dict) for s in seg):
-            out = np.zeros((h, w), dtype=bool)
-            for part in seg:
-                out |= _rle_dict_to_mask(part, hw)
-            return out
-        return polygons_to_mask(seg, h, w)
-    raise ValueError(f"segmentation must be polygons (list) or RLE (dict), got {type(seg).__name__}")
+        return _rle_to_mask(seg, hw)
+    if seg and all(isinstance(s, dict) for s in seg):
+        out = np.zeros(hw, dtype=bool)
+        for part in seg:
+            out |= _rle_to_mask(part, hw)
+        return out
+    return _polygons_to_mask(seg, hw)
 
 
 def annotations_to_masks(anns: Sequence[dict], hw: tuple[int, int], image_path: Path | str) -> np.ndarray:
@@ -153,37 +113,40 @@ def annotations_to_masks(anns: Sequence[dict], hw: tuple[int, int], image_path: 
 # --------------------------------------------------------------------------- JSON indexing
 @functools.lru_cache(maxsize=4)
 def _read_json_cached(path: str, mtime_ns: int, size: int) -> Any:
-    with open(path, "rb") as fh:
-        return json.load(fh)
+    return schema.load_json(path, error=DataError, max_bytes=schema.MAX_ANNOTATION_BYTES)
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Parse a JSON file once per (path, mtime, size): layout detection and loading share it."""
+    """A JSON file in a dataset folder, parsed by `edgesam.schema` (size, UTF-8, finite numbers, depth)
+    once per (path, mtime, size): layout detection and loading share it."""
     path = Path(path)
-    try:
-        st = path.stat()
-        return _read_json_cached(str(path.resolve()), st.st_mtime_ns, st.st_size)
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: file not found") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: invalid JSON ({exc})") from exc
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    st = path.stat()
+    return _read_json_cached(str(path), st.st_mtime_ns, st.st_size)
 
 
-def looks_like_coco(path: str | os.PathLike) -> bool:
-    """True when ``path`` parses as a dict with ``images`` and ``annotations`` lists."""
-    try:
-        data = read_json(path)
-    except DataError:
-        return False
-    return isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(
-        data.get("annotations"), list)
+def is_coco_candidate(path: str | os.PathLike) -> bool:
+    """True for a JSON file in a dataset folder that is, or is meant to be, COCO annotations.
+
+    A dict without ``images`` or ``annotations`` (a report, a config) is someone else's file. A file
+    that does not even parse is an error, never "no annotations": a truncated annotations.json must
+    not turn a labelled dataset into an unlabelled one.
+    """
+    data = read_json(path)
+    return isinstance(data, dict) and ("images" in data or "annotations" in data)
 
 
-def _resolve_image(json_dir: Path, file_name: str) -> Path | None:
+def _resolve_image(json_dir: Path, file_name: str, where: str) -> Path | None:
+    """The image a COCO ``file_name`` names: next to the JSON, under its images/ folder, or by its bare
+    name in images/; refused when it resolves outside the JSON's folder (``../``, absolute, links)."""
     rel = Path(file_name)
-    for cand in (json_dir / rel, json_dir / "images" / rel, json_dir / "images" / rel.name):
+    for base, name in ((json_dir, file_name), (json_dir / "images", file_name), (json_dir / "images", rel.name)):
+        cand = base / name
         if cand.is_file():
-            return cand
+            return schema.inside_folder(json_dir, os.path.relpath(cand, json_dir), f"{where}: file_name", DataError)
+    if rel.is_absolute() or ".." in rel.parts:
+        schema.inside_folder(json_dir, file_name, f"{where}: file_name", DataError)
     return None
 
 
@@ -234,8 +197,7 @@ def load_coco_records(json_path: str | os.PathLike):
 
     path = Path(json_path)
     data = read_json(path)
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a COCO JSON object with 'images', 'annotations', 'categories'")
+    schema.check(data, "coco", str(path), DataError)
     images = _require(data, "images", str(path), list)
     _require(data, "annotations", str(path), list)
     cats = {}
@@ -250,7 +212,7 @@ def load_coco_records(json_path: str | os.PathLike):
     for i, img in enumerate(images):
         where = f"{path}: images[{i}]"
         file_name = _require(img, "file_name", where, str)
-        image_path = _resolve_image(path.parent, file_name)
+        image_path = _resolve_image(path.parent, file_name, where)
         if image_path is None:
             raise DataError(f"{where}: image file {file_name!r} not found next to the JSON or in its images/ folder")
         size = (int(img["height"]), int(img["width"])) if "height" in img and "width" in img else None

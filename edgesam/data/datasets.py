@@ -406,10 +406,11 @@ def unlabelled_records(folder: Path, class_name: str) -> list[ImageRecord]:
 
 
 def find_coco_json(folder: Path) -> Path | None:
-    """The single COCO-looking JSON in ``folder`` (other JSON files, e.g. reports, are ignored)."""
-    from .coco import looks_like_coco
+    """The single COCO JSON in ``folder`` (other valid JSON files, e.g. reports, are ignored; one that
+    does not parse is a DataError naming it, never a reason to call the folder unlabelled)."""
+    from .coco import is_coco_candidate
 
-    found = [p for p in sorted(folder.glob("*.json")) if p.is_file() and looks_like_coco(p)]
+    found = [p for p in sorted(folder.glob("*.json")) if p.is_file() and is_coco_candidate(p)]
     if len(found) > 1:
         raise DataError(f"{folder}: {len(found)} COCO JSON files ({', '.join(p.name for p in found)}); "
                         "pass the one to use as the dataset path")

@@ -68,20 +68,22 @@ def fill(cache: TeacherCache, views: Iterable, encode: Callable[[np.ndarray], np
         bar = tqdm(total=total, desc="teacher embeddings", unit="view")
     counts = {"total": total, "computed": 0, "reused": 0}
     keys: list[str] = []
-    for view in views:
-        if cache.has(view.key):
-            counts["reused"] += 1
-        else:
-            cache.put(view.key, np.asarray(encode(view.x))[0])
-            counts["computed"] += 1
-        keys.append(view.key)
+    try:
+        for view in views:
+            if cache.has(view.key):
+                counts["reused"] += 1
+            else:
+                cache.put(view.key, np.asarray(encode(view.x))[0])
+                counts["computed"] += 1
+            keys.append(view.key)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(computed=counts["computed"], reused=counts["reused"])
+            if report is not None and len(keys) % report_every == 0:
+                report({**counts, "done": len(keys)})
+    finally:  # a bar left open on an error would garble every later line of the terminal
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix(computed=counts["computed"], reused=counts["reused"])
-        if report is not None and len(keys) % report_every == 0:
-            report({**counts, "done": len(keys)})
-    if bar is not None:
-        bar.close()
+            bar.close()
     return {**counts, "keys": keys}
 
 

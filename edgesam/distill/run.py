@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from edgesam.data import read_image
 from edgesam.distill.cache import TeacherCache, fill
@@ -25,6 +24,7 @@ from edgesam.distill.views import ViewMaker
 from edgesam.roi import framing_of
 from edgesam.utils.files import atomic_path, write_json_atomic, write_text_atomic
 from edgesam.utils.status import finite
+from edgesam.utils.yamlio import read_yaml_mapping
 
 LAST, REPORT = "last.pt", "report"
 BEST = {"embed": "best_embed.pt", "mask": "best_mask.pt"}
@@ -71,7 +71,12 @@ class Job:
             if loaded is None or loaded[0] != (part, index):
                 loaded = ((part, index), self._image(part, index, with_masks))
             image, masks = loaded[1]
-            yield self.maker.view(image, view, masks)
+            try:
+                made = self.maker.view(image, view, masks)
+            except ValueError as exc:  # a frame the model cannot take (e.g. too elongated): name its file
+                data = self.train if part == "train" else self.held
+                raise ValueError(f"{data.records[index].image_path}: {exc}") from None
+            yield made
 
     def item(self, unit, with_masks: bool = False) -> Item:
         view = next(self.views([unit], with_masks))
@@ -142,7 +147,7 @@ def _check_run_dir(cfg: DistillConfig, run_dir: Path, resume: bool) -> None:
     if not (run_dir / LAST).exists():
         raise FileNotFoundError(f"{run_dir}: nothing to resume (no {LAST})")
     # Fields the recorded config lacks (written by an older edgesam) take their defaults.
-    recorded = DistillConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()),
+    recorded = DistillConfig.from_dict(read_yaml_mapping(run_dir / "config.yaml", DistillConfigError),
                                        where=str(run_dir / "config.yaml")).to_dict()
     changed = sorted(k for k, v in cfg.to_dict().items() if recorded.get(k) != v and k not in RESUMABLE_CHANGES)
     if changed:

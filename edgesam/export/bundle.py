@@ -23,11 +23,14 @@ from edgesam.utils.files import sha256_file
 
 
 def export_bundle(model_or_checkpoint, out_dir, config: ExportConfig | None = None, arch=None,
-                  checkpoint_path=None, progress: bool = True) -> dict:
-    """Export `model_or_checkpoint` (a Sam or a checkpoint path) to `out_dir`; return the manifest."""
+                  checkpoint_path=None, progress: bool = True, overwrite: bool = False) -> dict:
+    """Export `model_or_checkpoint` (a Sam or a checkpoint path) to `out_dir`; return the manifest.
+
+    `out_dir` must be new, empty or an earlier bundle (nothing else in it); `overwrite` writes the
+    bundle's files into any folder, keeping the files that are not the bundle's."""
     config = config or ExportConfig()
     out_dir = Path(out_dir)
-    check_destination(out_dir)
+    check_destination(out_dir, overwrite=overwrite)
     model, arch, checkpoint_path = _resolve_model(model_or_checkpoint, arch, checkpoint_path)
     if config.decoder_style == "official" and not framing_of(arch).is_default:
         raise ValueError(f"decoder_style: official is segment-anything's whole-image decoder graph; this model frames "
@@ -42,7 +45,7 @@ def export_bundle(model_or_checkpoint, out_dir, config: ExportConfig | None = No
 
         require_openvino("int8" in config.openvino_precisions)
     log = _logger(progress)
-    with staged_dir(out_dir) as tmp:
+    with staged_dir(out_dir, overwrite=overwrite) as tmp:
         manifest = _base_manifest(model, arch, config, checkpoint_path)
         ref = checks.reference_sample(model)
         _export_fp32(model, tmp, config, manifest, ref, log)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from edgesam.data import read_image
 from edgesam.export.calibration import CalibrationError, find_images
-from edgesam.export.staging import staged_dir
+from edgesam.export.staging import check_destination, staged_dir
 
 SELECTION = "selection.json"
 from edgesam.geometry import to_rgb_uint8
@@ -46,12 +46,14 @@ def farthest_point_order(features: np.ndarray, count: int) -> list[int]:
     return chosen
 
 
-def build_calibration_set(src: str | Path, out: str | Path, count: int = 16) -> dict:
+def build_calibration_set(src: str | Path, out: str | Path, count: int = 16, overwrite: bool = False) -> dict:
     """Copy `count` diverse images from `src` (recursive; label folders skipped) to `out`.
 
-    Writes `out/selection.json` (source, chosen files, order); `out` is replaced atomically.
+    Writes `out/selection.json` (source, chosen files, order); `out` (new, empty or an earlier
+    calibration set) is replaced atomically; `overwrite` writes into any folder, keeping its other files.
     """
     src, out = Path(src), Path(out)
+    check_destination(out, SELECTION, overwrite)  # before the images are read
     if count < 1:
         raise ValueError(f"count: expected >= 1, got {count}")
     images = find_images(src) if src.is_dir() else []
@@ -60,7 +62,7 @@ def build_calibration_set(src: str | Path, out: str | Path, count: int = 16) -> 
     features = np.stack([describe(read_image(p)) for p in images])
     order = farthest_point_order(features, count)
     chosen = [images[i] for i in order]
-    with staged_dir(out, marker=SELECTION) as tmp:  # replaces only an earlier calibration set
+    with staged_dir(out, marker=SELECTION, overwrite=overwrite) as tmp:  # replaces only an earlier calibration set
         names = []
         for i, path in enumerate(chosen):
             name = f"{i:03d}_{path.parent.parent.name + '_' if path.parent.name == 'images' else ''}{path.name}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import json
 import os
 import shutil
 import socket
@@ -33,26 +34,68 @@ UNOWNED_STALE_S = 60.0
 
 
 class BundleDestinationError(ValueError):
-    """The output folder exists and holds something other than an edgesam bundle."""
+    """The output folder exists and holds something other than what edgesam wrote there."""
 
 
-def check_destination(out_dir: Path, marker: str = MANIFEST_NAME) -> None:
-    """Refuse to replace a folder that is neither empty nor one we wrote, recognised by its `marker`
-    file (the manifest of a bundle): anything else may be the user's data."""
+def written_files(out_dir: Path, marker: str = MANIFEST_NAME) -> set[str] | None:
+    """The files an earlier export (or calibration set) in `out_dir` wrote, from its `marker` record:
+    the manifest's graph and weights files, or the calibration set's chosen images; None without one."""
+    try:
+        record = json.loads((out_dir / marker).read_text())
+        names = _file_entries(record) if marker == MANIFEST_NAME else {item["file"] for item in record["files"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return {os.path.normpath(n) for n in names} | {marker}
+
+
+def _file_entries(manifest) -> set[str]:
+    """Every file a manifest records with its hash (graph sets, the official decoder, whatever a later
+    format adds), with the weights files beside each."""
+    names, stack = set(), [manifest]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("file"), str) and "sha256" in item:
+                names.add(item["file"])
+                names.update(str(Path(item["file"]).parent / extra["file"]) for extra in item.get("external_data", []))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return names
+
+
+def _foreign_files(out_dir: Path, marker: str) -> list[str]:
+    """Files in `out_dir` that no earlier export (or calibration set) there wrote."""
+    ours = (written_files(out_dir, marker) or set()) | {marker}
+    found = (os.path.relpath(os.path.join(top, name), out_dir) for top, _, files in os.walk(out_dir) for name in files)
+    return sorted(name for name in found if os.path.normpath(name) not in ours)
+
+
+def check_destination(out_dir: Path, marker: str = MANIFEST_NAME, overwrite: bool = False) -> None:
+    """Refuse to write into a folder that holds anything an earlier export (recognised by its `marker`
+    record) did not write: it may be the user's data. With `overwrite` the new files go into it,
+    replacing same-named ones only (`staged_dir`)."""
+    out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise BundleDestinationError(f"{out_dir}: exists and is not a folder; choose another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / marker).is_file():
+    if overwrite or not out_dir.is_dir():
+        return
+    foreign = _foreign_files(out_dir, marker)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise BundleDestinationError(
-            f"{out_dir}: exists, is not empty and holds no {marker}; refusing to replace it (choose another --out)"
-        )
+            f"{out_dir}: holds files edgesam did not write ({shown}); refusing to replace it (choose another output folder, "
+            "or pass --overwrite to write into it: same-named files are replaced, no other is removed)")
 
 
 @contextlib.contextmanager
-def staged_dir(out_dir: str | os.PathLike, marker: str = MANIFEST_NAME) -> Iterator[Path]:
-    """A fresh folder to build in; moved to `out_dir` (replacing a previous one) when the block succeeds."""
+def staged_dir(out_dir: str | os.PathLike, marker: str = MANIFEST_NAME, overwrite: bool = False) -> Iterator[Path]:
+    """A fresh folder to build in; when the block succeeds it replaces `out_dir` (an earlier output of
+    ours, swapped atomically), or with `overwrite` its files are moved into `out_dir` one by one."""
     out_dir = Path(out_dir)
     clean_stale(out_dir)
-    check_destination(out_dir, marker)
+    check_destination(out_dir, marker, overwrite)
+    merge = out_dir.is_dir() and bool(_foreign_files(out_dir, marker))  # only reached with overwrite
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = _owned_tempdir(out_dir, "partial")
     try:
@@ -61,7 +104,22 @@ def staged_dir(out_dir: str | os.PathLike, marker: str = MANIFEST_NAME) -> Itera
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    swap_into_place(tmp, out_dir)
+    if merge:
+        move_into(tmp, out_dir)
+    else:
+        swap_into_place(tmp, out_dir)
+
+
+def move_into(tmp: Path, out_dir: Path) -> None:
+    """Move every file of `tmp` into `out_dir` (replacing same-named files, keeping all others), the
+    record (`manifest.json`, `selection.json`) last, so an interrupted move never looks complete."""
+    files = sorted((Path(top) / name for top, _, names in os.walk(tmp) for name in names),
+                   key=lambda p: p.name in (MANIFEST_NAME, "selection.json"))
+    for path in files:
+        target = out_dir / path.relative_to(tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _owned_tempdir(out_dir: Path, kind: str) -> Path:

@@ -51,7 +51,7 @@ def load_model(variant: str | None = None, checkpoint: str | Path | None = None,
             f"{checkpoint}: holds a {source.variant} model (encoder width {source.embed_dim}), not {variant}; "
             f"leave out --model or pass --model {source.variant}"
         )
-    arch = source.replace(image_size=image_size) if image_size else source
+    arch = source.replace(image_size=image_size) if image_size is not None else source
     model = build_sam(arch)
     if arch.image_size != source.image_size:
         state = resize_for_image_size(state, model)

@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from edgesam import schema
 from edgesam.models.registry import VARIANTS, ArchConfig
+from edgesam.roi import framing_of
 from edgesam.utils.files import atomic_path
 
 ARCH_KEY = "edgesam_arch"
@@ -38,11 +40,24 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ArchConf
     raw, arch_json = _read_raw(path)
     state = _unwrap(raw, path)
     arch_json = state.pop(ARCH_KEY, arch_json)
-    arch = ArchConfig.from_dict(json.loads(arch_json)) if arch_json else None
+    arch = _recorded_arch(arch_json, path) if arch_json else None
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{path}: expected a state dict of tensors; non-tensor entries: {bad[:_MAX_LISTED]}")
     return state, arch
+
+
+def _recorded_arch(arch_json, path: Path) -> ArchConfig:
+    """The architecture a checkpoint records, parsed and checked like every file edgesam reads."""
+    where = f"{path}: {ARCH_KEY}"
+    if not isinstance(arch_json, str):
+        raise CheckpointError(f"{where}: expected a JSON text, got {type(arch_json).__name__}")
+    arch = ArchConfig.from_dict(schema.parse_json(arch_json, where, CheckpointError), where, CheckpointError)
+    try:
+        framing_of(arch)
+    except ValueError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
+    return arch
 
 
 def _read_raw(path: Path) -> tuple[dict, str | None]:
@@ -220,12 +235,24 @@ def save_checkpoint(
     plain = arch.is_stock_loadable if plain is None else plain
     arch_json = json.dumps(arch.to_dict())
     with atomic_path(path) as tmp:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import save_file
+        try:
+            if path.suffix == ".safetensors":
+                from safetensors.torch import save_file
 
-            save_file(state, str(tmp), metadata=None if plain else {ARCH_KEY: arch_json})
-        else:
-            if not plain:
-                state[ARCH_KEY] = arch_json
-            torch.save(state, tmp)
+                save_file(state, str(tmp), metadata=None if plain else {ARCH_KEY: arch_json})
+            else:
+                if not plain:
+                    state[ARCH_KEY] = arch_json
+                torch.save(state, tmp)
+        except (OSError, RuntimeError) as exc:  # torch's writer reports a full disk as a RuntimeError
+            raise CheckpointError(f"{path}: could not be written ({_write_failure(exc)}); free some space "
+                                  "(or write elsewhere) and rerun") from None
     return path
+
+
+def _write_failure(exc: BaseException) -> str:
+    """What went wrong in a failed checkpoint write, in one short phrase."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    text = " ".join(str(exc).split())
+    return "file write failed: disk full or file size limit?" if "write" in text.lower() else text[:200]

@@ -14,10 +14,10 @@ from functools import partial
 import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
+from edgesam import schema
 from edgesam.geometry import PIXEL_MEAN, PIXEL_STD
 from edgesam.models.refiner import attach_refiner
 from edgesam.roi import framing_of, refine_spec_of
-from edgesam.utils.fields import checked_fields
 
 OFFICIAL_VARIANTS = ("vit_b", "vit_l", "vit_h")
 OFFICIAL_IMAGE_SIZE = 1024
@@ -49,6 +49,9 @@ class ArchConfig:
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
+        if not isinstance(self.image_size, int) or isinstance(self.image_size, bool) or not 16 <= self.image_size <= 4096:
+            raise ValueError(f"image_size: expected an integer from 16 to 4096 (a multiple of {self.patch_size}), "
+                             f"got {self.image_size!r}")
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size: expected a multiple of {self.patch_size}, got {self.image_size}")
         for name in ("block_heads", "block_mlp_dims"):
@@ -102,8 +105,11 @@ class ArchConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ArchConfig":
-        d = checked_fields(cls, d, "arch")
+    def from_dict(cls, d: dict, where: str = "arch", error: type[Exception] = ValueError) -> "ArchConfig":
+        """A recorded architecture, checked against `edgesam/schemas/arch.schema.json` first (types and
+        ranges: an `image_size` of "abc" or 131072 is refused here, not at allocation)."""
+        schema.check(d, "arch", where, error)
+        d = dict(d)
         d["global_attn_indexes"] = tuple(d["global_attn_indexes"])
         for key in ("block_heads", "block_mlp_dims"):
             if d.get(key) is not None:
@@ -129,7 +135,7 @@ def arch_for(variant: str, image_size: int | None = None) -> ArchConfig:
     if variant not in VARIANTS:
         raise ValueError(f"model: unknown variant {variant!r}; expected one of {sorted(VARIANTS)}")
     arch = VARIANTS[variant]
-    return arch.replace(image_size=image_size) if image_size else arch
+    return arch.replace(image_size=image_size) if image_size is not None else arch
 
 
 def build_sam(arch: ArchConfig) -> Sam:

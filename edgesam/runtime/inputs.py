@@ -5,7 +5,6 @@ bad call is refused cleanly and the segmenter stays usable.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +130,6 @@ def _prompt_module():
 
 
 def _json(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"prompts: not valid JSON ({exc})") from None
+    from edgesam import schema
+
+    return schema.parse_json(text, "prompts", InvalidInputError)

@@ -4,6 +4,11 @@
     emb = seg.encode(image)                            # any HxW gray/RGB/RGBA, uint8 or uint16
     res = seg.segment(emb, boxes=[[10, 20, 80, 90], [100, 40, 160, 120]])   # many boxes, one decoder call
     res.masks  # (B, 1, H, W) bool at the original size; res.scores (B, 1); res.low_res_logits
+    res = seg.segment(emb, boxes=boxes, crop=True)     # masks cropped to their windows: res.masks[k] (1, h, w)
+    res.offsets[k]  # (x0, y0) of res.masks[k] in the frame; res.full_masks() pastes them back
+
+Limits (`edgesam.runtime.limits.Limits`: frame pixels, prompt sets per call, a memory estimate per
+call) are checked before anything large is allocated; a call over one raises `InvalidInputError`.
 
 All geometry is `edgesam.geometry` and `edgesam.roi`, the same code the torch predictor uses. A bundle
 whose model frames its input around each box (ROI framing, recorded in the manifest) keeps the frame
@@ -21,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from edgesam import geometry, roi
-from edgesam.runtime import inputs
+from edgesam.runtime import crops, inputs
 from edgesam.runtime.backend_choice import FORMAT_BACKENDS, auto_choice
 from edgesam.runtime.bundle import BundleInfo, fixed_prompt_axes, load_bundle, verify_io
 from edgesam.runtime.errors import BackendError, BundleError, InvalidInputError, RuntimeErrorBase
+from edgesam.runtime.limits import Limits, full_mask_bytes
 from edgesam.types import Prediction, select_outputs
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
@@ -50,9 +56,33 @@ class Embedding:
 
 @dataclass
 class Result(Prediction):
-    """`Prediction` (masks (B, M, H, W), scores (B, M), low_res_logits) plus per-call timings in ms."""
+    """`Prediction` (masks (B, M, H, W), scores (B, M), low_res_logits) plus per-call timings in ms.
+
+    From `segment(..., crop=True)`: `masks` is a tuple of B bool arrays (M, h_k, w_k), each the window
+    of the frame its prompt set's masks can occupy (see `edgesam.runtime.crops`), `offsets` (B, 2) the
+    (x0, y0) of each window's top-left pixel in the frame; every pixel outside it is False.
+    """
 
     timings: dict = field(default_factory=dict)
+    offsets: np.ndarray | None = None  # (B, 2) int64 x0, y0 of cropped masks; None for full-frame masks
+    frame_hw: tuple[int, int] | None = None
+
+    @property
+    def cropped(self) -> bool:
+        return self.offsets is not None
+
+    def full_masks(self) -> np.ndarray:
+        """(B, M, H, W) bool masks in the frame (cropped ones pasted back; costs the full frames)."""
+        return crops.paste(self.masks, self.offsets, self.frame_hw) if self.cropped else self.masks
+
+    def best(self) -> Prediction:
+        """Per prompt set, the mask with the highest predicted IoU (cropped masks stay cropped)."""
+        if not self.cropped:
+            return super().best()
+        idx = self.scores.argmax(axis=1)
+        rows = np.arange(len(idx))
+        return Result(tuple(m[i:i + 1] for m, i in zip(self.masks, idx)), self.scores[rows, idx][:, None],
+                      self.low_res_logits[rows, idx][:, None], dict(self.timings), self.offsets, self.frame_hw)
 
 
 def _ms(start: float) -> float:
@@ -60,9 +90,10 @@ def _ms(start: float) -> float:
 
 
 class Segmenter:
-    def __init__(self, info: BundleInfo, backend, graph_io: dict, refiner=None):
+    def __init__(self, info: BundleInfo, backend, graph_io: dict, limits: Limits | None = None, refiner=None):
         self.info = info
         self.backend = backend
+        self.limits = limits or Limits()
         self.refiner = refiner  # the mask refiner's graph (edgesam.runtime.ort_backend.OrtGraph) or None
         self._fixed = fixed_prompt_axes(graph_io)
         self._limits = backend.shape_limits()
@@ -73,12 +104,16 @@ class Segmenter:
 
     @classmethod
     def open(cls, bundle_dir, graph_set: str = "fp32", backend: str = "auto", providers=None,
-             threads: int | None = None, warmup: bool = True) -> "Segmenter":
+             threads: int | None = None, warmup: bool = True, limits: Limits | None = None) -> "Segmenter":
         """Validate the bundle and its `graph_set`, start the backend, and (by default) warm it up.
 
         `backend`: "onnxruntime", "openvino", "tensorrt", or "auto" (the format's only backend, else the
         fastest installed one for ONNX graphs: see `edgesam.runtime.backend_choice`; the reason is
-        `segmenter.backend.choice`)."""
+        `segmenter.backend.choice`). `threads`: a positive integer, or None for the backend's choice.
+        `limits`: per-call limits (`edgesam.runtime.limits.Limits`; defaults when None)."""
+        if limits is not None and not isinstance(limits, Limits):
+            raise InvalidInputError(f"limits: expected an edgesam.runtime.limits.Limits, got {type(limits).__name__}")
+        _check_threads(threads)
         info = load_bundle(bundle_dir, graph_set)
         impl = _make_backend(info, backend, providers, threads)
         graph_io = impl.io()
@@ -86,7 +121,7 @@ class Segmenter:
         if refiner is not None:
             graph_io["refiner"] = refiner.io()
         verify_io(info, graph_io)
-        seg = cls(info, impl, graph_io, refiner)
+        seg = cls(info, impl, graph_io, limits, refiner)
         if warmup:
             seg.warmup()
         return seg
@@ -110,10 +145,13 @@ class Segmenter:
     def encode(self, image: np.ndarray) -> Embedding:
         """Encode a frame once for any number of `segment` calls (ROI framing: keep it for the crops)."""
         inputs.check_image(image)
+        self.limits.check_frame(image, self.info.framing.roi)
         start = time.perf_counter()
         try:
             if self.info.framing.roi:
-                frame = np.array(geometry.to_rgb_uint8(image))  # a copy: line software reuses camera buffers
+                frame = geometry.to_rgb_uint8(image)
+                if np.may_share_memory(frame, image):  # keep a copy: line software reuses camera buffers
+                    frame = frame.copy()
                 frame.setflags(write=False)
                 hw = frame.shape[:2]
                 return Embedding(None, hw, hw, self.image_size, {"preprocess_ms": _ms(start), "encoder_ms": 0.0}, frame)
@@ -139,13 +177,15 @@ class Segmenter:
 
     # -- decoder ----------------------------------------------------------------------------------
     def segment(self, embedding: Embedding, points=None, labels=None, boxes=None, mask_input=None,
-                multimask: bool = False) -> Result:
+                multimask: bool = False, crop: bool = False) -> Result:
         """Masks for B prompt sets in one decoder call (B boxes, or B point sets; points + boxes combine).
 
         Coordinates are original-image pixels. `mask_input`: (B, 1, 4h, 4w) low-res logits from an
         earlier call (not for a model that takes its box as the dense prompt). Returns masks
-        (B, M, H, W) bool, scores (B, M), low-res logits; M = 3 with `multimask`, else 1. A ROI-framed
-        bundle needs a box per prompt set; its timings include the crops' preprocess and encoder time.
+        (B, M, H, W) bool, scores (B, M), low-res logits; M = 3 with `multimask`, else 1. With `crop`,
+        masks come cropped to their windows, with `offsets` (see `Result`): many boxes on a large frame
+        then cost their windows, not B full frames. A ROI-framed bundle needs a box per prompt set; its
+        timings include the crops' preprocess and encoder time.
         """
         start = time.perf_counter()
         self._check_embedding(embedding)
@@ -154,7 +194,10 @@ class Segmenter:
         box = inputs.check_boxes(boxes, hw, self.info.max_boxes)
         if pts is None and box is None:
             raise InvalidInputError("segment: give points (with labels), boxes, or both")
+        self.limits.check_prompt_sets(len(box) if box is not None else (len(pts) if pts.ndim == 3 else 1))
         prepared = self._prepare(embedding, pts, lab, box, mask_input)
+        masks_per_set = 3 if multimask else 1
+        self._check_mask_memory(prepared, hw, masks_per_set, crop)
         timings = {"prompt_ms": _ms(start)}
         features = embedding.features
         if prepared.images is not None:
@@ -166,20 +209,37 @@ class Segmenter:
         timings["decoder_ms"] = _ms(start)
         start = time.perf_counter()
         low_res, iou = select_outputs(low_res, iou, multimask)
+        logits = low_res
         if self.refiner is not None:
             timings["decoder_ms"] += _ms(start)  # selection time, negligible, stays with the decoder
             start = time.perf_counter()
             logits = self.refine(embedding.image_input if prepared.images is None else prepared.images, low_res)
             timings["refiner_ms"] = _ms(start)
             start = time.perf_counter()
-        else:
-            logits = low_res
-        if prepared.windows is not None:
+        offsets = None
+        if crop and prepared.windows is not None:
+            masks, offsets = crops.roi_crops(logits, prepared.windows, hw, self.image_size, self.limits)
+        elif crop:
+            masks, offsets = crops.image_crops(logits, hw, self.image_size, self.limits)
+        elif prepared.windows is not None:
             masks = roi.paste_masks(logits, prepared.windows, hw, self.image_size)
         else:
             masks = geometry.upscale_masks(logits, hw, self.image_size)
         timings["postprocess_ms"] = _ms(start)
-        return Result(masks=masks, scores=iou, low_res_logits=low_res, timings=timings)
+        return Result(masks=masks, scores=iou, low_res_logits=low_res, timings=timings, offsets=offsets,
+                      frame_hw=tuple(hw))
+
+    def _check_mask_memory(self, prepared: roi.ModelInputs, hw, masks_per_set: int, crop: bool) -> None:
+        """Before the decoder runs: full-frame masks must fit the limit; cropped ones are checked as
+        their windows become known, after the one transient full-frame block checked here."""
+        count = prepared.coords.shape[0]
+        side = None if prepared.windows is None else int(np.max(prepared.windows[:, 2]))
+        if crop:
+            need = full_mask_bytes(0, masks_per_set, hw, side)
+            self.limits.check_bytes("segment", need * masks_per_set if side is None else need, "upscaling one mask")
+            return
+        self.limits.check_bytes("segment", full_mask_bytes(count, masks_per_set, hw, side),
+                                f"{count} x {masks_per_set} full-frame masks of {hw[1]}x{hw[0]}")
 
     def refine(self, images: np.ndarray, low_res: np.ndarray) -> np.ndarray:
         """(B, M, m, m) selected low-res logits -> (B, M, G, G) on the refiner's grid; `images` is the
@@ -210,10 +270,10 @@ class Segmenter:
             prepared.mask_input = inputs.check_mask_input(mask_input, prepared.coords.shape[0], self.info.low_res_size)
         return prepared
 
-    def segment_image(self, image: np.ndarray, prompts, multimask: bool = False) -> Result:
+    def segment_image(self, image: np.ndarray, prompts, multimask: bool = False, crop: bool = False) -> Result:
         """One-shot encode + segment; `prompts` in the JSON prompt-file form (list, JSON text or path)."""
         points, labels, boxes = inputs.parse_prompts(prompts)
-        return self.segment(self.encode(image), points, labels, boxes, multimask=multimask)
+        return self.segment(self.encode(image), points, labels, boxes, multimask=multimask, crop=crop)
 
     def decode(self, embedding: Embedding, coords: np.ndarray, labels: np.ndarray, mask_input=None, features=None):
         """Decoder on prepared (B, N, 2) coords / (B, N) labels in the model's frame -> all 4 outputs.
@@ -277,6 +337,13 @@ def _open_refiner(info: BundleInfo, impl, threads):
 
     providers = impl.providers if impl.name == "onnxruntime" else ["CPUExecutionProvider"]
     return OrtGraph(info.refiner_file, providers, threads)
+
+
+def _check_threads(threads) -> None:
+    if threads is None:
+        return
+    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
+        raise InvalidInputError(f"threads: expected a positive integer or None (the backend's choice), got {threads!r}")
 
 
 def _make_backend(info: BundleInfo, backend: str, providers, threads):

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from edgesam import schema
 from edgesam.utils.files import atomic_path, write_json_atomic
 
 ADAPTER_DIR = "adapter"
@@ -122,11 +123,8 @@ def adapter_bytes(run_dir: Path) -> int:
         return 0
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+def _read_json(path: Path, schema_name: str | None = None) -> dict:
+    data = schema.load_json(path, schema_name)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -142,7 +140,7 @@ def read_meta(run_dir: Path) -> dict:
             raise ValueError(f"{old[0]}: an adapter in the old edgesam-adapter/1 layout, which peft cannot read; "
                              f"re-run finetune to write {path}")
         raise FileNotFoundError(f"{path}: missing; is {run_dir} a finished `edgesam finetune` run dir?")
-    meta = _read_json(path)
+    meta = _read_json(path, "adapter")
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: field 'format': expected {FORMAT!r}, got {meta.get('format')!r}")
     for key in ("strategy", "base_sha256", "base_checkpoint", "arch", "weights"):

@@ -3,18 +3,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from edgesam import schema
 
 
 def read_yaml_mapping(path: str | Path, error: type[Exception] = ValueError) -> dict:
-    """The top-level mapping of a YAML file ({} for an empty file); `error` names the file and the problem."""
+    """The top-level mapping of a YAML file ({} for an empty file); `error` names the file and the problem.
+
+    Size, encoding, depth and alias bombs are checked by `edgesam.schema.load_yaml`; the fields by the
+    config that reads the mapping.
+    """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise error(f"{path}: not a readable YAML spec ({exc})") from None
+    data = schema.load_yaml(path, error)
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise error(f"{path}: expected a mapping of field: value at the top level, got {type(data).__name__}")
+    bad_keys = [key for key in data if not isinstance(key, str)]
+    if bad_keys:
+        raise error(f"{path}: field {bad_keys[0]!r}: expected field names (text) at the top level")
     return data

@@ -7,19 +7,11 @@ import numpy as np
 import pytest
 
 from edgesam.data import DataError, load_dataset
-from edgesam.data.coco import (polygons_to_mask, rle_counts_from_string, rle_counts_to_string, rle_decode,
-                               rle_encode)
-
-# 3x3 mask, column-major runs [2 zeros, 3 ones, 1 zero, 3 ones]:
-# col0 = 0,0,1  col1 = 1,1,0  col2 = 1,1,1
-HAND_MASK = np.array([[0, 1, 1], [0, 1, 1], [1, 0, 1]], bool)
-HAND_COUNTS = [2, 3, 1, 3]
-# maskApi.c rleToString by hand: 2->'2', 3->'3', 1->'1', 3-cnts[1]=0 -> '0'
-HAND_STRING = "2310"
+from edgesam.data.coco import encode_mask, segmentation_to_mask
 
 
 def reference_encode(mask: np.ndarray) -> list[int]:
-    """Test-side RLE encoder written independently of the library (loop over pixels)."""
+    """Test-side uncompressed RLE (column-major runs, background first), written independently."""
     counts, current, run = [], 0, 0
     for v in mask.T.reshape(-1):
         if int(v) != current:
@@ -30,46 +22,38 @@ def reference_encode(mask: np.ndarray) -> list[int]:
     return counts
 
 
-def test_hand_computed_uncompressed_and_string():
-    np.testing.assert_array_equal(rle_decode(HAND_COUNTS, 3, 3), HAND_MASK)
-    assert rle_counts_from_string(HAND_STRING) == HAND_COUNTS
-    assert rle_counts_to_string(HAND_COUNTS) == HAND_STRING
-    assert rle_encode(HAND_MASK) == HAND_COUNTS == reference_encode(HAND_MASK)
-
-
-def test_string_codec_multichunk_and_negative_delta():
-    # 40 = 0b01000|00001 -> chunks 8 (+0x20 more) and 1 -> 'X1'; 5 -> '5'; 2 -> '2';
-    # 3 - cnts[1] = -2 -> low 5 bits 0b11110 with sign bit set, rest is -1 -> 'N'
-    assert rle_counts_to_string([40, 5, 2, 3]) == "X152N"
-    assert rle_counts_from_string("X152N") == [40, 5, 2, 3]
-    assert rle_counts_from_string(b"X152N") == [40, 5, 2, 3]
-
-
 @pytest.mark.parametrize("seed", range(4))
-def test_random_roundtrip(seed):
+def test_rle_string_and_list_round_trip(seed):
     rng = np.random.default_rng(seed)
-    h, w = rng.integers(1, 60, size=2)
+    h, w = (int(v) for v in rng.integers(1, 60, size=2))
     mask = rng.random((h, w)) < rng.uniform(0.05, 0.95)
     if seed == 0:
         mask[0, 0] = True  # runs starting with foreground need a leading 0
-    counts = rle_encode(mask)
-    assert counts == reference_encode(mask)
-    assert rle_counts_from_string(rle_counts_to_string(counts)) == counts
-    np.testing.assert_array_equal(rle_decode(counts, h, w), mask)
+    rle = encode_mask(mask)
+    assert rle["size"] == [h, w] and isinstance(rle["counts"], str)
+    np.testing.assert_array_equal(segmentation_to_mask(rle, (h, w)), mask)
+    np.testing.assert_array_equal(segmentation_to_mask({"size": [h, w], "counts": reference_encode(mask)}, (h, w)), mask)
 
 
-def test_rle_decode_rejects_wrong_total():
-    with pytest.raises(ValueError, match="sum"):
-        rle_decode([1, 2], 3, 3)
+@pytest.mark.parametrize("counts, message", [
+    ([1, 2], "sum to 3, expected height\\*width = 9"),   # too few runs: pixels left undefined
+    ([5, 9], "sum to 14"),                                 # too many: would write past the mask
+    ("1", "do not cover the 3x3 mask"),                    # compressed, too few
+])
+def test_rle_whose_runs_do_not_cover_the_mask_is_refused(counts, message):
+    with pytest.raises(ValueError, match=message):
+        segmentation_to_mask({"size": [3, 3], "counts": counts}, (3, 3))
 
 
-def test_polygon_rasterisation():
-    m = polygons_to_mask([[2, 1, 6, 1, 6, 4, 2, 4]], 8, 10)  # x 2..6, y 1..4 inclusive
+def test_polygon_rasterisation_follows_coco():
+    m = segmentation_to_mask([[2, 1, 6, 1, 6, 4, 2, 4]], (8, 10))  # corners on pixel edges: x 2..5, y 1..3
     expected = np.zeros((8, 10), bool)
-    expected[1:5, 2:7] = True
+    expected[1:4, 2:6] = True
     np.testing.assert_array_equal(m, expected)
-    with pytest.raises(ValueError):
-        polygons_to_mask([[1, 2, 3, 4]], 8, 10)
+    with pytest.raises(ValueError, match="3 \\(x, y\\) pairs"):
+        segmentation_to_mask([[1, 2, 3, 4]], (8, 10))
+    with pytest.raises(ValueError, match="far outside the 10x8"):
+        segmentation_to_mask([[0, 0, 3e9, 0, 3e9, 3e9]], (8, 10))  # would overflow COCO's int rasteriser
 
 
 def _write_coco(folder, save_image, *, images_subdir=True, size=(12, 16)):
@@ -87,9 +71,9 @@ def _write_coco(folder, save_image, *, images_subdir=True, size=(12, 16)):
         "categories": [{"id": 7, "name": "scratch"}, {"id": 9, "name": "pit"}],
         "annotations": [
             {"id": 10, "image_id": 1, "category_id": 7, "iscrowd": 0,
-             "segmentation": [[2, 1, 6, 1, 6, 4, 2, 4]]},
+             "segmentation": [[2, 1, 8, 1, 8, 5, 2, 5]]},
             {"id": 11, "image_id": 1, "category_id": 7, "iscrowd": 0,
-             "segmentation": {"size": [h, w], "counts": rle_counts_to_string(rle_encode(rle_mask))}},
+             "segmentation": encode_mask(rle_mask)},
             {"id": 12, "image_id": 2, "category_id": 9, "iscrowd": 1,
              "segmentation": {"size": [h, w], "counts": reference_encode(crowd)}},
         ],
@@ -109,7 +93,7 @@ def test_coco_json_file_and_folder(tmp_path, save_image, images_subdir):
         a = ds.load(0)
         assert a.masks.shape == (2, 12, 16)
         poly = np.zeros((12, 16), bool)
-        poly[1:5, 2:7] = True
+        poly[1:5, 2:8] = True
         np.testing.assert_array_equal(a.masks[0], poly)
         np.testing.assert_array_equal(a.masks[1], rle_mask)
         b = ds.load(1)  # crowd annotation kept as an object (12 px, so lower min_area)
@@ -161,3 +145,37 @@ def test_check_reports_bad_annotation_and_per_class_coco(tmp_path, save_image):
     report = check_dataset(path)
     assert not report.ok and "a.png" in report.errors[0] and "id 11" in report.errors[0]
     assert report.classes["scratch"].bad_labels == 1
+
+
+@pytest.mark.parametrize("text", ['{"images": [{"id": 1, "file_na', "<html>502 Bad Gateway</html>", ""])
+def test_a_corrupt_annotation_file_fails_loading_and_check(tmp_path, save_image, text):
+    from edgesam.data import check_dataset
+
+    path, _, _ = _write_coco(tmp_path, save_image)
+    path.write_text(text)  # truncated, junk or empty: not "an unlabelled dataset"
+    with pytest.raises(DataError, match="instances.json: not valid JSON"):
+        load_dataset(tmp_path)
+    report = check_dataset(tmp_path)
+    assert not report.ok and "instances.json" in report.errors[0]
+
+
+@pytest.mark.parametrize("file_name", ["../../../../etc/passwd", "/etc/passwd", "link.png"])
+def test_image_file_names_must_stay_inside_the_dataset(tmp_path, save_image, file_name):
+    path, _, _ = _write_coco(tmp_path / "set", save_image)
+    outside = tmp_path / "secret.png"
+    save_image(outside, np.zeros((12, 16), np.uint8))
+    (tmp_path / "set" / "images" / "link.png").symlink_to(outside)
+    data = json.loads(path.read_text())
+    data["images"][0]["file_name"] = file_name
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"images\[0\]: file_name: .* (leads outside|is an absolute path)"):
+        load_dataset(path)
+
+
+def test_annotation_fields_are_checked_by_the_schema(tmp_path, save_image):
+    path, _, _ = _write_coco(tmp_path, save_image)
+    data = json.loads(path.read_text())
+    data["annotations"][1]["segmentation"]["size"] = ["12", 16]
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"instances.json: field annotations\[1\].segmentation"):
+        load_dataset(path)

@@ -2,6 +2,7 @@
 the bundle already at the destination; a tampered graph fails the parity check loudly."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import onnx
@@ -69,8 +70,9 @@ def test_successful_export_replaces_an_old_bundle(fp32_bundle, tiny_model, tmp_p
     src, _ = fp32_bundle
     out = tmp_path / "bundle"
     out.mkdir()
-    (out / MANIFEST_NAME).write_text("{}")
-    (out / "stale.onnx").write_bytes(b"x")
+    stale = {"file": "stale.onnx", "format": "onnx", "precision": "fp32", "sha256": "0" * 64}
+    (out / MANIFEST_NAME).write_text(json.dumps({"graphs": {"fp32": {"encoder": stale, "decoder": stale}}}))
+    (out / "stale.onnx").write_bytes(b"x")  # listed in the old manifest: the old bundle's own file
     from edgesam.export.staging import staged_dir
 
     with staged_dir(out) as tmp:
@@ -84,9 +86,26 @@ def test_refuses_to_replace_a_folder_that_is_not_a_bundle(tiny_model, tmp_path):
     out = tmp_path / "photos"
     out.mkdir()
     (out / "keep.jpg").write_bytes(b"x")
-    with pytest.raises(BundleDestinationError, match="photos: exists, is not empty and holds no manifest.json"):
+    with pytest.raises(BundleDestinationError, match=r"photos: holds files edgesam did not write \(keep.jpg\)"):
         export_bundle(tiny_model[0], out, ExportConfig(), progress=False)
     assert (out / "keep.jpg").exists()
+
+
+def test_a_bundle_folder_with_a_user_file_is_refused_and_overwrite_keeps_that_file(fp32_bundle, tmp_path):
+    from edgesam.export.staging import staged_dir
+
+    src, _ = fp32_bundle
+    out = tmp_path / "bundle"
+    shutil.copytree(src, out)
+    (out / "notes.txt").write_text("line 3 settings\n")  # the user's, not listed in the manifest
+    with pytest.raises(BundleDestinationError, match=r"notes.txt"):
+        with staged_dir(out):
+            pass
+    with staged_dir(out, overwrite=True) as tmp:
+        (tmp / MANIFEST_NAME).write_text('{"new": true}')
+    assert (out / "notes.txt").read_text() == "line 3 settings\n"
+    assert (out / MANIFEST_NAME).read_text() == '{"new": true}'
+    assert _leftovers(tmp_path) == []
 
 
 def _staging_folder(parent, name, owner_pid, files=("encoder.onnx",)):
@@ -132,7 +151,7 @@ def test_calib_build_replaces_only_a_calibration_set(tmp_path):
     out = tmp_path / "photos"
     out.mkdir()
     (out / "keep.jpg").write_bytes(b"x")
-    with pytest.raises(BundleDestinationError, match="holds no selection.json"):
+    with pytest.raises(BundleDestinationError, match=r"photos: holds files edgesam did not write \(keep.jpg\)"):
         build_calibration_set(src, out, 2)
     assert sorted(p.name for p in out.iterdir()) == ["keep.jpg"]
     first = build_calibration_set(src, tmp_path / "calib", 2)

@@ -47,7 +47,7 @@ def test_cli_flags_build_the_config(monkeypatch, tmp_path):
 
     seen = {}
 
-    def fake_export(model, out, config, arch=None, checkpoint_path=None, progress=True):
+    def fake_export(model, out, config, arch=None, checkpoint_path=None, progress=True, overwrite=False):
         seen.update(config=config, arch=arch, out=out)
         return {"checks": {}, "graphs": {"fp32": {}}}
 
@@ -79,6 +79,15 @@ def test_cli_errors_are_clear(tmp_path):
     help_text = runner.invoke(main, ["export", "--help"]).output
     assert "Examples:" in help_text and "edgesam export --checkpoint merged.pth" in help_text
     assert "edgesam calib build" in runner.invoke(main, ["calib", "build", "--help"]).output
+
+
+@pytest.mark.parametrize("size", ["0", "8", "131072", "100"])
+def test_an_impossible_image_size_is_refused_not_replaced_by_the_default(tmp_path, size):
+    from edgesam.cli.main import main
+
+    result = CliRunner().invoke(main, ["export", "--model", "vit_t", "--image-size", size, "--out", str(tmp_path / "b")])
+    assert result.exit_code == 1 and "Error: image_size: expected" in result.output, result.output
+    assert not (tmp_path / "b").exists()
 
 
 def test_calib_build_chooses_a_diverse_sample(tmp_path):

@@ -158,3 +158,11 @@ def test_mismatched_engine_is_refused_with_a_readable_message(tmp_path):
         check_compatible(engine, {"version": "10.3.0", "compute_capability": "9.0"}, running)
     with pytest.raises(BundleError, match="does not record"):
         check_compatible(engine, {"version": None, "compute_capability": "8.9"}, running)
+
+
+def test_a_link_out_of_the_bundle_is_refused_even_when_no_manifest_entry_names_it(bundle_dir, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, bundle)
+    (bundle / "encoder.onnx.data").symlink_to("/etc/passwd")  # what a graph could name as external data
+    with pytest.raises(BundleError, match=r"encoder.onnx.data.*leads outside"):
+        Segmenter.open(bundle, warmup=False)

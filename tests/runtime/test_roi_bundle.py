@@ -125,3 +125,18 @@ def test_openvino_encodes_one_crop_per_box_and_matches_onnxruntime(roi_bundle, g
     one = seg.segment(seg.encode(image), boxes=BOXES[1:2])  # another batch size on the same compiled model
     assert batches[-1] == 1
     np.testing.assert_allclose(one.low_res_logits[0], result.low_res_logits[1], atol=10 * RUNTIME_LOGITS_ATOL)
+
+
+def test_roi_masks_cropped_to_their_windows_equal_the_pasted_ones(roi_bundle, make_image):
+    from edgesam.runtime import Segmenter
+
+    seg = Segmenter.open(roi_bundle, threads=1, warmup=False)
+    emb = seg.encode(make_image())
+    full = seg.segment(emb, boxes=BOXES)
+    cropped = seg.segment(emb, boxes=BOXES, crop=True)
+    assert full.masks.any(), "some masks must be non-empty for the comparison to mean anything"
+    np.testing.assert_array_equal(cropped.full_masks(), full.masks)
+    windows = roi.crop_windows(BOXES, FRAMING.roi_margin, FRAMING.roi_min_side)
+    for window, (x0, y0), (wx0, wy0, side) in zip(cropped.masks, cropped.offsets, windows):
+        assert (x0, y0) == (max(wx0, 0), max(wy0, 0))  # the box's crop window, clipped to the frame
+        assert window.shape[1] <= side and window.shape[2] <= side
