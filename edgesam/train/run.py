@@ -158,8 +158,9 @@ def preflight_message(preflight: dict) -> str:
     msg += f"; IoU ceiling per class (tight boxes): {per_class}"
     if preflight["below_floor"]:
         low = ", ".join(f"{c} {v:.2f}" for c, v in preflight["below_floor"].items())
+        fix = "a larger --image-size" + ("" if "refiner" in preflight["grid"] else " or --refine on")
         msg += (f"\nwarning: ceiling below {preflight['floor']:.2f} for {low}: the grid, not training, bounds "
-                "these classes; try a larger --image-size or --refine on")
+                f"these classes; try {fix} (`edgesam data check` compares the framings)")
     return msg
 
 
