@@ -66,7 +66,15 @@ def test_cli_check_exit_codes(tmp_path, save_image, synth_root):
     good = runner.invoke(data, ["check", str(synth_root), "--json", str(out_json)])
     assert good.exit_code == 0, good.output
     assert "free (unlabelled)" in good.output and "OK" in good.output
-    assert json.loads(out_json.read_text())["ok"] is True
+    record = json.loads(out_json.read_text())
+    assert record["ok"] is True
+    # the mask-grid ceiling per class and a recommendation: each grid's figure is an IoU in [0, 1], and the
+    # refiner's full-resolution grid draws at least as well as the decoder's quarter-resolution one
+    assert "IoU ceiling of each mask grid" in good.output and "recommended:" in good.output
+    grids = record["ceiling"]["grids"]
+    coarse, fine = grids["ROI 1.5x @128 px, decoder 32x32"], grids["ROI 1.5x @128 px, refiner 128x128"]
+    assert set(coarse) == {"crack", "pit", "scratch", "stain"}
+    assert all(0.0 <= coarse[c] <= fine[c] + 0.01 <= 1.01 for c in coarse) and fine["crack"] > coarse["crack"]
 
 
 def test_cli_synth_and_help(tmp_path):
