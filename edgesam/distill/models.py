@@ -17,7 +17,9 @@ import torch
 from edgesam.models import ArchConfig, arch_for, build_sam, load_model
 from edgesam.utils.files import sha256_file
 
-DECODER_PREFIXES = ("prompt_encoder.", "mask_decoder.")
+# What the student takes over from the teacher: everything but the encoder. A mask refiner reads the
+# encoder's input, not its output, so the teacher's serves the student unchanged.
+DECODER_PREFIXES = ("prompt_encoder.", "mask_decoder.", "mask_refiner.")
 
 
 @dataclass
