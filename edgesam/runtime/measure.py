@@ -78,9 +78,13 @@ class Calibration:
         return [self.mm_per_px_x, self.mm_per_px_y]
 
 
+def is_finite_number(value) -> bool:
+    """A real number from a parsed file (int or float, not a bool, not NaN or infinite)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _positive_number(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and value > 0)
+    return is_finite_number(value) and value > 0
 
 
 @dataclass(frozen=True)
