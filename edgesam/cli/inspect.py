@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 
-def _mm_per_px(ctx, param, value):
+def parse_mm_per_px(ctx, param, value):
     if value is None:
         return None
     try:
@@ -25,7 +25,7 @@ def _mm_per_px(ctx, param, value):
               help="Folder of <image stem>.json boxes files: [{\"box\": [x0, y0, x1, y1], \"class\": name}] per image.")
 @click.option("--recipe", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Fixed regions in part coordinates, for parts in the same pose (default: the bundle's recipe.yaml).")
-@click.option("--mm-per-px", default=None, callback=_mm_per_px, metavar="X[,Y]",
+@click.option("--mm-per-px", default=None, callback=parse_mm_per_px, metavar="X[,Y]",
               help="Calibration, mm per pixel (or per axis x,y); replaces the rules file's mm_per_px.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for frames.jsonl, overlays/, summary.json.")
 @click.option("--graph-set", default="fp32", show_default=True, help="Graph set of the bundle (fp32, int8, ov_fp32, ...).")

@@ -24,7 +24,8 @@ def verdict_overlay(image: np.ndarray, part: PartInspection, alpha: float = 0.45
         color = VERDICT_COLORS[defect.verdict.verdict]
         x0, y0, x1, y1 = (float(v) for v in defect.prompt.box)
         draw.rectangle([x0, y0, x1, y1], outline=color, width=1)
-        draw.text((x0 + 2, max(y0 - 11, 0)), f"{i} {defect.prompt.class_name} {defect.verdict.verdict}", fill=color)
+        label_y = y0 - 11 if y0 >= 25 else min(y1 + 2, out.height - 11)  # clear of the banner
+        draw.text((x0 + 2, label_y), f"{i} {defect.prompt.class_name} {defect.verdict.verdict}", fill=color)
     banner = f"{part.verdict.verdict}: {part.verdict.rule}"
     draw.rectangle([0, 0, min(out.width, 7 * len(banner) + 6), 12], fill=(0, 0, 0))
     draw.text((3, 1), banner, fill=VERDICT_COLORS[part.verdict.verdict])

@@ -57,3 +57,49 @@ def line_folder(tmp_path_factory):
     (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
     (boxes / "broken.json").write_text("[]")
     return root
+
+
+GATE_RULES = """mm_per_px: 0.1
+classes:
+  scratch: {max_length_mm: 2.5}
+  crack: {max_length_mm: 2.5}
+  pit: {max_area_mm2: 0.5}
+  stain: {max_area_mm2: 2.0}
+"""
+
+
+@pytest.fixture(scope="session")
+def gate_bundles(tmp_path_factory):
+    """A model that segments (the from-scratch recipe, 12 short epochs on 8 synthetic images at 64 px) exported
+    as the baseline, and the same model with noise on its image encoder's weights (half each tensor's spread)
+    as a deliberately degraded release; the data and a rules file for its classes."""
+    import torch
+
+    from edgesam.data import synthesize_dataset
+    from edgesam.export import ExportConfig, export_bundle
+    from edgesam.models import load_model, save_checkpoint
+    from edgesam.train import FinetuneConfig, finetune, merge_run
+
+    root = tmp_path_factory.mktemp("gate")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = synthesize_dataset(root / "data", count=8, seed=0, size=64)
+        finetune(FinetuneConfig(model="vit_t", init="random", image_size=64, data=str(data), out=str(root / "run"),
+                                epochs=12, batch_size=2, objects_per_image=2, warmup_steps=5, val_max_images=2,
+                                val_every=100), progress=False)
+        merge_run(root / "run", root / "merged.pth")
+        export_bundle(root / "merged.pth", root / "baseline", ExportConfig(precisions=("fp32",)), progress=False)
+        model, arch = load_model(None, root / "merged.pth", None)
+        noise = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for p in model.image_encoder.parameters():
+                if p.ndim > 1:
+                    p.add_(torch.randn(p.shape, generator=noise) * p.std() * 0.5)
+        save_checkpoint(model, root / "perturbed.pth", arch)
+        export_bundle(root / "perturbed.pth", root / "degraded", ExportConfig(precisions=("fp32",)), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    rules = root / "rules.yaml"
+    rules.write_text(GATE_RULES)
+    return {"baseline": root / "baseline", "degraded": root / "degraded", "data": data, "rules": rules}
