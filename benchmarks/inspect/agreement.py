@@ -12,7 +12,7 @@ Besides the committed rules file, the same run reports (as sensitivity, not as t
 - every limit at the 50th, 75th and 90th percentile of the training split's ground truth.
 
 Reproduce (repo root; the bundle from `edgesam finetune --model vit_t --init random --seed 0`, merge, export):
-  python benchmarks/inspect/agreement.py --bundle runs/bundle_s0 --out benchmarks/inspect/results
+  python benchmarks/inspect/agreement.py --bundle runs/bundle_s0
 """
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ from edgesam.runtime.rules import load_rules, parse_rules  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
+
+
+def shown(path) -> str:
+    """A path as the results record it: relative to the repository (no machine-specific prefix)."""
+    return os.path.relpath(os.path.abspath(path), REPO)
 TARGET = 0.95
 # the figure each class is limited on in the committed file (the sweep moves these limits)
 LIMITED = {"blowhole": ["max_area_mm2"], "break": ["max_area_mm2"], "crack": ["max_length_mm"],
@@ -145,7 +150,7 @@ def main() -> None:
         result["sensitivity"][name] = {"classes": rules.to_dict()["classes"], **figures}
     result.update({
         "target": TARGET, "met": result["committed"]["agreement"] >= TARGET,
-        "bundle": args.bundle, "data": args.data, "split": "val (0.2, split seed 0)", "prompts": "tight ground-truth boxes",
+        "bundle": shown(args.bundle), "data": shown(args.data), "split": "val (0.2, split seed 0)", "prompts": "tight ground-truth boxes",
         "val_images": len(images), "val_objects": len(ious), "val_mIoU": float(np.mean(ious)),
         "empty_predicted_masks": int(empty),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -29,6 +29,11 @@ from edgesam.eval.split import labelled_images  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
+
+
+def shown(path) -> str:
+    """A path as the results record it: relative to the repository (no machine-specific prefix)."""
+    return os.path.relpath(os.path.abspath(path), REPO)
 FRAMES = 200
 
 
@@ -60,11 +65,11 @@ def main() -> None:
     work = gather_frames(Path(args.data), Path(args.work), FRAMES)
     before = machine_state()
     run = work / "run"
-    cmd = [sys.executable, "-m", "edgesam", "--cpu-threads", str(args.threads), "inspect", args.bundle,
-           "--rules", args.rules, "--source", str(work / "images"), "--boxes", str(work / "boxes"),
-           "--out", str(run), "--threads", str(args.threads), "--no-progress"]
+    cmd = [sys.executable, "-m", "edgesam", "--cpu-threads", str(args.threads), "inspect", shown(args.bundle),
+           "--rules", shown(args.rules), "--source", shown(work / "images"), "--boxes", shown(work / "boxes"),
+           "--out", shown(run), "--threads", str(args.threads), "--no-progress"]
     print("+ " + " ".join(cmd[2:]), flush=True)
-    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     summary = json.loads((run / "summary.json").read_text())
     result = {
         "frames": summary["frames"], "inspected": summary["inspected"], "bad_frames": summary["bad_frames"],
@@ -73,7 +78,7 @@ def main() -> None:
         "parts": summary["parts"], "defects": summary["defects"], "backend": summary["backend"],
         "graph_set": summary["graph_set"], "cpu": before["cpu"], "cpu_line": before["cpu_line"],
         "load_average_before": before["load_average"], "load_average_after": machine_state()["load_average"],
-        "command": "edgesam " + " ".join(cmd[3:]),
+        "command": "edgesam " + " ".join(cmd[3:]), "bundle": shown(args.bundle),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
