@@ -17,6 +17,7 @@ Reproduce (repo root; the bundle from `edgesam finetune --model vit_t --init ran
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -127,7 +128,7 @@ def main() -> None:
 
     import yaml
 
-    committed = load_rules(args.rules)
+    committed = dataclasses.replace(load_rules(args.rules), source=shown(args.rules))
     raw = yaml.safe_load(Path(args.rules).read_text())
     inspector = Inspector.open(args.bundle, rules=committed, threads=args.threads)
     train, val = train_val(load_dataset(args.data), 0.2, 0)
