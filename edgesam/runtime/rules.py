@@ -206,7 +206,3 @@ def _number(value, where: str, problems: list) -> float | None:
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
-
-def worst(verdicts) -> str:
-    """The most severe of `verdicts` (OK for none)."""
-    return max(verdicts, key=VERDICTS.index, default=OK)
