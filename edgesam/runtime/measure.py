@@ -12,7 +12,9 @@ Definitions (all computed by OpenCV: distance transform, Guo-Hall thinning, cont
   a contour runs along both sides of a one-pixel line) plus, at each free end, the distance from the end
   pixel's centre to the boundary, so a bar L pixels long measures L whatever its width (a caliper's figure);
 - width: twice the distance from a skeleton pixel to the nearest background pixel, less one pixel (a one-pixel
-  line is 1 px wide): the maximum over the skeleton, and its mean;
+  line is 1 px wide): the maximum (the mask's widest point), and the mean along the skeleton. A blob more than
+  16 px half-wide is thinned on a copy reduced to ~8 px half-width (thinning's cost grows with the width;
+  the distances stay at full resolution);
 - bbox: inclusive pixel corners (x0, y0, x1, y1), and its width and height in mm;
 - orientation: of the major axis (second moments), degrees from the image x axis towards +y (clockwise on
   the screen), in (-90, 90];
@@ -35,6 +37,7 @@ import numpy as np
 
 from edgesam.runtime.errors import InvalidInputError
 
+THIN_HALF_WIDTH_PX = 8  # thinning runs on a reduced copy of blobs more than twice this half-wide
 STABILITY_OFFSET = 1.0  # SAM's automatic mask generator uses the same offset around the 0 threshold
 _NEIGHBOURS = np.ones((3, 3), np.float32)
 
@@ -151,15 +154,37 @@ def measure_mask(mask: np.ndarray, calibration: Calibration | None = None, predi
 def shape_figures(binary: np.ndarray) -> ShapeFigures:
     """Length along the skeleton and widths from the distance transform, in pixels of `binary`'s grid.
 
-    `binary` is uint8 0/255 with a background border (the distance transform needs a boundary)."""
+    `binary` is uint8 0/255 with a background border (the distance transform needs a boundary). Thinning
+    peels a blob one pixel layer per pass, so a wide blob (half-width over 2 x THIN_HALF_WIDTH_PX) is thinned
+    on a copy reduced by a whole factor that leaves it about THIN_HALF_WIDTH_PX wide; the distances stay at
+    full resolution (each skeleton cell reads the largest distance in the pixels it stands for)."""
     distance = cv2.distanceTransform(binary, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    peak = float(distance.max())  # the widest point lies on the medial axis, wherever thinning puts it
+    factor = int(peak // THIN_HALF_WIDTH_PX)
+    if factor >= 2:
+        binary, distance = _reduced(binary, distance, factor)
     skeleton = cv2.ximgproc.thinning(binary, thinningType=cv2.ximgproc.THINNING_GUOHALL)
     on_skeleton = skeleton > 0
     if not on_skeleton.any():  # thinning never empties a non-empty blob; guard anyway
         on_skeleton = distance == distance.max()
+    if factor >= 2 and np.count_nonzero(on_skeleton) == 1:  # a round blob: its centre may lie in a neighbour cell
+        distance = cv2.dilate(distance, _NEIGHBOURS)
     widths = 2.0 * distance[on_skeleton] - 1.0
-    return ShapeFigures(_skeleton_path_length(skeleton) + _end_extensions(on_skeleton, distance),
-                        float(widths.max()), float(widths.mean()))
+    length = _skeleton_path_length(skeleton) * max(factor, 1) + _end_extensions(on_skeleton, distance)
+    return ShapeFigures(length, 2.0 * peak - 1.0, float(widths.mean()))
+
+
+def _reduced(binary: np.ndarray, distance: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mask reduced `factor` times (a cell is foreground when most of its pixels are), and per cell the
+    largest full-resolution distance among its pixels (the ridge crosses the cell)."""
+    h, w = binary.shape
+    rows, cols = -(-h // factor), -(-w // factor)
+    padded = np.zeros((rows * factor, cols * factor), np.float32)
+    padded[:h, :w] = distance
+    cells = np.pad(padded.reshape(rows, factor, cols, factor).max(axis=(1, 3)), 1)
+    small = cv2.resize(binary, (cols, rows), interpolation=cv2.INTER_AREA)
+    small = np.pad(np.where(small >= 128, np.uint8(255), np.uint8(0)), 1)
+    return small, cells
 
 
 def _skeleton_path_length(skeleton: np.ndarray) -> float:
@@ -173,7 +198,8 @@ def _skeleton_path_length(skeleton: np.ndarray) -> float:
 def _end_extensions(on_skeleton: np.ndarray, distance: np.ndarray) -> float:
     """From each free end's pixel centre to the boundary: the distance there less half a pixel.
 
-    A free end has one skeleton neighbour; a lone skeleton pixel (a round blob) is two ends at once."""
+    A free end has one skeleton neighbour; a lone skeleton pixel (a round blob) is two ends at once. On a
+    reduced grid the distance is the ridge's within the end cell, whose centre is within half a cell of it."""
     neighbours = cv2.filter2D(on_skeleton.astype(np.float32), -1, _NEIGHBOURS, borderType=cv2.BORDER_CONSTANT) - 1.0
     ends = on_skeleton & (neighbours <= 1.5)
     weight = np.where(neighbours[ends] < 0.5, 2.0, 1.0)  # lone pixel: both ends

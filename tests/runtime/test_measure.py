@@ -126,3 +126,18 @@ def test_calibration_refuses_non_positive_or_malformed(value):
 def test_calibration_scalar_or_pair():
     assert Calibration.parse(0.1) == Calibration(0.1, 0.1) and Calibration.parse([0.1, 0.2]).mm_per_px_y == 0.2
     assert Calibration(0.1).isotropic and not Calibration(0.1, 0.2).isotropic
+
+
+def test_wide_blobs_are_thinned_on_a_reduced_grid_with_the_same_figures(monkeypatch):
+    import edgesam.runtime.measure as measure
+
+    mask = np.zeros((400, 600), np.uint8)
+    cv2.ellipse(mask, (300, 200), (250, 60), 20, 0, 360, 1, thickness=-1)  # 501 px long, 121 px wide
+    reduced = measure_mask(mask)
+    monkeypatch.setattr(measure, "THIN_HALF_WIDTH_PX", 10 ** 6)  # thinning at full resolution
+    full = measure_mask(mask)
+    cell = int(61 // 8)  # the reduction factor for a half-width of ~61 px
+    assert reduced.length_px == pytest.approx(full.length_px, rel=MEASURE_REL_TOL)
+    assert reduced.length_px == pytest.approx(501, rel=MEASURE_REL_TOL)
+    assert reduced.max_width_px == full.max_width_px == pytest.approx(121, abs=MEASURE_WIDTH_ATOL_PX)
+    assert abs(reduced.mean_width_px - full.mean_width_px) <= cell  # ridge distances read per cell
