@@ -118,14 +118,17 @@ class _Stream:
         partial = self.out / "frames.jsonl.part"
         start = time.perf_counter()
         with open(partial, "w") as log, self._progress(source) as bar:
-            for frame in source.frames():
-                if self.config.max_frames is not None and frame.index >= self.config.max_frames:
-                    break
-                record = self._frame(frame)
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                bar.update(1)
-                bar.set_postfix_str(self._postfix(), refresh=False)
+            try:
+                for frame in source.frames():
+                    if self.config.max_frames is not None and frame.index >= self.config.max_frames:
+                        break
+                    record = self._frame(frame)
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    bar.update(1)
+                    bar.set_postfix_str(self._postfix(), refresh=False)
+            except KeyboardInterrupt:  # how a camera run is stopped: keep what was inspected, summarise it
+                _log(f"stopped after {len(self.records) + len(self.errors)} frames")
         self.wall_s = time.perf_counter() - start
         partial.replace(self.out / "frames.jsonl")
 

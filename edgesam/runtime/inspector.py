@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesam.runtime.defect_prompts import DefectPrompt, Recipe, load_recipe
+from edgesam.runtime import inputs
 from edgesam.runtime.errors import InvalidInputError
 from edgesam.runtime.measure import Measurement, measure_mask, stability_scores
 from edgesam.runtime.rules import Rules, Verdict, load_rules
@@ -105,6 +106,7 @@ class Inspector:
                 ) -> PartInspection:
         """Segment each prompt's box, measure the masks and judge them; `prompts` None: the recipe's regions."""
         start = time.perf_counter()
+        inputs.check_image(image)
         prompts = self.prompts_for(image.shape[:2]) if prompts is None else list(prompts)
         _check_prompts(prompts)
         timings = {"encode_ms": 0.0, "segment_ms": 0.0}
@@ -135,8 +137,10 @@ class Inspector:
     def judge(self, prompts: list[DefectPrompt], masks: np.ndarray, predicted_iou=None, stability=None,
               keep_masks: bool = True) -> PartInspection:
         """Measure and judge given (K, H, W) masks (the model's, or ground truth with no quality figures)."""
-        if len(masks) != len(prompts):
-            raise InvalidInputError(f"masks: {len(masks)} masks for {len(prompts)} prompts; expected one per prompt")
+        masks = np.asarray(masks)
+        if masks.ndim != 3 or len(masks) != len(prompts):
+            raise InvalidInputError(f"masks: expected (K, H, W), one mask per prompt ({len(prompts)}), got shape "
+                                    f"{masks.shape}")
         step = time.perf_counter()
         calibration = self.rules.calibration
         measurements = [measure_mask(m, calibration, None if predicted_iou is None else predicted_iou[k],

@@ -104,3 +104,26 @@ def test_prompts_are_required_and_rules_validated(inspect_bundle, rules_file, li
                      line_folder / "boxes", "--out", tmp_path / "b")
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "classes.crack.max_length_mm: expected a number >= 0" in result.output
+
+
+def test_a_stopped_camera_run_keeps_and_summarises_its_frames(inspect_bundle, rules_file, tmp_path, monkeypatch):
+    from edgesam.inspection import run, sources
+
+    class Camera:  # two frames, then the operator presses Ctrl-C
+        kind, total = "camera", None
+
+        def frames(self):
+            for i in range(2):
+                yield sources.Frame(i, f"frame{i:06d}", np.full((60, 80), 100 + i, np.uint8))
+            raise KeyboardInterrupt
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(sources, "open_source", lambda spec: Camera())
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE)
+    summary = run.run_inspection(run.InspectConfig(bundle=str(inspect_bundle), source="0", out=str(tmp_path / "cam"),
+                                                   rules=str(rules_file), recipe=str(recipe), progress=False))
+    assert summary["inspected"] == 2 and summary["latency_ms"]["n"] == 2
+    assert len((tmp_path / "cam" / "frames.jsonl").read_text().splitlines()) == 2

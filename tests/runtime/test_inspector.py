@@ -97,6 +97,10 @@ def test_bad_calls_raise_typed_errors(inspector, make_image):
         inspector.inspect(make_image(50, 70), [DefectPrompt((10, 10, 300, 40), "crack")])
     with pytest.raises(InvalidInputError, match="no recipe"):
         inspector.inspect(make_image())
+    with pytest.raises(InvalidInputError, match="image: expected a numpy array"):
+        inspector.inspect("frame.png", [])
+    with pytest.raises(InvalidInputError, match="one mask per prompt"):
+        inspector.judge([DefectPrompt((1, 1, 5, 5), "crack")], np.zeros((2, 8, 8), bool))
     assert inspector.inspect(make_image(), [DefectPrompt((10, 10, 30, 40), "crack")]).defects  # still usable
 
 
