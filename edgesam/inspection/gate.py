@@ -200,5 +200,6 @@ def _write(report: dict, out: Path) -> dict:
     write_json_atomic(files["json"], report)
     write_text_atomic(files["markdown"], "# Release gate\n\n" f"new `{report['new']}` vs baseline "
                       f"`{report['baseline']}` on `{report['plan']['data']}` ({report['plan']['images']} images)\n\n"
+                      f"{report['machine']['cpu_line']}; load average {report['machine']['load_average']}\n\n"
                       "```text\n" + format_gate(report) + "\n```\n")
     return files
