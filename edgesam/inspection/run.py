@@ -141,6 +141,8 @@ class _Stream:
             part = self.inspector.inspect(frame.image, prompts)
         except RuntimeErrorBase as exc:  # a bad frame or prompt: log it, go on
             return self._bad(head, str(exc))
+        except Exception as exc:  # anything else is a bug, but one frame must not stop the line: log it, go on
+            return self._bad(head, f"internal error ({type(exc).__name__}: {exc}); please report it")
         start = time.perf_counter()
         self._write_overlay(frame, part)
         timings = {**part.timings, "read_ms": frame.read_ms, "write_ms": _ms(start)}

@@ -109,11 +109,11 @@ def test_prompts_are_required_and_rules_validated(inspect_bundle, rules_file, li
 def test_a_stopped_camera_run_keeps_and_summarises_its_frames(inspect_bundle, rules_file, tmp_path, monkeypatch):
     from edgesam.inspection import run, sources
 
-    class Camera:  # two frames, then the operator presses Ctrl-C
+    class Camera:  # three frames, then the operator presses Ctrl-C
         kind, total = "camera", None
 
         def frames(self):
-            for i in range(2):
+            for i in range(3):
                 yield sources.Frame(i, f"frame{i:06d}", np.full((60, 80), 100 + i, np.uint8))
             raise KeyboardInterrupt
 
@@ -121,9 +121,20 @@ def test_a_stopped_camera_run_keeps_and_summarises_its_frames(inspect_bundle, ru
             pass
 
     monkeypatch.setattr(sources, "open_source", lambda spec: Camera())
+    from edgesam.runtime.inspector import Inspector
+
+    inspect = Inspector.inspect
+
+    def flaky(self, image, prompts=None, keep_masks=True):  # a bug that strikes one frame must not stop the line
+        if image[0, 0] == 101:
+            raise ZeroDivisionError("boom")
+        return inspect(self, image, prompts, keep_masks)
+
+    monkeypatch.setattr(Inspector, "inspect", flaky)
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(RECIPE)
     summary = run.run_inspection(run.InspectConfig(bundle=str(inspect_bundle), source="0", out=str(tmp_path / "cam"),
                                                    rules=str(rules_file), recipe=str(recipe), progress=False))
-    assert summary["inspected"] == 2 and summary["latency_ms"]["n"] == 2
-    assert len((tmp_path / "cam" / "frames.jsonl").read_text().splitlines()) == 2
+    assert summary["inspected"] == 2 and summary["latency_ms"]["n"] == 2 and summary["bad_frames"] == 1
+    assert summary["bad"][0]["error"].startswith("internal error (ZeroDivisionError: boom)")
+    assert len((tmp_path / "cam" / "frames.jsonl").read_text().splitlines()) == 3
