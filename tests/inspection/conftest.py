@@ -61,8 +61,6 @@ def line_folder(tmp_path_factory):
 
 GATE_RULES = """mm_per_px: 0.1
 classes:
-  scratch: {max_length_mm: 2.5}
-  crack: {max_length_mm: 2.5}
   pit: {max_area_mm2: 0.5}
   stain: {max_area_mm2: 2.0}
 """
@@ -71,8 +69,10 @@ classes:
 @pytest.fixture(scope="session")
 def gate_bundles(tmp_path_factory):
     """A model that segments (the from-scratch recipe, 12 short epochs on 8 synthetic images at 64 px) exported
-    as the baseline, and the same model with noise on its image encoder's weights (half each tensor's spread)
-    as a deliberately degraded release; the data and a rules file for its classes."""
+    as the baseline, and the same model with noise on its image encoder's weights (1.5 times each tensor's
+    spread) as a deliberately degraded release; the data and a rules file for its classes. Pits and stains
+    only: blobs a model this small marks after so few steps (thin cracks and scratches it may leave empty,
+    and the gate refuses a baseline with empty masks)."""
     import torch
 
     from edgesam.data import synthesize_dataset
@@ -84,7 +84,7 @@ def gate_bundles(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        data = synthesize_dataset(root / "data", count=8, seed=0, size=64)
+        data = synthesize_dataset(root / "data", count=8, seed=0, size=64, classes=("pit", "stain"))
         finetune(FinetuneConfig(model="vit_t", init="random", image_size=64, data=str(data), out=str(root / "run"),
                                 epochs=12, batch_size=2, objects_per_image=2, warmup_steps=5, val_max_images=2,
                                 val_every=100), progress=False)
@@ -95,7 +95,7 @@ def gate_bundles(tmp_path_factory):
         with torch.no_grad():
             for p in model.image_encoder.parameters():
                 if p.ndim > 1:
-                    p.add_(torch.randn(p.shape, generator=noise) * p.std() * 0.5)
+                    p.add_(torch.randn(p.shape, generator=noise) * p.std() * 1.5)
         save_checkpoint(model, root / "perturbed.pth", arch)
         export_bundle(root / "perturbed.pth", root / "degraded", ExportConfig(precisions=("fp32",)), progress=False)
     finally:
