@@ -86,3 +86,12 @@ RUNTIME_TRT_FP32_LOGITS_ATOL = 5e-2
 # upscale_logits but without BLAS's summation order (FMA): a pixel may differ from
 # `upscale_logits > 0` only where that logit is within float32 rounding of 0 (terms are O(10)).
 UPSCALE_MASK_FLIP_ATOL = 1e-5
+
+# --- inspection: measurements ---------------------------------------------------------------------
+# Measurements of rasterised synthetic shapes vs their hand-computed figures: a drawn line or disc differs
+# from the ideal shape by at most one pixel along its ends or rim, ~1 % of the figures tested; 2 % is the
+# accuracy the inspection verbs promise.
+MEASURE_REL_TOL = 0.02
+# Widths come from the distance transform at pixel centres: an even-width bar's centre line sits half a
+# pixel off-centre, so a width reads up to one pixel short.
+MEASURE_WIDTH_ATOL_PX = 1.0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from edgesam.cli.gate import baseline_options, run_baseline_gate
 from edgesam.cli.options import overwrite_option
 
 
@@ -91,13 +92,25 @@ def bench(bundle, **kw):
 
 @click.command()
 @_options
-def check(bundle, **kw):
+@baseline_options
+@click.pass_context
+def check(ctx, bundle, **kw):
     """Release gate: `bench` that must be given at least one floor; exits 1 naming each missed floor.
+    With --baseline OLD: gate BUNDLE against the last released bundle instead (task and per-class mIoU
+    against the ground truth, part verdicts under the product's rules, p95 latency); the report lists the
+    images whose verdict changed.
 
     \b
     Example:
       edgesam check runs/bundle --data line-samples/ --reference merged.pth --min-iou 0.98 --max-latency-ms 5
+      edgesam check runs/bundle --baseline releases/v3 --data line-samples/ --rules tile_rules.yaml --out runs/gate
     """
+    baseline_kw = {k: kw.pop(k) for k in ("baseline", "rules", "mm_per_px", "max_miou_drop", "max_class_drop",
+                                          "max_verdict_change", "max_latency_growth")}
+    if baseline_kw["baseline"] is not None:
+        run_baseline_gate(ctx, bundle, {**kw, **baseline_kw})
+        return
     if kw["min_iou"] is None and kw["max_latency_ms"] is None and kw["max_encoder_ms"] is None:
-        raise click.UsageError("check: give at least one floor (--min-iou, --max-latency-ms, --max-encoder-ms)")
+        raise click.UsageError("check: give at least one floor (--min-iou, --max-latency-ms, --max-encoder-ms), "
+                               "or --baseline OLD_BUNDLE")
     _run(bundle, **kw)

@@ -29,6 +29,7 @@ COMMANDS = {
     "calib": "edgesam.cli.calib:calib",
     "bench": "edgesam.cli.bench:bench",
     "check": "edgesam.cli.bench:check",
+    "inspect": "edgesam.cli.inspect:inspect",
     "demo": "edgesam.cli.demo:demo",
     "pipeline": "edgesam.cli.demo:pipeline",
 }

@@ -21,6 +21,11 @@ SCRIPT = textwrap.dedent("""
     res = seg.segment(emb, points=[[10, 20]], labels=[1], boxes=[[5, 5, 60, 40]])
     res = seg.segment_image(img, [{"type": "box", "data": [1, 2, 30, 40]}])
     assert res.masks.shape == (1, 1, 50, 70), res.masks.shape
+    from edgesam.runtime.inspector import DefectPrompt, Inspector
+    from edgesam.runtime.rules import parse_rules
+    part = Inspector(seg, parse_rules({"mm_per_px": 0.1, "classes": {"crack": {"max_length_mm": 1}}})).inspect(
+        img, [DefectPrompt((5, 5, 60, 40), "crack")])
+    assert part.verdict.verdict in ("OK", "NG", "REVIEW")
     print("TORCH_LOADED=" + str("torch" in sys.modules))
 """)
 
