@@ -16,8 +16,8 @@ def edgesam_command(*args: str) -> list[str]:
 
 
 def child_env() -> dict:
-    """This checkout's edgesam first on the path, one thread (as the tests in this process use)."""
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    """This checkout's edgesam and edgesam_runtime first on the path, one thread (as the tests in this process use)."""
+    path = os.pathsep.join(p for p in (str(REPO), str(REPO / "runtime"), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
 

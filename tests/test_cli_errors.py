@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from edgesam import threads
+from edgesam_runtime import threads
 from edgesam.cli import main as cli_main
 from edgesam.cli.errors import describe
 
@@ -70,7 +70,7 @@ def test_debug_flag_and_environment_let_the_traceback_through(cli):
 
 def test_errors_defined_in_edgesam_keep_their_message():
     from edgesam.models import CheckpointError
-    from edgesam.runtime.errors import BackendError
+    from edgesam_runtime.errors import BackendError
 
     assert describe(CheckpointError("m.pth: truncated")) == "m.pth: truncated"
     assert describe(BackendError("onnxruntime: CUDA provider missing")) == "onnxruntime: CUDA provider missing"

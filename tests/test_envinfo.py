@@ -1,7 +1,7 @@
 """CPU feature detection: what every bundle, report and benchmark records about the machine."""
 from __future__ import annotations
 
-from edgesam import envinfo
+from edgesam_runtime import envinfo
 
 SAPPHIRE_RAPIDS = """processor\t: 0
 vendor_id\t: GenuineIntel

@@ -4,7 +4,7 @@ import pytest
 import torch
 from segment_anything.utils.transforms import ResizeLongestSide
 
-from edgesam import geometry
+from edgesam_runtime import geometry
 from edgesam.models import create_model
 from tests.tolerances import PREPROCESS_ATOL, UPSCALE_LOGITS_ATOL, UPSCALE_MASK_FLIP_ATOL
 

@@ -5,7 +5,7 @@ import torch
 from segment_anything import SamPredictor
 
 from edgesam.models import create_model
-from edgesam.predict import SamReferencePredictor
+from edgesam.reference.predictor import SamReferencePredictor
 from tests.tolerances import PREDICTOR_LOGITS_ATOL, PREDICTOR_MASK_MAX_DIFF_FRACTION
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from edgesam.cli.main import main
 from edgesam.models import arch_for, build_sam, save_checkpoint
-from edgesam.prompts import PromptError, from_flags, parse_prompt_list
+from edgesam_runtime.prompts import PromptError, from_flags, parse_prompt_list
 
 
 def test_prompt_file_form_parses():

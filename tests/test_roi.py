@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from edgesam import geometry, roi
-from edgesam.metrics import mask_iou
+from edgesam_runtime import geometry, roi
+from edgesam_runtime.metrics import mask_iou
 from edgesam.train.batches import low_res_targets
 
 
@@ -114,7 +114,7 @@ def test_framing_travels_with_the_checkpoint(tmp_path):
 
 def test_paired_decoding_equals_one_call_per_crop():
     from edgesam.models import arch_for, build_sam
-    from edgesam.models.prompt import decode_all
+    from edgesam.models.decode import decode_all
 
     torch.manual_seed(0)
     sam = build_sam(arch_for("vit_t", 64))

@@ -1,12 +1,12 @@
-"""edgesam.schema: the one reader of JSON/YAML files: size, encoding, numbers, depth, bombs, schemas, paths."""
+"""edgesam_runtime.schema: the one reader of JSON/YAML files: size, encoding, numbers, depth, bombs, schemas, paths."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from edgesam import schema
-from edgesam.schema import SchemaError
+from edgesam_runtime import schema
+from edgesam_runtime.schema import SchemaError
 
 
 def _file(tmp_path, name, data):

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from edgesam.utils.files import atomic_path
+from edgesam_runtime.files import atomic_path
 from edgesam.utils.status import append_status
-from edgesam.utils.yamlio import read_yaml_mapping
+from edgesam_runtime.yamlio import read_yaml_mapping
 
 
 def test_yaml_mapping_errors_name_the_file(tmp_path):

@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.cpu_backends.cpu_backends import DATA, LOCK, bench_lock, calibration_folder, command_line  # noqa: E402
-from edgesam.envinfo import environment, machine_state  # noqa: E402
-from edgesam.utils.files import write_json_atomic, write_text_atomic  # noqa: E402
+from edgesam_runtime.envinfo import environment, machine_state  # noqa: E402
+from edgesam_runtime.files import write_json_atomic, write_text_atomic  # noqa: E402
 
 LIMIT_GB = 4.0
 CHILD = {

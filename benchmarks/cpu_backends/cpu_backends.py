@@ -1,6 +1,6 @@
 """CPU configurations side by side: ONNX Runtime fp32 against every other way the CPU can run the
 same model (ONNX Runtime int8 variants, OpenVINO fp32 / bf16 / int8), one bundle, one process,
-through `edgesam.runtime.Segmenter` as line software calls it.
+through `edgesam_runtime.Segmenter` as line software calls it.
 
 For each configuration (a graph set of the bundle and the backend that runs it):
 - encoder latency: median over every timed image of every pass (configurations measured in turn,
@@ -47,8 +47,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from edgesam.envinfo import environment, has_bf16_math, has_int8_dot, machine_state  # noqa: E402
-from edgesam.utils.files import write_json_atomic, write_text_atomic  # noqa: E402
+from edgesam_runtime.envinfo import environment, has_bf16_math, has_int8_dot, machine_state  # noqa: E402
+from edgesam_runtime.files import write_json_atomic, write_text_atomic  # noqa: E402
 
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
 LOCK = "/tmp/edgesam-bench.lock"
@@ -137,7 +137,7 @@ def build_bundle(work: Path, variant: str, image_size: int | None, checkpoint: s
 def add_alternatives(bundle: Path, wanted: set[str], log=print) -> None:
     """Alternative int8 graph sets (alt_*) added to the bundle's manifest, built with the library's own
     quantizers from the bundle's export settings; each reuses its format's fp32 decoder."""
-    from edgesam import manifest as mf
+    from edgesam_runtime import manifest as mf
     from edgesam.export import ExportConfig
     from edgesam.export.calibration import ImageCalibrationReader, calibration_digest, resolve_calibration_images
     from edgesam.export.openvino import ir_entry, quantize_encoder, save_ir
@@ -206,7 +206,7 @@ class _Recording:
 def run_config(bundle: Path, graph_set: str, backend: str, plan, threads: int | None, warmup: int) -> dict:
     """Open, warm up, then every image of the plan once through the one scorer of `edgesam.eval`."""
     from edgesam.eval.scoring import score
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime import Segmenter
 
     start = time.perf_counter()
     seg = Segmenter.open(bundle, graph_set=graph_set, backend=backend, threads=threads, warmup=False)
@@ -258,7 +258,7 @@ def embedding_error(reference: list, embeddings: list) -> float | None:
 
 
 def measure(bundle: Path, names: list[str], plan, passes: int, warmup: int, threads: int | None, log=print) -> dict:
-    from edgesam import manifest as mf
+    from edgesam_runtime import manifest as mf
 
     manifest = mf.read_manifest(bundle)
     runs = {n: {"encoder_ms": [], "e2e_per_prompt_ms": [], "open_ms": []} for n in names}

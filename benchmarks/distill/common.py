@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from edgesam.utils.files import write_json_atomic, write_text_atomic
+from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -20,8 +20,8 @@ TIMING_NOTE = ("Timings: meant to be recorded on a quiet machine under the bench
 
 
 def cpu_record() -> dict:
-    """CPU model, the SIMD flags that decide ONNX Runtime / torch kernels, core count (`edgesam.envinfo`'s record)."""
-    from edgesam.envinfo import cpu_features
+    """CPU model, the SIMD flags that decide ONNX Runtime / torch kernels, core count (`edgesam_runtime.envinfo`'s record)."""
+    from edgesam_runtime.envinfo import cpu_features
 
     cpu = cpu_features()
     return {"model": cpu["model"], "flags": cpu["flags"], "isa": cpu["isa"], "cpu_count": cpu["logical_cpus"]}
@@ -42,7 +42,7 @@ def source_record() -> dict:
 
 
 def context(argv: list[str] | None = None, note: str = NOTE) -> dict:
-    from edgesam.envinfo import environment
+    from edgesam_runtime.envinfo import environment
 
     return {"command": " ".join(["python"] + (argv or sys.argv)), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "loadavg_start": [round(v, 2) for v in os.getloadavg()], "cpu": cpu_record(), "source": source_record(),

@@ -28,19 +28,19 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from edgesam import geometry
+from edgesam_runtime import geometry
 from edgesam.data import load_dataset, read_image, tight_box
-from edgesam.envinfo import environment
+from edgesam_runtime.envinfo import environment
 from edgesam.export import ExportConfig, export_bundle
 from edgesam.export.calibration import ImageCalibrationReader, calibration_digest, resolve_calibration_images
 from edgesam.export.checks import decoder_feeds
 from edgesam.export.quantize import quantize_graph
 from edgesam.eval import mask_agreement
-from edgesam.metrics import mask_iou, summarize
+from edgesam_runtime.metrics import mask_iou, summarize
 from edgesam.models import load_model
-from edgesam.predict import SamReferencePredictor
-from edgesam.types import select_outputs
-from edgesam.utils.files import write_json_atomic, write_text_atomic
+from edgesam.reference.predictor import SamReferencePredictor
+from edgesam_runtime.prediction import select_outputs
+from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))

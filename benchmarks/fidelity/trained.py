@@ -66,8 +66,8 @@ def rows_by_format(report: dict) -> dict:
 
 
 def main(argv=None) -> None:
-    from edgesam.envinfo import environment
-    from edgesam.utils.files import write_json_atomic, write_text_atomic
+    from edgesam_runtime.envinfo import environment
+    from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=REPO / "runs/bench/scratch/seed0.pth")
@@ -107,7 +107,7 @@ def main(argv=None) -> None:
 
 
 def _cpu_line(env: dict) -> str:
-    from edgesam.envinfo import describe_cpu
+    from edgesam_runtime.envinfo import describe_cpu
 
     return describe_cpu(env["cpu"])
 

@@ -40,9 +40,9 @@ def ceilings(data: Path) -> dict:
 
 
 def main(argv=None) -> None:
-    from edgesam.envinfo import environment
+    from edgesam_runtime.envinfo import environment
     from edgesam.train import merge_run
-    from edgesam.utils.files import write_json_atomic, write_text_atomic
+    from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, default=REPO / "runs/bench/scratch/seed0.pth")

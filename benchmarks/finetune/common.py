@@ -90,6 +90,6 @@ def image_folder(data: Path, out: Path, count: int = 16) -> Path:
 
 
 def machine_line(env: dict) -> str:
-    from edgesam.envinfo import describe_cpu
+    from edgesam_runtime.envinfo import describe_cpu
 
     return describe_cpu(env["cpu"])

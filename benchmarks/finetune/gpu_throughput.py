@@ -125,8 +125,8 @@ def main():
     args = p.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("gpu_throughput: no CUDA device; this benchmark measures GPU training throughput only")
-    from edgesam.envinfo import environment
-    from edgesam.utils.files import write_json_atomic, write_text_atomic
+    from edgesam_runtime.envinfo import environment
+    from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     data = batches(args.image_size, args.batch, args.warmup + min(args.steps, 8), args.objects)
     rows = []

@@ -43,10 +43,10 @@ def class_view(root: Path, classes) -> Path:
 
 
 def main(argv=None) -> None:
-    from edgesam.envinfo import environment
+    from edgesam_runtime.envinfo import environment
     from edgesam.models import count_parameters, create_model
     from edgesam.train import merge_run
-    from edgesam.utils.files import write_json_atomic, write_text_atomic
+    from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-class", default="fray", choices=CLASSES)

@@ -26,7 +26,7 @@ RUNS = REPO / "runs" / "bench" / "scratch"
 
 
 def machine() -> dict:
-    from edgesam.envinfo import machine_state
+    from edgesam_runtime.envinfo import machine_state
 
     state = machine_state()
     cpu = state["cpu"]
@@ -90,7 +90,7 @@ def markdown(result: dict) -> str:
 def main(argv=None) -> None:
     import json
 
-    from edgesam.utils.files import write_json_atomic, write_text_atomic
+    from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])

@@ -33,10 +33,10 @@ from edgesam.data import load_dataset  # noqa: E402
 from edgesam.eval.plan import build_plan  # noqa: E402
 from edgesam.eval.scoring import score_masks  # noqa: E402
 from edgesam.eval.split import train_val  # noqa: E402
-from edgesam.runtime.defect_prompts import DefectPrompt  # noqa: E402
-from edgesam.runtime.inspector import Inspector  # noqa: E402
-from edgesam.runtime.measure import measure_mask  # noqa: E402
-from edgesam.runtime.rules import load_rules, parse_rules  # noqa: E402
+from edgesam_runtime.defect_prompts import DefectPrompt  # noqa: E402
+from edgesam_runtime.inspector import Inspector  # noqa: E402
+from edgesam_runtime.measure import measure_mask  # noqa: E402
+from edgesam_runtime.rules import load_rules, parse_rules  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))

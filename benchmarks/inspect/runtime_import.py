@@ -3,8 +3,8 @@
 Each case runs in a fresh interpreter (7 times; the median is reported) and times the imports a line
 process does, then reads its peak resident memory (ru_maxrss) and whether torch got loaded:
 
-- `runtime`: `import edgesam.runtime` (the segmenter; OpenCV is not imported),
-- `runtime + inspector`: also `edgesam.runtime.inspector` (measurements, rules: imports cv2),
+- `runtime`: `import edgesam_runtime` (the segmenter; OpenCV is not imported),
+- `runtime + inspector`: also `edgesam_runtime.inspector` (measurements, rules: imports cv2),
 - `cv2 alone`: `import cv2` after numpy.
 
 Also the installed size of the OpenCV wheel. Reproduce (repo root; a quiet machine, hold the lock):
@@ -31,8 +31,8 @@ ms = (time.perf_counter() - start) * 1e3
 print(ms, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "torch" in sys.modules)
 """
 CASES = {
-    "runtime": "import edgesam.runtime",
-    "runtime + inspector": "import edgesam.runtime\nimport edgesam.runtime.inspector",
+    "runtime": "import edgesam_runtime",
+    "runtime + inspector": "import edgesam_runtime\nimport edgesam_runtime.inspector",
     "cv2 alone": "import cv2",
 }
 
@@ -50,7 +50,7 @@ def wheel_mib(name: str) -> float:
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from edgesam.envinfo import machine_state
+    from edgesam_runtime.envinfo import machine_state
 
     before = machine_state()
     result = {"runs": RUNS, "cases": {}}

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from edgesam.data import load_dataset, tight_box  # noqa: E402
-from edgesam.envinfo import machine_state  # noqa: E402
+from edgesam_runtime.envinfo import machine_state  # noqa: E402
 from edgesam.eval.plan import build_plan  # noqa: E402
 from edgesam.eval.split import labelled_images  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Benchmark (CPU): peak resident memory of the runtime on a 20000 x 20000 frame with 64 boxes.
 
-Each scenario runs in a fresh process that imports only `edgesam.runtime` (no torch), opens a tiny
+Each scenario runs in a fresh process that imports only `edgesam_runtime` (no torch), opens a tiny
 bundle (vit_t at 64 px, random weights: memory here is the frame's, not the model's), makes a gray
 20000 x 20000 uint8 frame (400 MB), then per phase resets the kernel's peak counter (VmHWM, via
 /proc/self/clear_refs) and records how far the peak rose above the resident set at the phase's start:
@@ -11,7 +11,7 @@ bundle (vit_t at 64 px, random weights: memory here is the frame's, not the mode
 - ROI-framed bundle, frame limit raised: `segment(..., crop=True)` of 64 boxes runs; full-frame
   masks refused as above.
 
-Each phase's peak is compared with the bound `edgesam.runtime.limits` documents (its estimate).
+Each phase's peak is compared with the bound `edgesam_runtime.limits` documents (its estimate).
 Memory does not depend on the machine's load; the script still records the CPU and load average.
 
 Reproduce from the repository root (takes about a minute; holds the benchmark lock):
@@ -33,8 +33,8 @@ SIDE, BOXES = 20000, 64
 CHILD = r'''
 import json, re, sys, time
 import numpy as np
-from edgesam.runtime import InvalidInputError, Segmenter
-from edgesam.runtime.limits import Limits, cropped_mask_bytes, encode_bytes, full_mask_bytes
+from edgesam_runtime import InvalidInputError, Segmenter
+from edgesam_runtime.limits import Limits, cropped_mask_bytes, encode_bytes, full_mask_bytes
 
 def kib(field):
     return int(re.search(field + r":\s+(\d+)", open("/proc/self/status").read()).group(1))
@@ -80,7 +80,7 @@ print(json.dumps({"rows": rows, "bounds_mib": bounds, "frame_mib": frame.nbytes 
 def make_bundle(work: Path, roi: bool) -> Path:
     code = (
         "import sys, torch\n"
-        "from edgesam import roi\n"
+        "from edgesam_runtime import roi\n"
         "from edgesam.export import ExportConfig, export_bundle\n"
         "from edgesam.models import arch_for, build_sam, save_checkpoint\n"
         "torch.manual_seed(0)\n"
@@ -96,7 +96,7 @@ def make_bundle(work: Path, roi: bool) -> Path:
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from edgesam import envinfo
+    from edgesam_runtime import envinfo
 
     scenarios = [("whole image", False, "default"), ("whole image", False, "raised"), ("ROI crops", True, "raised")]
     results = []
@@ -115,7 +115,7 @@ def main() -> None:
              "`flock /tmp/edgesam-bench.lock python benchmarks/limits/huge_frame.py` (vit_t at 64 px, random weights, "
              "2 threads; the frame itself is 381 MiB).", "",
              "Peak rise: how far the process's peak resident memory (VmHWM) rose above its resident set at the start "
-             "of the phase. Estimate: what `edgesam.runtime.limits` computes and checks against `max_call_bytes` "
+             "of the phase. Estimate: what `edgesam_runtime.limits` computes and checks against `max_call_bytes` "
              "before allocating (edgesam's own arrays; the backend's working memory comes on top). Peak: the whole "
              "process, frame and model included.", "",
              "| bundle | limits | phase | outcome | peak rise MiB | estimate MiB | peak MiB | s |", "|---|---|---|---|---|---|---|---|"]

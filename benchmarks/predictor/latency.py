@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from edgesam.data import load_dataset, synthesize_dataset
-from edgesam.envinfo import environment
+from edgesam_runtime.envinfo import environment
 from edgesam.models import create_model
-from edgesam.predict import SamReferencePredictor
-from edgesam.utils.files import write_json_atomic, write_text_atomic
+from edgesam.reference.predictor import SamReferencePredictor
+from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

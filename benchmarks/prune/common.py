@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from edgesam.envinfo import environment
-from edgesam.utils.files import write_json_atomic, write_text_atomic
+from edgesam_runtime.envinfo import environment
+from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 NOTE = ("Measured on a shared 2-core CPU: other engineers' processes may have been running (load averages "

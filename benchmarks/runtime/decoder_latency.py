@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgesam import geometry
-from edgesam.envinfo import environment
-from edgesam.runtime import Segmenter
-from edgesam.runtime.ort_backend import session_options
-from edgesam.utils.files import write_json_atomic, write_text_atomic
+from edgesam_runtime import geometry
+from edgesam_runtime.envinfo import environment
+from edgesam_runtime import Segmenter
+from edgesam_runtime.backends.ort import session_options
+from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
 SIZES = {"magnetic-tile 400x600": (400, 600), "1500x2250": (1500, 2250)}
 BATCHES = (1, 4, 16)

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgesam import geometry
+from edgesam_runtime import geometry
 from edgesam.bench.fast_path import FastPathConfig, TorchFastPath
-from edgesam.envinfo import environment
+from edgesam_runtime.envinfo import environment
 from edgesam.eval import mask_agreement
 from edgesam.models import create_model
-from edgesam.utils.files import write_json_atomic, write_text_atomic
+from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
 BATCH = 8
 TARGET_SPEEDUP, TARGET_IOU = 8.0, 0.99
@@ -53,7 +53,7 @@ def throughput(encode, batch: torch.Tensor, warmup: int, iters: int) -> float:
 
 
 def masks(predictor_model, features, hw, boxes, size):
-    from edgesam.models.prompt import decode_all
+    from edgesam.models.decode import decode_all
 
     coords, labels = geometry.build_prompt_arrays(None, None, boxes, hw, size)
     with torch.inference_mode():

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from edgesam import geometry
-from edgesam.geometry import MASK_THRESHOLD, _upscale_matrix, resized_shape
+from edgesam_runtime import geometry
+from edgesam_runtime.geometry import MASK_THRESHOLD, _upscale_matrix, resized_shape
 
 RUNS = 25
 LOW = 256

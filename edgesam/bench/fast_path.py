@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from edgesam.predict import SamReferencePredictor
+from edgesam.reference.predictor import SamReferencePredictor
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 SHORT = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}

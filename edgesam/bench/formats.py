@@ -1,7 +1,7 @@
 """The formats a bench compares: each opens into a `edgesam.eval` adapter (how masks are obtained)
 and describes itself (backend, precision, bytes on disk).
 
-Bundle graph sets run through `edgesam.runtime.Segmenter` exactly as line software would; the
+Bundle graph sets run through `edgesam_runtime.Segmenter` exactly as line software would; the
 PyTorch reference and the torch fast path answer through the reference predictor's own calls.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ def graph_set_bytes(bundle, entries: dict) -> int:
 
 
 class RuntimeFormat:
-    """One graph set of a bundle on one backend, through `edgesam.runtime.Segmenter`.
+    """One graph set of a bundle on one backend, through `edgesam_runtime.Segmenter`.
 
     `name` is the graph set for the backend `Segmenter.open(bundle, graph_set)` takes by default
     (`default`, with the reason `choice`), and "graph_set@backend" for the other backends that can
@@ -54,7 +54,7 @@ class RuntimeFormat:
                 "size_bytes": graph_set_bytes(self.bundle, entries)}
 
     def open(self) -> SegmenterAdapter:
-        from edgesam.runtime import Segmenter
+        from edgesam_runtime import Segmenter
 
         seg = Segmenter.open(self.bundle, graph_set=self.graph_set, backend=self.backend, threads=self.threads,
                              warmup=False)
@@ -90,7 +90,7 @@ class TorchFormat:
 
         model = create_model(checkpoint=self.checkpoint)
         if self.fast is None:
-            from edgesam.predict import SamReferencePredictor
+            from edgesam.reference.predictor import SamReferencePredictor
 
             return TorchPredictorAdapter(SamReferencePredictor(model, self.device), self.name)
         from edgesam.bench.fast_path import TorchFastPath

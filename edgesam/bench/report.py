@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesam.utils.files import atomic_path, write_json_atomic, write_text_atomic
+from edgesam_runtime.files import atomic_path, write_json_atomic, write_text_atomic
 
 COLUMNS = (
     ("format", "format", "{}"), ("backend", "backend", "{}"), ("ran as", "ran_as", "{}"), ("size MB", "size_bytes", "mb"),

@@ -9,14 +9,14 @@ from pathlib import Path
 from edgesam.bench.config import BenchConfig
 from edgesam.bench.floors import check_floors
 from edgesam.bench.formats import RuntimeFormat, TorchFormat
-from edgesam.bench.measure import FormatRun, run_format, summarize_run
+from edgesam.bench.format_run import FormatRun, run_format, summarize_run
 from edgesam.eval.agreement import empty_masks_line
 from edgesam.eval.plan import PromptPlan, build_plan
 from edgesam.eval.split import scoring_set
 from edgesam.bench.report import write_report
-from edgesam.runtime.bundle import load_bundle
-from edgesam.runtime.errors import BackendError
-from edgesam.utils.files import sha256_file
+from edgesam_runtime.bundle import load_bundle
+from edgesam_runtime.errors import BackendError
+from edgesam_runtime.files import sha256_file
 
 
 def _log(message: str) -> None:
@@ -42,7 +42,7 @@ def _reference_checkpoint(config: BenchConfig, manifest: dict, warnings: list) -
 def runtime_formats(config: BenchConfig, manifest: dict) -> tuple[list[RuntimeFormat], dict]:
     """Every (graph set, backend) pair to measure, the default backend first, and for each graph set
     the backend `Segmenter.open` takes by default with its reason."""
-    from edgesam.runtime.backend_choice import FORMAT_BACKENDS, auto_choice, graph_set_format
+    from edgesam_runtime.backends.choice import FORMAT_BACKENDS, auto_choice, graph_set_format
 
     formats, defaults = [], {}
     for name in config.graph_sets or tuple(manifest["graphs"]):
@@ -97,8 +97,8 @@ def _measure(fmt, plan, manifest) -> FormatRun:
 
 def run_bench(config: BenchConfig) -> dict:
     """Measure, score, check floors and (with `config.out`) write the report; returns it as a dict."""
-    from edgesam.envinfo import environment, machine_state
-    from edgesam.runtime.backend_choice import cpu_notes
+    from edgesam_runtime.envinfo import environment, machine_state
+    from edgesam_runtime.backends.choice import cpu_notes
 
     warnings: list[str] = []
     bundle = load_bundle(config.bundle, next(iter(load_bundle_graphs(config.bundle))))
@@ -141,6 +141,6 @@ def run_bench(config: BenchConfig) -> dict:
 
 def load_bundle_graphs(bundle_dir) -> dict:
     """The manifest's graph sets (validated), for choosing which to run."""
-    from edgesam.manifest import read_manifest
+    from edgesam_runtime.manifest import read_manifest
 
     return read_manifest(bundle_dir)["graphs"]

@@ -17,7 +17,7 @@ def _split(values) -> list[str]:
 def build_config(spec: Path | None, **flags):
     """ExportConfig from an optional YAML spec, with the given (non-None) flags taking precedence."""
     from edgesam.export import ExportConfig
-    from edgesam.utils.yamlio import read_yaml_mapping
+    from edgesam_runtime.yamlio import read_yaml_mapping
 
     values = {}
     if spec is not None:

@@ -17,7 +17,7 @@ def info(as_json: bool):
     """
     import json
 
-    from edgesam.envinfo import CPU_FLAGS, environment, load_average, variant_table
+    from edgesam_runtime.envinfo import CPU_FLAGS, environment, load_average, variant_table
 
     env, variants = environment(), variant_table()
     if as_json:
@@ -35,7 +35,7 @@ def info(as_json: bool):
         value = cpu["flags"][flag]
         click.echo(f"  {flag:24s} {'unknown' if value is None else 'yes' if value else 'no'}")
     click.echo(f"  {'best matrix tier':24s} {cpu['isa']}")
-    from edgesam.runtime.backend_choice import cpu_notes
+    from edgesam_runtime.backends.choice import cpu_notes
 
     for note in cpu_notes(cpu):
         click.echo(f"  {note}")

@@ -3,7 +3,7 @@ only when invoked, so `edgesam --help` and the torch-free verbs start fast.
 
 Every verb runs inside one error boundary (`edgesam.cli.errors`): whatever it raises is shown as one
 `Error: ...` line with exit code 1, unless --debug asks for the traceback. Thread pools are sized and
-OpenMP spinning is switched off (`edgesam.threads`) before any verb imports torch.
+OpenMP spinning is switched off (`edgesam_runtime.threads`) before any verb imports torch.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import importlib.util
 
 import click
 
-from edgesam import threads
+from edgesam_runtime import threads
 from edgesam.cli.errors import DEBUG_ENV, debug_requested, one_line, to_click_error
 
 # verb -> "module:attribute"; each module parses flags, builds a config and calls one library function.

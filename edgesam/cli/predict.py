@@ -34,7 +34,7 @@ def predict(image, checkpoint, bundle, graph_set, variant, image_size, boxes, po
       edgesam predict part.png --checkpoint merged.pth --box 40,30,200,160 --point 90,80,1 --out pred/
       edgesam predict part.png --bundle runs/bundle --box 40,30,200,160 --out pred/
     """
-    from edgesam.predict_cli import run_predict, run_predict_bundle
+    from edgesam.predict.run import run_predict, run_predict_bundle
 
     if (checkpoint is None) == (bundle is None):
         raise click.UsageError("give --checkpoint (PyTorch) or --bundle (exported runtime), exactly one")

@@ -61,7 +61,7 @@ def prune(config_path, print_config, overwrite, **flags):
     if print_config:
         click.echo(yaml.safe_dump(default_config(), sort_keys=False))
         return
-    from edgesam.utils.yamlio import read_yaml_mapping
+    from edgesam_runtime.yamlio import read_yaml_mapping
 
     try:
         job = build_job(read_yaml_mapping(config_path) if config_path else {}, flags)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from edgesam.utils.fields import checked_fields
+from edgesam_runtime.fields import checked_fields
 
 IMPORTANCE = ("magnitude", "taylor")
 SCOPES = ("global", "per_block")

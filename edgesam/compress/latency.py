@@ -37,7 +37,7 @@ def time_sessions(paths: dict[str, Path], image_size: int, runs: int = 5, warmup
     """
     import onnxruntime as ort
 
-    from edgesam.threads import no_spinning
+    from edgesam_runtime.threads import no_spinning
 
     opts = no_spinning(ort.SessionOptions())  # as the runtime runs: no busy-waiting between calls
     opts.intra_op_num_threads = threads

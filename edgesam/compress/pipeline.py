@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import yaml
 
-from edgesam import geometry
+from edgesam_runtime import geometry
 from edgesam.compress.accuracy import accuracy_line, accuracy_warnings, agreement_with_unpruned, unpruned_reference
 from edgesam.compress.config import PruneConfig, RecoveryConfig
 from edgesam.compress.latency import encoder_latency
@@ -24,7 +24,7 @@ from edgesam.compress.report import format_report
 from edgesam.compress.runlog import RunLog
 from edgesam.compress.structured import prune_model
 from edgesam.models import load_model, save_checkpoint
-from edgesam.utils.files import write_json_atomic, write_text_atomic
+from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
 
 @dataclass

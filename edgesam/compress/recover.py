@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from edgesam import geometry
+from edgesam_runtime import geometry
 from edgesam.compress.config import RecoveryConfig
-from edgesam.models.prompt import decode_all
+from edgesam.models.decode import decode_all
 from edgesam.train.batches import PromptConfig, prepare_sample
 from edgesam.train.losses import segmentation_loss
 from edgesam.compress.runlog import RunLog
@@ -101,7 +101,7 @@ def _train(student, teacher, dataset, config, optimizer, rng, recorder) -> list[
 
 
 def _framing(model):
-    from edgesam.roi import WHOLE_IMAGE
+    from edgesam_runtime.roi import WHOLE_IMAGE
 
     return getattr(model, "framing", WHOLE_IMAGE)
 
@@ -144,7 +144,7 @@ def _loss(student, teacher, image, item, t_emb, config):
 def fixed_items(dataset, image_size: int, config: RecoveryConfig, n: int, framing=None) -> list:
     """The first `n` images with tight-box prompts (seeded), framed as the model frames its input:
     a fixed set to compare losses on."""
-    from edgesam.roi import WHOLE_IMAGE
+    from edgesam_runtime.roi import WHOLE_IMAGE
 
     rng = np.random.default_rng(config.seed + 1)
     prompts = PromptConfig(box_prob=1.0, box_jitter=0.0)

@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from edgesam.utils.files import write_text_atomic
+from edgesam_runtime.files import write_text_atomic
 from edgesam.utils.status import append_status
 
 

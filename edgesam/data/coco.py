@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgesam import schema
+from edgesam_runtime import schema
 
 from .io import DataError
 
@@ -117,7 +117,7 @@ def _read_json_cached(path: str, mtime_ns: int, size: int) -> Any:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """A JSON file in a dataset folder, parsed by `edgesam.schema` (size, UTF-8, finite numbers, depth)
+    """A JSON file in a dataset folder, parsed by `edgesam_runtime.schema` (size, UTF-8, finite numbers, depth)
     once per (path, mtime, size): layout detection and loading share it."""
     path = Path(path)
     if not path.is_file():

@@ -18,7 +18,7 @@ from edgesam.distill.views import random_boxes
 from edgesam.eval import Agreement, ImagePrompts, PromptPlan, build_plan, compare_records, model_adapter, score
 from edgesam.eval.plan import object_rng
 from edgesam.eval.report import summarize_records
-from edgesam.roi import WHOLE_IMAGE
+from edgesam_runtime.roi import WHOLE_IMAGE
 
 PROMPT_KINDS = ("box", "point")
 SOURCES = ("labelled", "random")  # prompts drawn from ground truth / placed at random on images without labels

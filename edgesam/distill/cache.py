@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from edgesam.utils.files import atomic_path, write_json_atomic
+from edgesam_runtime.files import atomic_path, write_json_atomic
 
 DTYPE = np.float16
 

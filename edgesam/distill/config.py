@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from edgesam.data import AugmentConfig
-from edgesam.utils.yamlio import read_yaml_mapping
-from edgesam.utils.fields import checked_fields
+from edgesam_runtime.yamlio import read_yaml_mapping
+from edgesam_runtime.fields import checked_fields
 
 LOSSES = ("mse", "mse+cos")
 TEACHER_BACKENDS = ("torch", "onnx")

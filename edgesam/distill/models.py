@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from edgesam.models import ArchConfig, arch_for, build_sam, load_model
-from edgesam.utils.files import sha256_file
+from edgesam_runtime.files import sha256_file
 
 # What the student takes over from the teacher: everything but the encoder. A mask refiner reads the
 # encoder's input, not its output, so the teacher's serves the student unchanged.
@@ -73,7 +73,7 @@ def _onnx_encoder(model, path: Path, threads: int | None):
     if not path.is_file():  # the exporter moves a finished graph into place, never a partial one
         path.parent.mkdir(parents=True, exist_ok=True)
         export_encoder(model, path)
-    from edgesam.threads import no_spinning
+    from edgesam_runtime.threads import no_spinning
 
     opts = no_spinning(ort.SessionOptions())  # idle pool threads sleep: the machine is shared with training
     if threads:

@@ -11,7 +11,7 @@ import math
 import time
 from pathlib import Path
 
-from edgesam.utils.files import atomic_path, write_text_atomic
+from edgesam_runtime.files import atomic_path, write_text_atomic
 from edgesam.utils.status import append_status
 
 METRIC_COLUMNS = ("stage", "epoch", "step", "train_loss", "val_mse", "val_cos", "val_rel", "val_mask_iou",

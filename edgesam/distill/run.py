@@ -21,10 +21,10 @@ from edgesam.distill.models import build_student, load_teacher
 from edgesam.distill.record import DistillRecorder
 from edgesam.distill.train import EmbeddingObjective, Item, Loop, MaskObjective
 from edgesam.distill.views import ViewMaker
-from edgesam.roi import framing_of
-from edgesam.utils.files import atomic_path, write_json_atomic, write_text_atomic
+from edgesam_runtime.roi import framing_of
+from edgesam_runtime.files import atomic_path, write_json_atomic, write_text_atomic
 from edgesam.utils.status import finite
-from edgesam.utils.yamlio import read_yaml_mapping
+from edgesam_runtime.yamlio import read_yaml_mapping
 
 LAST, REPORT = "last.pt", "report"
 BEST = {"embed": "best_embed.pt", "mask": "best_mask.pt"}

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edgesam.models.prompt import decode_all
+from edgesam.models.decode import decode_all
 from edgesam.train.losses import segmentation_loss
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesam.distill.config import DistillConfig, DistillConfigError
-from edgesam.utils.files import atomic_path, write_json_atomic, write_text_atomic
+from edgesam_runtime.files import atomic_path, write_json_atomic, write_text_atomic
 
 
 def compare_students(config: DistillConfig, variants: list[str], progress: bool = True, log=print) -> list[dict]:

@@ -7,7 +7,7 @@ after a restart, sees exactly the input the teacher's cached embedding was compu
 cache key is the hash of that input itself, so a changed image, augmentation, input size or
 framing can never be served a stale embedding.
 
-Framing follows the teacher (`edgesam.roi`): whole-image models see the padded, resized image; ROI
+Framing follows the teacher (`edgesam_runtime.roi`): whole-image models see the padded, resized image; ROI
 models see a square crop around a box, resized to the input size, exactly as the predictor and the
 runtime cut it at inference. Distillation needs no masks, so ROI views are cut around boxes of
 random position and size. Each view also carries box prompts in its input frame (with the dense
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgesam import geometry, roi
+from edgesam_runtime import geometry, roi
 from edgesam.data import AugmentConfig, Augmenter, sample_box
 
 

@@ -63,7 +63,7 @@ class TorchPredictorAdapter:
 
 
 class SegmenterAdapter:
-    """The torch-free runtime (`edgesam.runtime.Segmenter`), as line software calls it."""
+    """The torch-free runtime (`edgesam_runtime.Segmenter`), as line software calls it."""
 
     def __init__(self, segmenter, name: str | None = None):
         self.segmenter = segmenter

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgesam import metrics
+from edgesam_runtime import metrics
 
 MIN_NONEMPTY_REFERENCE_SHARE = 0.9
 NAMES_SHOWN = 6

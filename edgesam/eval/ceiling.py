@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgesam import geometry, roi
-from edgesam.data.prompts import tight_box
+from edgesam_runtime import geometry, roi
+from edgesam.data.prompt_sampling import tight_box
 
 CEILING_FLOOR = 0.85  # below this, the grid rather than training decides a class's accuracy
 MAX_OBJECTS_PER_CLASS = 100  # ceilings are means: a sample of this many objects per class is plenty

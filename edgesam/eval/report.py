@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesam.eval.scoring import SIZE_BUCKETS, PromptRecord
-from edgesam.utils.files import write_json_atomic, write_text_atomic
+from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
 FIGURES = ("miou", "dice", "bf", "hd95")
 

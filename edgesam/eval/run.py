@@ -13,7 +13,7 @@ from edgesam.eval.split import scoring_set
 
 def model_adapter(model, device: str = "cpu", name: str = "pytorch") -> TorchPredictorAdapter:
     """A `Sam` answering through the PyTorch reference predictor (its `set_image`/`predict`)."""
-    from edgesam.predict import SamReferencePredictor
+    from edgesam.reference.predictor import SamReferencePredictor
 
     return TorchPredictorAdapter(SamReferencePredictor(model, device), name)
 

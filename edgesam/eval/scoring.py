@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from edgesam import metrics
+from edgesam_runtime import metrics
 from edgesam.eval.plan import ImagePrompts, PromptPlan
 
 SIZE_BUCKETS = (("small", 32 ** 2), ("medium", 96 ** 2), ("large", math.inf))  # COCO's, in original pixels

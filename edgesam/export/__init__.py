@@ -11,7 +11,7 @@ __all__ = ["ExportConfig", "ExportConfigError", "ParityError", "default_calibrat
 def __getattr__(name):
     # Lazy: importing the config (CLI flag parsing) must not import torch and onnx.
     if name == "export_bundle":
-        from edgesam.export.bundle import export_bundle
+        from edgesam.export.run import export_bundle
 
         return export_bundle
     if name == "ParityError":

@@ -1,6 +1,6 @@
 """`--measure-backends`: time each ONNX graph set's encoder on every installed CPU backend, so that
 `Segmenter.open(..., backend="auto")` on a CPU of the same model and flags picks the measured
-fastest (see `edgesam.runtime.backend_choice`). Figures are medians of interleaved runs in one
+fastest (see `edgesam_runtime.backends.choice`). Figures are medians of interleaved runs in one
 process, recorded with the CPU and the load average; a busy machine makes them noisy, not biased
 towards one backend.
 """
@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from edgesam import geometry, io_spec
-from edgesam.envinfo import cpu_features, load_average
+from edgesam_runtime import geometry, io_spec
+from edgesam_runtime.envinfo import cpu_features, load_average
 
 RUNS, WARMUP = 3, 1
 
@@ -21,12 +21,12 @@ def _graphs(path, backends):
     """{backend: callable(x) -> embeddings} for the backends that are installed."""
     out = {}
     if "onnxruntime" in backends:
-        from edgesam.runtime.ort_backend import OrtGraph, pick_providers
+        from edgesam_runtime.backends.ort import OrtGraph, pick_providers
 
         graph = OrtGraph(path, pick_providers(["CPUExecutionProvider"]), None)
         out["onnxruntime"] = lambda x: graph.run({io_spec.ENCODER_INPUT: x})
     if "openvino" in backends:
-        from edgesam.runtime.ov_backend import OvGraph
+        from edgesam_runtime.backends.ov import OvGraph
 
         ov_graph = OvGraph(path, "fp32", None, use_cache=False)
         out["openvino"] = lambda x: ov_graph.run({io_spec.ENCODER_INPUT: x})
@@ -36,7 +36,7 @@ def _graphs(path, backends):
 def measure_backends(bundle, manifest: dict, log, runs: int = RUNS) -> dict:
     """{"cpu", "load_average", "runs", "graph_sets": {set: {backend: {"encoder_ms"}}}} for ONNX sets."""
     from edgesam.export.checks import sample_image
-    from edgesam.runtime import ov_backend
+    from edgesam_runtime.backends import ov as ov_backend
 
     backends = ["onnxruntime"] + (["openvino"] if ov_backend.available() else [])
     x = geometry.preprocess(sample_image(), manifest["model"]["image_size"])[0]

@@ -20,7 +20,7 @@ from edgesam.export.calibration import CalibrationError, find_images
 from edgesam.export.staging import check_destination, staged_dir
 
 SELECTION = "selection.json"
-from edgesam.geometry import to_rgb_uint8
+from edgesam_runtime.geometry import to_rgb_uint8
 
 THUMB = 16
 

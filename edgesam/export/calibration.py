@@ -1,6 +1,6 @@
 """Calibration images for INT8: finding them, feeding them, and caching the ranges they give.
 
-The reader feeds the encoder exactly what inference feeds it: `edgesam.geometry.preprocess`
+The reader feeds the encoder exactly what inference feeds it: `edgesam_runtime.geometry.preprocess`
 (resize longest side, normalize, pad). Images are found recursively under the calibration folder;
 folders named like label folders (`masks`, `labels`, ...) are skipped so a dataset root can serve.
 """
@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
-from edgesam import geometry, io_spec
+from edgesam_runtime import geometry, io_spec
 from edgesam.data import read_image
 from edgesam.data.io import IMAGE_EXTENSIONS
-from edgesam.threads import no_spinning
+from edgesam_runtime.threads import no_spinning
 
 LABEL_FOLDERS = {"masks", "mask", "labels", "label", "annotations", "gt"}
 CACHE_ENV = "EDGESAM_CACHE"

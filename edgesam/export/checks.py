@@ -17,10 +17,10 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from edgesam import geometry, io_spec, roi
+from edgesam_runtime import geometry, io_spec, roi
 from edgesam.eval.agreement import MIN_NONEMPTY_REFERENCE_SHARE, mask_agreement, reference_empty_reason
-from edgesam.models.prompt import decode_all
-from edgesam.threads import no_spinning
+from edgesam.models.decode import decode_all
+from edgesam_runtime.threads import no_spinning
 
 
 class ParityError(RuntimeError):

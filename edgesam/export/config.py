@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgesam.utils.fields import checked_fields
+from edgesam_runtime.fields import checked_fields
 
 FORMAT_ALIASES = {"onnx": "onnx", "engine": "engine", "tensorrt": "engine", "trt": "engine", "openvino": "openvino",
                   "ov": "openvino"}

@@ -16,7 +16,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from edgesam import io_spec
+from edgesam_runtime import io_spec
 from edgesam.export.wrappers import DecoderGraph, EncoderGraph, PairedDecoderGraph, RefinerGraph
 
 OFFICIAL_DYNAMIC_AXES = {"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}}

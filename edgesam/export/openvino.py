@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesam import io_spec
-from edgesam.envinfo import cpu_features, package_version
-from edgesam.manifest import graph_entry
-from edgesam.utils.files import sha256_file
+from edgesam_runtime import io_spec
+from edgesam_runtime.envinfo import cpu_features, package_version
+from edgesam_runtime.manifest import graph_entry
+from edgesam_runtime.files import sha256_file
 
 OV_SETS = {"fp32": "ov_fp32", "bf16": "ov_bf16", "int8": "ov_int8"}
 INFERENCE_PRECISION = {"fp32": "fp32", "bf16": "bf16", "int8": "fp32"}  # int8 sets: float islands in fp32
@@ -55,7 +55,7 @@ class OvCheckSession:
     call on a graph compiled by OpenVINO (no compiled-model cache: staging paths are temporary)."""
 
     def __init__(self, path: Path, precision: str):
-        from edgesam.runtime.ov_backend import OvGraph
+        from edgesam_runtime.backends.ov import OvGraph
 
         self.graph = OvGraph(path, precision, threads=None, use_cache=False)
 
@@ -184,7 +184,7 @@ class _ImageDataset:
         self.images, self.image_size = list(images), image_size
 
     def __iter__(self):
-        from edgesam import geometry
+        from edgesam_runtime import geometry
         from edgesam.data import read_image
 
         for path in self.images:
@@ -228,7 +228,7 @@ def quantize_encoder(model, onnx_path: Path, config, images, image_size: int, lo
         "overflow_fix": config.openvino_int8_overflow_fix,
         "ignored_scope": scope_record, "accuracy_control": control,
         "calibration": {"count": len(images), "sha256": calibration_digest(images), "source": str(root),
-                        "files": [Path(p).name for p in images], "preprocess": "edgesam.geometry.preprocess",
+                        "files": [Path(p).name for p in images], "preprocess": "edgesam_runtime.geometry.preprocess",
                         "image_size": image_size},
         "built_on_cpu": cpu_features(), "seconds": round(time.perf_counter() - start, 1),
         "decoder": "fp32 (not quantized)",

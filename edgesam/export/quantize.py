@@ -22,7 +22,7 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from edgesam.export.calibration import (
     ImageCalibrationReader, cache_dir, cache_key, calibration_digest, stream_minmax_ranges,
 )
-from edgesam.utils.files import sha256_file
+from edgesam_runtime.files import sha256_file
 
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
            "percentile": CalibrationMethod.Percentile}
@@ -129,7 +129,7 @@ def _histogram_ranges(prepared: Path, reader: CalibrationDataReader, config, wor
     calibrator = create_calibrator(prepared, list(config.int8_op_types), augmented_model_path=str(work / "augmented.onnx"),
                                    calibrate_method=METHODS[config.calib_method])
     calibrator.infer_session = None  # replaced below: never hold two copies of the weights
-    from edgesam.threads import no_spinning
+    from edgesam_runtime.threads import no_spinning
 
     opts = no_spinning(ort.SessionOptions())
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # tensor names must survive
@@ -255,7 +255,7 @@ def quantize_bundle_graphs(bundle: Path, config, images, image_size: int, log) -
         "decoder": "fp32 (not quantized)" if dec is None else {k: v for k, v in dec.items() if k != "excluded_nodes"},
         "excluded_nodes": {"encoder": enc["excluded_nodes"], "decoder": [] if dec is None else dec["excluded_nodes"]},
         "calibration": {"count": len(images), "sha256": calib_sha, "source": str(_common_root(images) or root),
-                        "files": [Path(p).name for p in images], "preprocess": "edgesam.geometry.preprocess",
+                        "files": [Path(p).name for p in images], "preprocess": "edgesam_runtime.geometry.preprocess",
                         "image_size": image_size},
     }
     return {"encoder": {"file": "encoder.int8.onnx", "precision": "int8", "excluded_nodes": enc["excluded_nodes"]},

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from edgesam.manifest import MANIFEST_NAME
+from edgesam_runtime.manifest import MANIFEST_NAME
 
 OWNER_FILE = ".edgesam-owner"
 # A staging folder without an owner record is abandoned once this old (it can lack one only for the

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from edgesam import io_spec
-from edgesam.manifest import graph_entry
+from edgesam_runtime import io_spec
+from edgesam_runtime.manifest import graph_entry
 
 ENGINE_SETS = {"fp32": "trt_fp32", "fp16": "trt_fp16", "int8": "trt_int8"}
 OPT_PROMPTS, OPT_POINTS = 1, 2  # the common call: one box (two corner points)

@@ -1,7 +1,7 @@
 """Export wrappers: the graphs of a bundle as plain modules with no control flow.
 
 Shapes are fixed but for the prompt axes B (prompt sets) and N (points per set); tensor names and
-axes come from `edgesam.io_spec`. The decoder ends at low-res logits (no data-dependent shape ops),
+axes come from `edgesam_runtime.io_spec`. The decoder ends at low-res logits (no data-dependent shape ops),
 so the same graph serves ONNX Runtime and TensorRT.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgesam.models.prompt import embed_points
+from edgesam.models.decode import embed_points
 
 
 class EncoderGraph(nn.Module):

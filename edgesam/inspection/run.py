@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesam.runtime.defect_prompts import read_boxes_file
-from edgesam.runtime.errors import RuntimeErrorBase
-from edgesam.runtime.inspector import Inspector
-from edgesam.runtime.measure import Calibration
-from edgesam.utils.files import atomic_path, write_json_atomic
+from edgesam_runtime.defect_prompts import read_boxes_file
+from edgesam_runtime.errors import RuntimeErrorBase
+from edgesam_runtime.inspector import Inspector
+from edgesam_runtime.measure import Calibration
+from edgesam_runtime.files import atomic_path, write_json_atomic
 
 OUTPUTS = ("frames.jsonl", "summary.json", "overlays")
 OVERLAYS = ("all", "flagged", "none")  # flagged: NG and REVIEW parts only
@@ -167,7 +167,7 @@ class _Stream:
             return None  # the recipe's regions
         path = Path(self.config.boxes) / f"{Path(frame.name).stem}.json"
         if not path.is_file():
-            from edgesam.runtime.defect_prompts import PromptFileError
+            from edgesam_runtime.defect_prompts import PromptFileError
 
             raise PromptFileError(f"{path}: no boxes file for {frame.name} (write [] for a part without defects)")
         return read_boxes_file(path)
@@ -176,7 +176,7 @@ class _Stream:
         mode = self.config.overlays
         if mode == "none" or (mode == "flagged" and part.verdict.verdict == "OK"):
             return
-        from edgesam.inspection.overlay import verdict_overlay
+        from edgesam.inspection.verdict_overlay import verdict_overlay
 
         with atomic_path(self.out / "overlays" / f"{Path(frame.name).stem}.png") as tmp:
             verdict_overlay(frame.image, part).save(tmp, format="PNG")
@@ -194,7 +194,7 @@ class _Stream:
         return f"{counts} bad={len(self.errors)}"
 
     def summary(self, open_ms: float) -> dict:
-        from edgesam.envinfo import machine_state
+        from edgesam_runtime.envinfo import machine_state
 
         latencies = [r["timings"]["total_ms"] for r in self.records]
         if not latencies:

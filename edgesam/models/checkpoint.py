@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from edgesam import schema
+from edgesam_runtime import schema
 from edgesam.models.registry import VARIANTS, ArchConfig
-from edgesam.roi import framing_of
-from edgesam.utils.files import atomic_path
+from edgesam_runtime.roi import framing_of
+from edgesam_runtime.files import atomic_path
 
 ARCH_KEY = "edgesam_arch"
 WRAPPER_KEYS = ("model", "state_dict", "model_state_dict")

@@ -9,7 +9,7 @@ the bilinearly upsampled logits.
 
 Its last layer starts at zero, so a model given a refiner answers exactly as before until the
 refiner is trained: adding one to a trained checkpoint never makes the start worse. It is recorded
-in the architecture (`ArchConfig.extra["refine"]`, an `edgesam.roi.RefineSpec`), saved under
+in the architecture (`ArchConfig.extra["refine"]`, an `edgesam_runtime.roi.RefineSpec`), saved under
 `mask_refiner.*`, exported as its own graph and run by the runtime after the decoder.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgesam.roi import RefineSpec
+from edgesam_runtime.roi import RefineSpec
 
 
 class MaskRefiner(nn.Module):

@@ -14,10 +14,10 @@ from functools import partial
 import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
-from edgesam import schema
-from edgesam.geometry import PIXEL_MEAN, PIXEL_STD
+from edgesam_runtime import schema
+from edgesam_runtime.geometry import PIXEL_MEAN, PIXEL_STD
 from edgesam.models.refiner import attach_refiner
-from edgesam.roi import framing_of, refine_spec_of
+from edgesam_runtime.roi import framing_of, refine_spec_of
 
 OFFICIAL_VARIANTS = ("vit_b", "vit_l", "vit_h")
 OFFICIAL_IMAGE_SIZE = 1024
@@ -45,7 +45,7 @@ class ArchConfig:
     block_heads: tuple[int, ...] | None = None  # per-block heads after pruning
     block_mlp_dims: tuple[int, ...] | None = None  # per-block MLP hidden width after pruning
     # Not shapes: provenance ({"init": "random"}) and how the model frames its input ({"framing": ...},
-    # see edgesam.roi), recorded with the checkpoint so every stage uses the model as it was trained.
+    # see edgesam_runtime.roi), recorded with the checkpoint so every stage uses the model as it was trained.
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -141,7 +141,7 @@ def arch_for(variant: str, image_size: int | None = None) -> ArchConfig:
 def build_sam(arch: ArchConfig) -> Sam:
     """Build an (untrained) SAM with exactly the shapes `arch` describes, in eval mode.
 
-    The model carries its input framing as `model.framing` (edgesam.roi), so the predictor and the
+    The model carries its input framing as `model.framing` (edgesam_runtime.roi), so the predictor and the
     exporter use it as it was trained without being told; a recorded refiner (edgesam.models.refiner)
     becomes `model.mask_refiner`.
     """

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesam.utils.files import atomic_path, write_json_atomic, write_text_atomic
+from edgesam_runtime.files import atomic_path, write_json_atomic, write_text_atomic
 
 SAMPLES = 4
 
@@ -63,8 +63,8 @@ def task_accuracy(paths: dict, spec) -> dict:
 def _sample_predictions(paths: dict, spec) -> list[dict]:
     """Segment a few validation images with the bundle's lowest-precision ONNX set, on the plan's prompts."""
     from edgesam.eval import SegmenterAdapter, score
-    from edgesam.manifest import read_manifest
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime.manifest import read_manifest
+    from edgesam_runtime import Segmenter
 
     manifest = read_manifest(paths["bundle"])
     graph_set = next((g for g in ("int8", "fp16", "fp32") if g in manifest["graphs"]), "fp32")
@@ -94,7 +94,7 @@ def _plot(samples: list[dict], stage_seconds: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from edgesam.viz import overlay
+    from edgesam.predict.overlay import overlay
 
     cols = max(len(samples), 1) + 1
     fig, axes = plt.subplots(1, cols, figsize=(3.2 * cols, 3.4))

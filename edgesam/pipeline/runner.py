@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from edgesam.utils.files import write_json_atomic
+from edgesam_runtime.files import write_json_atomic
 from edgesam.utils.status import append_status
 
 

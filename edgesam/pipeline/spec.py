@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from edgesam.utils.yamlio import read_yaml_mapping
-from edgesam.utils.fields import checked_fields
+from edgesam_runtime.yamlio import read_yaml_mapping
+from edgesam_runtime.fields import checked_fields
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edgesam.pipeline.runner import Stage
 from edgesam.pipeline.spec import PipelineSpec
-from edgesam.utils.files import sha256_file
+from edgesam_runtime.files import sha256_file
 
 
 def _paths(spec: PipelineSpec) -> dict[str, Path]:

@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from edgesam import schema
-from edgesam.utils.files import atomic_path, write_json_atomic
+from edgesam_runtime import schema
+from edgesam_runtime.files import atomic_path, write_json_atomic
 
 ADAPTER_DIR = "adapter"
 PEFT_CONFIG = "adapter_config.json"  # peft.utils.CONFIG_NAME
@@ -202,7 +202,7 @@ def load_adapted(sam: torch.nn.Module, run_dir: Path):
     tensors must be exactly the file's, by name and value.
     """
     from edgesam.models.refiner import attach_refiner
-    from edgesam.roi import refine_spec_of
+    from edgesam_runtime.roi import refine_spec_of
     from edgesam.models.registry import ArchConfig
     from edgesam.train.loop import load_trainable
 

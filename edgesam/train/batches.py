@@ -1,11 +1,11 @@
 """Turn a dataset `Sample` into model inputs: the image tensor, prompts and low-res targets.
 
-Geometry goes through `edgesam.geometry` (the numpy code the predictor and the runtime use), so a
+Geometry goes through `edgesam_runtime.geometry` (the numpy code the predictor and the runtime use), so a
 model trained here sees exactly the inputs it will see at inference. One prompt type per image
 (all boxes or all points, drawn with `box_prob`) keeps every image's prompts one (K, N) array, so a
 single decoder call serves all its objects with no padding tokens that inference would not have.
 
-In ROI framing (`edgesam.roi`) every object gets its own crop around its jittered box, cut from the
+In ROI framing (`edgesam_runtime.roi`) every object gets its own crop around its jittered box, cut from the
 (augmented) image, and its target is cut from the same window: the model trains on exactly the
 crops the predictor and the runtime will cut at inference.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from edgesam import geometry, roi
+from edgesam_runtime import geometry, roi
 from edgesam.data import Sample, sample_box, sample_points
 
 

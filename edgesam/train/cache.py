@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from edgesam.utils.files import atomic_path
+from edgesam_runtime.files import atomic_path
 
 
 def module_hash(module: torch.nn.Module) -> str:

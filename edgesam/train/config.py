@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from edgesam.utils.yamlio import read_yaml_mapping
+from edgesam_runtime.yamlio import read_yaml_mapping
 
 from edgesam.data import AugmentConfig
-from edgesam.utils.fields import checked_fields
+from edgesam_runtime.fields import checked_fields
 
 STRATEGIES = ("lora", "decoder", "partial", "full")
 DECODER_MODES = ("train", "lora", "frozen")
@@ -58,7 +58,7 @@ class FinetuneConfig:
     init: str = "pretrained"  # pretrained | random (from scratch; labelled in every output)
     recipe: str | None = None  # adapt | sam | scratch; None: adapt for init=pretrained, scratch for init=random
     image_size: int | None = None  # None: the variant's (or checkpoint's) own size
-    # how the model frames its input (recorded with the checkpoint; see edgesam.roi); None: as the base
+    # how the model frames its input (recorded with the checkpoint; see edgesam_runtime.roi); None: as the base
     # checkpoint records it (whole image for official checkpoints and random init)
     input_mode: str | None = None  # image (whole image) | roi (a crop per box)
     roi_margin: float | None = None  # roi: crop side = margin x the box's longest side
@@ -143,8 +143,8 @@ class FinetuneConfig:
 
     @property
     def framing(self):
-        """The input framing this run trains (edgesam.roi.InputFraming), or None: the base's own."""
-        from edgesam.roi import WHOLE_IMAGE, InputFraming
+        """The input framing this run trains (edgesam_runtime.roi.InputFraming), or None: the base's own."""
+        from edgesam_runtime.roi import WHOLE_IMAGE, InputFraming
 
         if self.input_mode is None:
             return None
@@ -176,8 +176,8 @@ class FinetuneConfig:
 
     @property
     def refine_spec(self):
-        """The refiner this run would add (edgesam.roi.RefineSpec) when it adds one."""
-        from edgesam.roi import RefineSpec
+        """The refiner this run would add (edgesam_runtime.roi.RefineSpec) when it adds one."""
+        from edgesam_runtime.roi import RefineSpec
 
         try:
             return RefineSpec(stride=self.refine_stride, width=self.refine_width)

@@ -19,8 +19,8 @@ import time
 import numpy as np
 import torch
 
-from edgesam.models.prompt import decode_all
-from edgesam.roi import mask_grid
+from edgesam.models.decode import decode_all
+from edgesam_runtime.roi import mask_grid
 from edgesam.train.batches import PromptConfig, collate, prepare_sample
 from edgesam.train.losses import mask_loss, segmentation_loss
 

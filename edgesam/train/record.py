@@ -9,7 +9,7 @@ import csv
 import io
 from pathlib import Path
 
-from edgesam.utils.files import atomic_path, write_text_atomic
+from edgesam_runtime.files import atomic_path, write_text_atomic
 from edgesam.utils.status import append_status
 
 METRIC_COLUMNS = ("epoch", "step", "train_loss", "val_miou", "val_dice", "img_s", "lr", "mem_gib")

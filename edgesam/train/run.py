@@ -78,8 +78,8 @@ def build_base(cfg, run_dir: Path):
     `frame_as_trained` for the framing the run trains.
     """
     from edgesam.models import arch_for, build_sam, load_model, save_checkpoint
-    from edgesam.roi import WHOLE_IMAGE, with_framing
-    from edgesam.utils.files import sha256_file
+    from edgesam_runtime.roi import WHOLE_IMAGE, with_framing
+    from edgesam_runtime.files import sha256_file
 
     if cfg.init == "random":
         torch.manual_seed(cfg.seed)
@@ -103,7 +103,7 @@ def frame_as_trained(cfg, sam, arch):
     The trained model records it (arch, `sam.framing`), so it is used the way it was trained; a model
     trained in ROI framing is fine-tuned in ROI framing without anyone passing it again.
     """
-    from edgesam.roi import framing_of, with_framing
+    from edgesam_runtime.roi import framing_of, with_framing
 
     cfg = cfg.with_framing_of(framing_of(arch))
     sam.framing = cfg.framing
@@ -124,7 +124,7 @@ def plan_refiner(cfg, sam, arch, train_ds) -> tuple[object, dict]:
     """
     from edgesam.eval.ceiling import CEILING_FLOOR, Grid, below_floor, class_ceilings
     from edgesam.models.refiner import attach_refiner
-    from edgesam.roi import framing_of, mask_grid, refine_spec_of, with_refiner
+    from edgesam_runtime.roi import framing_of, mask_grid, refine_spec_of, with_refiner
 
     from edgesam.train.config import ConfigError
 
@@ -257,7 +257,7 @@ def load_resume_state(run_dir: Path, cfg, data_signature: str, mode: bool | str 
         return None
     recorded = state.get("config")
     if recorded and cfg.framing is None and recorded.get("input_mode"):
-        from edgesam.roi import InputFraming
+        from edgesam_runtime.roi import InputFraming
 
         # the run resolved the framing it left open from its base (frame_as_trained) and recorded it
         cfg = cfg.with_framing_of(InputFraming(mode=recorded["input_mode"], roi_margin=recorded["roi_margin"],
@@ -538,7 +538,7 @@ class CheckpointPolicy:
 
 
 def _save_last(trainer, run_dir: Path, policy: CheckpointPolicy) -> None:
-    from edgesam.utils.files import atomic_path
+    from edgesam_runtime.files import atomic_path
 
     with atomic_path(run_dir / LAST) as tmp:
         torch.save(trainer.state_dict(), tmp)
@@ -593,7 +593,7 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
 def _write_best(trainer, run_dir: Path, meta: dict, row: dict) -> int:
     """best.pt and the adapter folder from the weights as they are now (the best so far)."""
     from edgesam.train.adapter import write_adapter
-    from edgesam.utils.files import atomic_path
+    from edgesam_runtime.files import atomic_path
 
     tensors = trainer.strategy.trainable_state()
     with atomic_path(run_dir / BEST) as tmp:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesam.utils.files import write_text_atomic
+from edgesam_runtime.files import write_text_atomic
 
 OWNER_MARK = ".edgesam-output"
 _SHOWN = 3

@@ -94,7 +94,7 @@ def test_bad_config_is_refused(kw, message):
 def test_backends_choose_the_rows(bench_setup):
     from edgesam.bench import BenchConfig
     from edgesam.bench.run import runtime_formats
-    from edgesam.manifest import read_manifest
+    from edgesam_runtime.manifest import read_manifest
 
     manifest = read_manifest(bench_setup["bundle"])
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from edgesam import geometry
+from edgesam_runtime import geometry
 from edgesam.bench.fast_path import FastPathConfig, TorchFastPath
 from edgesam.eval import mask_agreement
 from edgesam.models import create_model
-from edgesam.predict import SamReferencePredictor
+from edgesam.reference.predictor import SamReferencePredictor
 from tests.tolerances import FAST_PATH_BF16_MASK_IOU_MIN, FAST_PATH_FP32_LOGITS_ATOL
 
 BOXES = np.array([[5, 5, 60, 50], [30, 10, 90, 70], [0, 0, 96, 80]], np.float32)

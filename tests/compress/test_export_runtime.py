@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from edgesam.eval import mask_agreement
-from edgesam.predict import SamReferencePredictor
+from edgesam.reference.predictor import SamReferencePredictor
 from tests.tolerances import EXPORT_INT8_MASK_IOU_MIN, PRUNE_RUNTIME_LOGITS_ATOL
 
-runtime = pytest.importorskip("edgesam.runtime")
+runtime = pytest.importorskip("edgesam_runtime")
 export = pytest.importorskip("edgesam.export")
 
 

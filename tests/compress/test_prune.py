@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from edgesam.compress import PruneConfig, encoder_flops, magnitude_scores, prune_model, select_units, taylor_scores
 from edgesam.models import count_parameters, create_model, save_checkpoint
-from edgesam.models.prompt import decode_all
+from edgesam.models.decode import decode_all
 from tests.tolerances import PRUNE_ZEROED_EQUIV_ATOL
 
 

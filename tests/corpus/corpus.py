@@ -262,8 +262,8 @@ def bad_checkpoints(root: Path, good: Path, marker: Path) -> list[Input]:
 
 # ---------------------------------------------------------------------------------------- bundles
 def bad_bundles(root: Path, good: Path) -> list[Input]:
-    from edgesam.manifest import MANIFEST_NAME
-    from edgesam.utils.files import sha256_file
+    from edgesam_runtime.manifest import MANIFEST_NAME
+    from edgesam_runtime.files import sha256_file
 
     out = []
 
@@ -420,7 +420,7 @@ TOO_MANY = ("too many boxes (file)", "too many points (file)")  # limits of a bu
 
 # --------------------------------------------------------------------------------------- run dirs
 def bad_run_dirs(root: Path, good_checkpoint: Path) -> list[Input]:
-    from edgesam.utils.files import sha256_file
+    from edgesam_runtime.files import sha256_file
 
     out = []
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from edgesam import geometry
+from edgesam_runtime import geometry
 from edgesam.data import AugmentConfig, read_image
 from edgesam.distill.cache import TeacherCache, fill
 from edgesam.distill.models import load_teacher
 from edgesam.distill.views import ViewMaker
-from edgesam.roi import WHOLE_IMAGE
+from edgesam_runtime.roi import WHOLE_IMAGE
 from tests.distill.conftest import IMAGE_SIZE, make_teacher
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,7 +152,7 @@ def test_fill_resumes_after_sigkill_without_recomputing(tmp_path, teacher_path, 
 
 
 def test_roi_views_are_the_crops_the_predictor_cuts(line_dir):
-    from edgesam import roi
+    from edgesam_runtime import roi
 
     framing = roi.InputFraming(mode="roi", dense_box=True)
     image = _image(line_dir)

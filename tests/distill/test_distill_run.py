@@ -49,7 +49,7 @@ def test_mask_stage_runs_after_the_embedding_stage_and_validates_as_the_report_s
 def test_student_checkpoint_is_the_student_encoder_with_the_teachers_decoder(run, teacher_path):
     from edgesam.distill.models import DECODER_PREFIXES
     from edgesam.models import load_model
-    from edgesam.utils.files import sha256_file
+    from edgesam_runtime.files import sha256_file
 
     cfg, _ = run
     student, arch = load_model(None, cfg.out_path)  # no flags: the architecture is recorded
@@ -68,8 +68,8 @@ def test_student_checkpoint_is_the_student_encoder_with_the_teachers_decoder(run
 def test_student_exports_and_runs_in_the_runtime(run, tmp_path):
     from edgesam.export import ExportConfig, export_bundle
     from edgesam.models import create_model
-    from edgesam.predict import SamReferencePredictor
-    from edgesam.runtime import Segmenter
+    from edgesam.reference.predictor import SamReferencePredictor
+    from edgesam_runtime import Segmenter
 
     cfg, _ = run
     manifest = export_bundle(cfg.out_path, tmp_path / "bundle", ExportConfig(precisions=("fp32",)), progress=False)
@@ -138,9 +138,9 @@ def test_roi_teacher_gives_an_roi_student_that_runs_in_the_runtime(line_dir, tmp
     from edgesam.distill import distill
     from edgesam.export import ExportConfig, export_bundle
     from edgesam.models import arch_for, build_sam, create_model, save_checkpoint
-    from edgesam.predict import SamReferencePredictor
-    from edgesam.roi import InputFraming, with_framing
-    from edgesam.runtime import Segmenter
+    from edgesam.reference.predictor import SamReferencePredictor
+    from edgesam_runtime.roi import InputFraming, with_framing
+    from edgesam_runtime import Segmenter
 
     torch.manual_seed(0)
     framing = InputFraming(mode="roi", dense_box=True)

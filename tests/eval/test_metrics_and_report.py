@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from edgesam import metrics
+from edgesam_runtime import metrics
 from edgesam.eval import EvalReport, compare_reports, score_masks, size_bucket, write_report
 from edgesam.eval.adapters import box_fill_masks
 from edgesam.eval.plan import ImagePrompts

@@ -11,9 +11,9 @@ import pytest
 from onnx import numpy_helper
 
 from edgesam.export import ExportConfig, ParityError, export_bundle
-from edgesam.export import bundle as bundle_mod
+from edgesam.export import run as export_run
 from edgesam.export.staging import BundleDestinationError
-from edgesam.manifest import MANIFEST_NAME
+from edgesam_runtime.manifest import MANIFEST_NAME
 
 
 def _leftovers(parent):
@@ -26,7 +26,7 @@ def test_interrupted_export_leaves_nothing(tiny_model, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt("simulated interruption inside the build")
 
-    monkeypatch.setattr(bundle_mod, "export_encoder", boom)
+    monkeypatch.setattr(export_run, "export_encoder", boom)
     with pytest.raises(KeyboardInterrupt):
         export_bundle(model, tmp_path / "bundle", ExportConfig(), arch=arch, progress=False)
     assert not (tmp_path / "bundle").exists()
@@ -57,8 +57,8 @@ def test_tampered_graph_fails_parity_and_keeps_the_old_bundle(tiny_model, fp32_b
         onnx.save(graph, path)
         return files
 
-    monkeypatch.setattr(bundle_mod, "export_encoder", tampered_encoder)
-    monkeypatch.setattr(bundle_mod, "export_decoder", copied("decoder.onnx"))
+    monkeypatch.setattr(export_run, "export_encoder", tampered_encoder)
+    monkeypatch.setattr(export_run, "export_decoder", copied("decoder.onnx"))
     with pytest.raises(ParityError, match=r"fp32 graphs .*embed_max_abs = [0-9.e+-]+ > tolerance"):
         export_bundle(model, out, ExportConfig(), arch=arch, progress=False)
     assert (out / MANIFEST_NAME).read_text() == '{"old": true}'

@@ -51,7 +51,7 @@ def test_cli_flags_build_the_config(monkeypatch, tmp_path):
         seen.update(config=config, arch=arch, out=out)
         return {"checks": {}, "graphs": {"fp32": {}}}
 
-    monkeypatch.setattr("edgesam.export.bundle.export_bundle", fake_export)
+    monkeypatch.setattr("edgesam.export.run.export_bundle", fake_export)
     spec = tmp_path / "spec.yaml"
     spec.write_text("max_boxes: 8\ncalib_method: entropy\nopset: 16\n")
     result = CliRunner().invoke(main, [

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from edgesam.export.staging import clean_stale
-from edgesam.manifest import read_manifest, verify_graphs
+from edgesam_runtime.manifest import read_manifest, verify_graphs
 from edgesam.models import save_checkpoint
-from edgesam.utils.files import sha256_file
+from edgesam_runtime.files import sha256_file
 from tests.killing import edgesam_command, kill_when
 
 
@@ -24,7 +24,7 @@ def _partials(parent):
 
 @pytest.mark.slow
 def test_killed_export_keeps_the_previous_bundle(tiny_model, fp32_bundle, tmp_path):
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime import Segmenter
 
     out = tmp_path / "bundle"
     shutil.copytree(fp32_bundle[0], out)  # the previous, good bundle

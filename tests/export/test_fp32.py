@@ -6,10 +6,10 @@ import onnx
 import pytest
 import torch
 
-from edgesam import io_spec
+from edgesam_runtime import io_spec
 from edgesam.export import checks
-from edgesam.manifest import read_manifest, verify_graphs
-from edgesam.models.prompt import decode_all
+from edgesam_runtime.manifest import read_manifest, verify_graphs
+from edgesam.models.decode import decode_all
 from tests.tolerances import EXPORT_FP32_EMBED_ATOL, EXPORT_FP32_LOGITS_ATOL
 
 

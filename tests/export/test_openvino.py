@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgesam.export import ExportConfig, ExportConfigError
-from edgesam.manifest import MANIFEST_NAME, verify_graphs
+from edgesam_runtime.manifest import MANIFEST_NAME, verify_graphs
 from tests.tolerances import EXPORT_INT8_MASK_IOU_MIN, RUNTIME_LOGITS_ATOL
 
 OV_SETS = ("ov_fp32", "ov_bf16", "ov_int8")
@@ -57,7 +57,7 @@ def test_int8_is_quantized_outside_the_ignored_scopes(ov_bundle):
 
 @pytest.mark.parametrize("graph_set", OV_SETS)
 def test_each_set_runs_through_the_segmenter(ov_bundle, graph_set, tmp_path, monkeypatch):
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime import Segmenter
 
     monkeypatch.setenv("EDGESAM_OPENVINO_CACHE", str(tmp_path))
     out, _ = ov_bundle
@@ -82,7 +82,7 @@ def test_each_set_runs_through_the_segmenter(ov_bundle, graph_set, tmp_path, mon
 
 
 def test_tampered_weights_are_refused(ov_bundle, tmp_path):
-    from edgesam.runtime import BundleError, Segmenter
+    from edgesam_runtime import BundleError, Segmenter
 
     out, manifest = ov_bundle
     copy = tmp_path / "copy"
@@ -102,7 +102,7 @@ def test_tampered_weights_are_refused(ov_bundle, tmp_path):
 
 
 def test_onnxruntime_cannot_run_ir_and_bf16_needs_the_openvino_format(ov_bundle):
-    from edgesam.runtime import BundleError, Segmenter
+    from edgesam_runtime import BundleError, Segmenter
 
     out, _ = ov_bundle
     with pytest.raises(BundleError, match="holds openvino graphs; backend 'onnxruntime' cannot run them"):

@@ -9,7 +9,7 @@ from edgesam.export import ExportConfig, export_bundle
 from edgesam.export import checks
 from edgesam.export.calibration import CalibrationError, ImageCalibrationReader, resolve_calibration_images
 from edgesam.export.quantize import quantize_graph, quantized_nodes
-from edgesam.manifest import verify_graphs
+from edgesam_runtime.manifest import verify_graphs
 from tests.tolerances import EXPORT_FP16_MASK_IOU_MIN, EXPORT_INT8_MASK_IOU_MIN, EXPORT_FP32_LOGITS_ATOL
 
 # vit_t has 6 blocks of 4 Linear layers (qkv, proj, lin1, lin2); patch_embed and neck stay float.

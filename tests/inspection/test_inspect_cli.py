@@ -121,7 +121,7 @@ def test_a_stopped_camera_run_keeps_and_summarises_its_frames(inspect_bundle, ru
             pass
 
     monkeypatch.setattr(sources, "open_source", lambda spec: Camera())
-    from edgesam.runtime.inspector import Inspector
+    from edgesam_runtime.inspector import Inspector
 
     inspect = Inspector.inspect
 

@@ -37,7 +37,7 @@ def bundle_dir(tiny_model, tmp_path_factory):
 
 @pytest.fixture(scope="session", params=CPU_BACKENDS)
 def segmenter(bundle_dir, request):
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime import Segmenter
 
     seg = Segmenter.open(bundle_dir, backend=request.param, threads=1)
     assert seg.backend.name == request.param

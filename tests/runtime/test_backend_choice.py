@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgesam.runtime.backend_choice import choose_backend, same_cpu
+from edgesam_runtime.backends.choice import choose_backend, same_cpu
 
 AVX2 = {"model": "AMD EPYC", "isa": "avx2", "flags": {"avx2": True, "avx512f": False}}
 OTHER = {"model": "Intel Xeon", "isa": "amx", "flags": {"avx2": True, "avx512f": True}}

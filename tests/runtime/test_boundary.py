@@ -1,4 +1,4 @@
-"""The runtime boundary: line software that imports edgesam.runtime never loads torch."""
+"""The runtime boundary: line software that imports edgesam_runtime never loads torch."""
 from __future__ import annotations
 
 import subprocess
@@ -12,17 +12,17 @@ from tests.runtime.conftest import CPU_BACKENDS
 SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
-    import edgesam.runtime
-    import edgesam.runtime.trt_backend
-    from edgesam.runtime import Segmenter
+    import edgesam_runtime
+    import edgesam_runtime.backends.trt
+    from edgesam_runtime import Segmenter
     seg = Segmenter.open(sys.argv[1], backend=sys.argv[2])
     img = np.full((50, 70), 120, np.uint8)
     emb = seg.encode(img)
     res = seg.segment(emb, points=[[10, 20]], labels=[1], boxes=[[5, 5, 60, 40]])
     res = seg.segment_image(img, [{"type": "box", "data": [1, 2, 30, 40]}])
     assert res.masks.shape == (1, 1, 50, 70), res.masks.shape
-    from edgesam.runtime.inspector import DefectPrompt, Inspector
-    from edgesam.runtime.rules import parse_rules
+    from edgesam_runtime.inspector import DefectPrompt, Inspector
+    from edgesam_runtime.rules import parse_rules
     part = Inspector(seg, parse_rules({"mm_per_px": 0.1, "classes": {"crack": {"max_length_mm": 1}}})).inspect(
         img, [DefectPrompt((5, 5, 60, 40), "crack")])
     assert part.verdict.verdict in ("OK", "NG", "REVIEW")

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from edgesam import manifest as mf
-from edgesam.runtime import BackendError, BundleError, InvalidInputError, RuntimeErrorBase, Segmenter
-from edgesam.runtime.trt_backend import check_compatible
+from edgesam_runtime import manifest as mf
+from edgesam_runtime import BackendError, BundleError, InvalidInputError, RuntimeErrorBase, Segmenter
+from edgesam_runtime.backends.trt import check_compatible
 
 BOX = [[10, 10, 80, 60]]
 

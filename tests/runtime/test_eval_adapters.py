@@ -31,7 +31,7 @@ from tests.runtime.test_roi_bundle import roi_bundle, roi_checkpoint  # noqa: E4
 def test_a_roi_framed_model_is_scored_through_its_own_calls(roi_bundle, roi_checkpoint, data):
     """The scorer never touches encoders: a model that crops around each box is scored unchanged."""
     from edgesam.models import create_model
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime import Segmenter
 
     plan = build_plan(load_dataset(data), "box", seed=0, box_jitter=0.1)
     runtime = score(SegmenterAdapter(Segmenter.open(roi_bundle, threads=1)), plan, keep_masks=True)

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from edgesam.runtime import InvalidInputError
-from edgesam.runtime.inputs import parse_prompts
+from edgesam_runtime import InvalidInputError
+from edgesam_runtime.inputs import parse_prompts
 
 ITEMS = [{"type": "point", "data": [3, 4], "label": 0}, {"type": "point", "data": [5.5, 6]},
          {"type": "box", "data": [1, 2, 30, 40]}]

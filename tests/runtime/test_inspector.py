@@ -7,11 +7,11 @@ import shutil
 import numpy as np
 import pytest
 
-from edgesam.runtime import InvalidInputError
-from edgesam.runtime.defect_prompts import DefectPrompt, PromptFileError, load_recipe, parse_boxes, read_boxes_file
-from edgesam.runtime.inspector import BUNDLE_RECIPE, BUNDLE_RULES, Inspector
-from edgesam.runtime.measure import measure_mask
-from edgesam.runtime.rules import NG, OK, REVIEW, parse_rules
+from edgesam_runtime import InvalidInputError
+from edgesam_runtime.defect_prompts import DefectPrompt, PromptFileError, load_recipe, parse_boxes, read_boxes_file
+from edgesam_runtime.inspector import BUNDLE_RECIPE, BUNDLE_RULES, Inspector
+from edgesam_runtime.measure import measure_mask
+from edgesam_runtime.rules import NG, OK, REVIEW, parse_rules
 
 RULES = {"mm_per_px": 0.5, "classes": {"crack": {"max_length_px": 10}, "blowhole": {"max_area_px": 100000}}}
 RECIPE = "part_size: [100, 50]\nregions:\n  - {name: left, class: crack, box: [0, 0, 50, 50]}\n" \

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesam.runtime import InvalidInputError, Segmenter
-from edgesam.runtime.limits import Limits, encode_bytes, full_mask_bytes
+from edgesam_runtime import InvalidInputError, Segmenter
+from edgesam_runtime.limits import Limits, encode_bytes, full_mask_bytes
 
 BOXES = np.array([[10, 10, 40, 50], [60, 20, 135, 85], [0, 0, 6, 6], [100, 70, 139, 89]], np.float32)
 

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgesam.runtime import InvalidInputError
-from edgesam.runtime.measure import Calibration, measure_mask, stability_scores
+from edgesam_runtime import InvalidInputError
+from edgesam_runtime.measure import Calibration, measure_mask, stability_scores
 from tests.tolerances import MEASURE_REL_TOL, MEASURE_WIDTH_ATOL_PX
 
 
@@ -129,7 +129,7 @@ def test_calibration_scalar_or_pair():
 
 
 def test_wide_blobs_are_thinned_on_a_reduced_grid_with_the_same_figures(monkeypatch):
-    import edgesam.runtime.measure as measure
+    import edgesam_runtime.measure as measure
 
     mask = np.zeros((400, 600), np.uint8)
     cv2.ellipse(mask, (300, 200), (250, 60), 20, 0, 360, 1, thickness=-1)  # 501 px long, 121 px wide

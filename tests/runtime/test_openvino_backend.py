@@ -10,7 +10,7 @@ pytest.importorskip("openvino")
 
 
 def test_cold_start_loads_the_compiled_model_from_the_cache(bundle_dir, tmp_path, monkeypatch):
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime import Segmenter
 
     monkeypatch.setenv("EDGESAM_OPENVINO_CACHE", str(tmp_path / "cache"))
     first = Segmenter.open(bundle_dir, backend="openvino", warmup=False)
@@ -23,7 +23,7 @@ def test_cold_start_loads_the_compiled_model_from_the_cache(bundle_dir, tmp_path
 
 
 def test_fp32_runs_in_fp32_and_says_so(bundle_dir):
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime import Segmenter
 
     seg = Segmenter.open(bundle_dir, backend="openvino", warmup=False)
     assert seg.backend.execution_precision == {"encoder": "fp32", "decoder": "fp32"}
@@ -31,8 +31,8 @@ def test_fp32_runs_in_fp32_and_says_so(bundle_dir):
 
 
 def test_the_request_pool_is_bounded_and_reused(bundle_dir, make_image):
-    from edgesam.runtime import Segmenter
-    from edgesam.runtime.ov_backend import MAX_REQUESTS
+    from edgesam_runtime import Segmenter
+    from edgesam_runtime.backends.ov import MAX_REQUESTS
 
     seg = Segmenter.open(bundle_dir, backend="openvino", threads=1)
     images = [make_image(seed=s) for s in range(12)]

@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesam import geometry
+from edgesam_runtime import geometry
 from tests.tolerances import RUNTIME_LOGITS_ATOL
 
 
 @pytest.fixture(scope="module")
 def reference(tiny_model):
-    from edgesam.predict import SamReferencePredictor
+    from edgesam.reference.predictor import SamReferencePredictor
 
     return SamReferencePredictor(tiny_model)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesam import roi
+from edgesam_runtime import roi
 from tests.tolerances import RUNTIME_LOGITS_ATOL
 
 FRAMING = roi.InputFraming(mode="roi", roi_margin=1.5, dense_box=True)
@@ -54,8 +54,8 @@ def test_manifest_records_the_refiner_and_its_parity(refined):
 @pytest.mark.parametrize("graph_set", ["fp32", "int8"])
 def test_runtime_draws_masks_on_the_refiner_grid_like_the_reference(refined, graph_set, make_image):
     from edgesam.models import create_model
-    from edgesam.predict import SamReferencePredictor
-    from edgesam.runtime import Segmenter
+    from edgesam.reference.predictor import SamReferencePredictor
+    from edgesam_runtime import Segmenter
 
     folder, _ = refined
     image = make_image()
@@ -78,7 +78,7 @@ def test_runtime_draws_masks_on_the_refiner_grid_like_the_reference(refined, gra
         windows = roi.crop_windows(BOXES, framing.roi_margin, framing.roi_min_side)
         coarse = roi.paste_masks(expected.low_res_logits, windows, image.shape, model.image_encoder.img_size)
     else:
-        from edgesam import geometry
+        from edgesam_runtime import geometry
 
         coarse = geometry.upscale_masks(expected.low_res_logits, image.shape, model.image_encoder.img_size)
     assert (coarse != expected.masks).sum() > 0.01 * expected.masks.size
@@ -87,7 +87,7 @@ def test_runtime_draws_masks_on_the_refiner_grid_like_the_reference(refined, gra
 def test_a_tampered_refiner_graph_is_refused(refined, tmp_path):
     import shutil
 
-    from edgesam.runtime import BundleError, Segmenter
+    from edgesam_runtime import BundleError, Segmenter
 
     folder, _ = refined
     copy = tmp_path / "bundle"

@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from edgesam import roi
+from edgesam_runtime import roi
 from tests.tolerances import RUNTIME_LOGITS_ATOL
 
 FRAMING = roi.InputFraming(mode="roi", roi_margin=2.0, dense_box=True)
@@ -43,8 +43,8 @@ def roi_bundle(roi_checkpoint):
 
 def test_roi_bundle_segments_like_the_reference(roi_bundle, roi_checkpoint, make_image):
     from edgesam.models import create_model
-    from edgesam.predict import SamReferencePredictor
-    from edgesam.runtime import Segmenter
+    from edgesam.reference.predictor import SamReferencePredictor
+    from edgesam_runtime import Segmenter
 
     image = make_image()
     reference = SamReferencePredictor(create_model(checkpoint=roi_checkpoint))
@@ -66,7 +66,7 @@ def test_roi_bundle_segments_like_the_reference(roi_bundle, roi_checkpoint, make
 
 
 def test_roi_masks_stay_inside_each_window(roi_bundle, make_image):
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime import Segmenter
 
     seg = Segmenter.open(roi_bundle, threads=1)
     image = make_image()
@@ -78,7 +78,7 @@ def test_roi_masks_stay_inside_each_window(roi_bundle, make_image):
 
 
 def test_roi_bundle_refuses_points_without_a_box_and_stays_usable(roi_bundle, make_image):
-    from edgesam.runtime import InvalidInputError, Segmenter
+    from edgesam_runtime import InvalidInputError, Segmenter
 
     seg = Segmenter.open(roi_bundle, threads=1)
     emb = seg.encode(make_image())
@@ -106,7 +106,7 @@ def _batches(backend):
 def test_openvino_encodes_one_crop_per_box_and_matches_onnxruntime(roi_bundle, graph_set, make_image):
     """OpenVINO, through the ONNX graphs and through the IR (checked at export through OpenVINO too):
     all crops in one encoder call, the decoder paired crop by crop, the same masks as ONNX Runtime."""
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime import Segmenter
 
     image = make_image()
     reference = Segmenter.open(roi_bundle, "fp32", backend="onnxruntime", threads=1, warmup=False)
@@ -128,7 +128,7 @@ def test_openvino_encodes_one_crop_per_box_and_matches_onnxruntime(roi_bundle, g
 
 
 def test_roi_masks_cropped_to_their_windows_equal_the_pasted_ones(roi_bundle, make_image):
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime import Segmenter
 
     seg = Segmenter.open(roi_bundle, threads=1, warmup=False)
     emb = seg.encode(make_image())

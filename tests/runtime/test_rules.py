@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesam.runtime import InvalidInputError
-from edgesam.runtime.measure import Calibration, measure_mask
-from edgesam.runtime.rules import NG, OK, REVIEW, RulesError, load_rules, parse_rules
+from edgesam_runtime import InvalidInputError
+from edgesam_runtime.measure import Calibration, measure_mask
+from edgesam_runtime.rules import NG, OK, REVIEW, RulesError, load_rules, parse_rules
 
 RULES = {
     "product": "tile-a",

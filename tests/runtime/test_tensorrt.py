@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesam.runtime.trt_backend import recorded_versions
+from edgesam_runtime.backends.trt import recorded_versions
 
 
 class _Info:
@@ -28,7 +28,7 @@ def test_trt_engine_matches_onnxruntime(tiny_model, tmp_path, make_image):
     pytest.importorskip("tensorrt")
     pytest.importorskip("cupy")
     from edgesam.export import ExportConfig, export_bundle
-    from edgesam.runtime import Segmenter
+    from edgesam_runtime import Segmenter
     from tests.tolerances import RUNTIME_TRT_FP32_LOGITS_ATOL
 
     bundle = tmp_path / "bundle"

@@ -10,7 +10,7 @@ import torch
 
 from edgesam.data import synthesize_dataset
 from edgesam.eval.ceiling import Grid, object_ceiling
-from edgesam.roi import InputFraming
+from edgesam_runtime.roi import InputFraming
 from edgesam.train import finetune, merge_run
 from edgesam.train.loop import epoch_order, replay_slots
 from tests.train.conftest import tiny_config

@@ -14,7 +14,7 @@ from edgesam.train.loop import load_trainable
 from edgesam.train.merge import MergeError, merge_run, probe_logits
 from edgesam.train.run import BEST, adapter_meta
 from edgesam.train.strategies import apply_strategy
-from edgesam.utils.files import sha256_file
+from edgesam_runtime.files import sha256_file
 from tests.tolerances import MERGE_LOGITS_ATOL, PEFT_LOAD_LOGITS_ATOL
 from tests.train.conftest import tiny_config
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgesam import geometry
+from edgesam_runtime import geometry
 from edgesam.data import Sample
 from edgesam.train.batches import PromptConfig, collate, low_res_targets, prepare_sample
 

@@ -8,7 +8,7 @@ from edgesam.train.adapter import read_adapter, write_adapter
 from edgesam.train.merge import MergeError, merge_run, probe_logits
 from edgesam.train.run import adapter_meta
 from edgesam.train.strategies import apply_strategy
-from edgesam.utils.files import sha256_file
+from edgesam_runtime.files import sha256_file
 from tests.tolerances import MERGE_LOGITS_ATOL
 from tests.train.conftest import tiny_config
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from edgesam.roi import InputFraming
+from edgesam_runtime.roi import InputFraming
 from edgesam.train import FinetuneConfig, finetune
 
 
@@ -29,7 +29,7 @@ def test_short_scratch_run_learns_and_segments(tiny_data, tmp_path):
     from edgesam.data import load_dataset, sample_box
     from edgesam.eval import train_val
     from edgesam.models import create_model
-    from edgesam.predict import SamReferencePredictor
+    from edgesam.reference.predictor import SamReferencePredictor
     from edgesam.train import merge_run
 
     cfg = FinetuneConfig(model="vit_t", init="random", image_size=64, data=str(tiny_data), out=str(tmp_path / "run"),
@@ -67,7 +67,7 @@ def test_fine_tuning_a_roi_model_keeps_its_framing(tiny_data, tmp_path):
     import yaml
 
     from edgesam.models import arch_for, build_sam, create_model, save_checkpoint
-    from edgesam.roi import with_framing
+    from edgesam_runtime.roi import with_framing
     from edgesam.train import merge_run
 
     framing = InputFraming(mode="roi", roi_margin=1.5, dense_box=True)

@@ -1,0 +1,108 @@
+"""Time one format over the prompt plan while the one scorer collects its per-prompt records."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgesam.eval.agreement import Agreement, compare_records
+from edgesam.eval.plan import PromptPlan
+from edgesam.eval.scoring import score
+from edgesam_runtime.metrics import summarize
+
+
+@dataclass
+class FormatRun:
+    """Raw measurements of one format (records keep their masks for the reference comparison)."""
+
+    name: str
+    info: dict
+    cold_start_ms: float = float("nan")
+    calls: list = field(default_factory=list)  # per image: {"prompts", "encode": {...}, "segment": {...}} in ms
+    records: list = field(default_factory=list)
+    skipped: str | None = None
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1e3
+
+
+def run_format(fmt, plan: PromptPlan, info: dict) -> FormatRun:
+    """Cold start (open + first image), then every image of the plan warm, in order."""
+    run = FormatRun(fmt.name, info)
+    item, sample = next(plan.samples())
+    start = time.perf_counter()
+    predictor = fmt.open()
+    run.info.update(getattr(fmt, "opened", {}))  # e.g. the precision the backend actually runs in
+    handle, _ = predictor.encode(sample.image)
+    predictor.segment(handle, item)
+    run.cold_start_ms = _ms(start)
+    run.records = score(predictor, plan, keep_masks=True, on_call=lambda it, enc, seg: run.calls.append(
+        {"prompts": it.num_prompts, "encode": enc, "segment": seg}))
+    return run
+
+
+def _pct(values, q) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.percentile(values, q)) if values else None
+
+
+def _encoder_ms(call: dict) -> float:
+    """The encoder's own time where the predictor reports it (plus encoding done per prompt, e.g. per crop)."""
+    enc, seg = call["encode"], call["segment"]
+    return enc.get("encoder_ms", enc["encode_ms"]) + seg.get("encoder_ms", 0.0)
+
+
+def _decode_ms(call: dict) -> float:
+    """The segment call without any encoder work it did (prompt prep + decoder + mask upscaling)."""
+    return call["segment"]["segment_ms"] - call["segment"].get("encoder_ms", 0.0)
+
+
+def _host_ms(call: dict) -> float | None:
+    """Pre- and post-processing on the host, when the predictor reports its parts (the runtime does)."""
+    parts = [call["encode"].get("preprocess_ms"), call["segment"].get("prompt_ms"), call["segment"].get("postprocess_ms")]
+    return None if any(p is None for p in parts) else sum(parts)
+
+
+def timing_figures(run: FormatRun) -> dict:
+    calls = run.calls
+    encoder = [_encoder_ms(c) for c in calls]
+    host = [_host_ms(c) for c in calls]
+    wall_s = sum(c["encode"].get("encode_ms", 0.0) + c["segment"]["segment_ms"] for c in calls) / 1e3
+    return {
+        "encoder_ms": {"p50": _pct(encoder, 50), "p95": _pct(encoder, 95)},
+        "decoder_per_prompt_ms": {"p50": _pct([_decode_ms(c) / c["prompts"] for c in calls], 50),
+                                  "p95": _pct([_decode_ms(c) / c["prompts"] for c in calls], 95)},
+        "decoder_call_ms": {"p50": _pct([c["segment"].get("decoder_ms", _decode_ms(c)) for c in calls], 50),
+                            "p95": _pct([c["segment"].get("decoder_ms", _decode_ms(c)) for c in calls], 95)},
+        "host_ms": {"fraction_of_encoder": None if None in host else float(sum(host) / max(sum(encoder), 1e-9))},
+        "images_per_s": len(calls) / wall_s if wall_s > 0 else None,
+        "cold_start_ms": run.cold_start_ms,
+    }
+
+
+def accuracy_figures(run: FormatRun, reference: FormatRun | None) -> tuple[dict, Agreement | None]:
+    """Task IoU against ground truth, empty masks, and (for a format) agreement with the reference."""
+    names = [r.name for r in run.records if r.pred_empty]
+    figures = {"task_iou": summarize([r.iou for r in run.records]),
+               "empty": {"prediction": len(names), "prediction_share": len(names) / max(len(run.records), 1),
+                         "empty_predictions": names}}
+    if reference is None:
+        return {**figures, "iou_vs_reference": None}, None
+    agreement = compare_records(run.records, reference.records)
+    a = agreement.to_dict()
+    figures["iou_vs_reference"] = a["iou"]
+    figures["empty"].update(reference=a["reference_empty"], both=a["both_empty"],
+                            reference_share=a["reference_empty_share"], empty_references=a["empty_references"])
+    return figures, agreement
+
+
+def summarize_run(run: FormatRun, reference: FormatRun | None, plan: PromptPlan) -> tuple[dict, Agreement | None]:
+    """The row of one format (size, accuracy, latencies) and its agreement with the reference."""
+    row = {"format": run.name, **run.info}
+    if run.skipped:
+        return {**row, "skipped": run.skipped}, None
+    accuracy, agreement = accuracy_figures(run, reference)
+    row.update({"images": len(plan), "prompts": plan.num_prompts, **accuracy, **timing_figures(run)})
+    return row, agreement

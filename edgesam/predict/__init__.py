@@ -1,0 +1,1 @@
+"""`edgesam predict`: one image, point and box prompts, through the PyTorch reference or a bundle."""

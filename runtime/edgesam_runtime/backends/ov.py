@@ -1,0 +1,196 @@
+"""OpenVINO backend (CPU): the bundle's OpenVINO IR graph sets, and its plain ONNX sets too
+(OpenVINO reads ONNX directly). Import-guarded: `pip install edgesam[openvino]`.
+
+- Inference precision is set explicitly for every graph: OpenVINO's CPU plugin otherwise runs fp32
+  graphs in bf16 on CPUs with AVX512_BF16/AMX, and an "fp32" set must mean fp32. A bf16 set asks
+  for bf16; where the CPU has no bf16 math the plugin runs fp32, and `execution_precision` says so.
+- Compiled models are cached on disk (OpenVINO's CACHE_DIR: `$EDGESAM_OPENVINO_CACHE`, else
+  `$EDGESAM_CACHE/openvino`, else ~/.cache/edgesam/openvino; "off" disables), so a cold start imports
+  the compiled blob instead of compiling again. An unwritable cache folder only costs the speed-up.
+- One infer request runs one inference at a time and may not be shared across threads, so each graph
+  keeps a small pool: a call borrows an idle request (creating one up to the pool size, else waiting)
+  and returns it after copying the outputs out of the request's memory.
+- Performance hint LATENCY: one stream with every core on the one image a line PC handles at a time.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from edgesam_runtime import io_spec
+from edgesam_runtime.errors import BackendError, BundleError
+
+CACHE_ENV, CACHE_BASE_ENV = "EDGESAM_OPENVINO_CACHE", "EDGESAM_CACHE"
+PRECISION_HINTS = {"fp32": "f32", "f32": "f32", "bf16": "bf16", "fp16": "f16", "f16": "f16"}
+CONTRACT_NAMES = {io_spec.ENCODER_INPUT, io_spec.ENCODER_OUTPUT, *io_spec.DECODER_INPUTS, *io_spec.DECODER_OUTPUTS}
+MAX_REQUESTS = 4  # concurrent calls beyond this wait: more requests only add memory on a small CPU
+_CORE_LOCK = threading.Lock()
+_CORE = None
+
+
+def _import_openvino():
+    try:
+        import openvino
+    except ImportError as exc:
+        raise BackendError(f"the OpenVINO backend needs the openvino package ({exc}); "
+                           "pip install 'edgesam[openvino]' or use backend='onnxruntime'") from None
+    return openvino
+
+
+def available() -> bool:
+    try:
+        _import_openvino()
+        return True
+    except BackendError:
+        return False
+
+
+def core():
+    """One OpenVINO Core per process (it owns the plugins; compile_model is thread-safe on it)."""
+    global _CORE
+    with _CORE_LOCK:
+        if _CORE is None:
+            _CORE = _import_openvino().Core()
+        return _CORE
+
+
+def cache_dir() -> Path | None:
+    """Where compiled models are cached; None when caching is off or the folder cannot be written."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None and value.strip().lower() in ("", "0", "off", "none", "false"):
+        return None
+    path = Path(value) if value else Path(os.environ.get(CACHE_BASE_ENV) or Path.home() / ".cache" / "edgesam") / "openvino"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path if os.access(path, os.W_OK) else None
+
+
+def compile_config(precision: str, threads: int | None, cache: Path | None) -> dict:
+    if precision not in PRECISION_HINTS:
+        raise BundleError(f"OpenVINO inference precision {precision!r}: expected one of {sorted(PRECISION_HINTS)}")
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    if cache is not None:
+        config["CACHE_DIR"] = str(cache)
+    return config
+
+
+def port_name(port) -> str:
+    """The port's contract name: OpenVINO keeps every name a tensor had (ONNX graphs often give the
+    output an internal name too), so prefer the one `edgesam_runtime.io_spec` defines."""
+    names = port.get_names()
+    contract = CONTRACT_NAMES & names
+    return sorted(contract)[0] if contract else port.get_any_name()
+
+
+def _precision_name(ov_type, asked: str) -> str:
+    """fp32 / bf16 / fp16 from the compiled model's element type (what runs, not what was asked)."""
+    if ov_type is None:
+        return asked
+    name = ov_type.get_type_name() if hasattr(ov_type, "get_type_name") else str(ov_type)
+    return {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}.get(name, name)
+
+
+def _describe_port(port) -> tuple[str, tuple]:
+    dtype = np.dtype(port.get_element_type().to_dtype()).name
+    shape = tuple(d.get_length() if d.is_static else "dynamic" for d in port.get_partial_shape())
+    return dtype, shape
+
+
+class OvGraph:
+    """One graph compiled for the CPU, with a pool of infer requests for concurrent callers."""
+
+    def __init__(self, path: Path, precision: str, threads: int | None, device: str = "CPU", use_cache: bool = True):
+        self.path = Path(path)
+        config = compile_config(precision, threads, cache_dir() if use_cache else None)
+        try:
+            self.compiled = core().compile_model(str(self.path), device, config)
+        except Exception as exc:
+            raise BundleError(f"{self.path}: OpenVINO cannot load this graph ({type(exc).__name__}: {exc})") from None
+        self.inputs = {port_name(p): p for p in self.compiled.inputs}
+        self.output_names = [port_name(p) for p in self.compiled.outputs]
+        self.loaded_from_cache = bool(self._property("LOADED_FROM_CACHE", False))
+        self.execution_precision = _precision_name(self._property("INFERENCE_PRECISION_HINT", None), precision)
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._created = 0
+        self._create_lock = threading.Lock()
+
+    def _property(self, name: str, default):
+        try:
+            return self.compiled.get_property(name)
+        except Exception:  # older OpenVINO releases lack some read-only properties
+            return default
+
+    def io(self) -> tuple[dict, dict]:
+        return ({name: _describe_port(p) for name, p in self.inputs.items()},
+                {port_name(p): _describe_port(p) for p in self.compiled.outputs})
+
+    def _borrow(self):
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._create_lock:
+            if self._created < MAX_REQUESTS:
+                self._created += 1
+                return self.compiled.create_infer_request()
+        return self._idle.get()  # every request busy: wait for one
+
+    @staticmethod
+    def _infer(request, inputs: dict):
+        # share_outputs=False: the arrays returned are copies, so the request can serve the next call.
+        return request.infer(inputs, share_inputs=False, share_outputs=False)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        request = self._borrow()
+        try:
+            result = self._infer(request, {name: feeds[name] for name in self.inputs})
+            return {name: np.asarray(result[i]) for i, name in enumerate(self.output_names)}
+        except Exception as exc:
+            raise BackendError(f"{self.path.name}: OpenVINO failed ({type(exc).__name__}: {exc})") from None
+        finally:
+            self._idle.put(request)  # a failed inference leaves the request reusable
+
+
+class OvBackend:
+    name = "openvino"
+
+    def __init__(self, encoder_path: Path, decoder_path: Path, precisions=("fp32", "fp32"), threads: int | None = None,
+                 **_):
+        self.encoder = OvGraph(encoder_path, precisions[0], threads)
+        self.decoder = OvGraph(decoder_path, precisions[1], threads)
+
+    def io(self) -> dict:
+        return {"encoder": self.encoder.io(), "decoder": self.decoder.io()}
+
+    def shape_limits(self) -> dict:
+        """OpenVINO compiles dynamic axes as dynamic: no limits beyond the graph's static axes."""
+        return {}
+
+    def run_encoder(self, image: np.ndarray) -> np.ndarray:
+        return self.encoder.run({io_spec.ENCODER_INPUT: image})[io_spec.ENCODER_OUTPUT]
+
+    def run_decoder(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        out = self.decoder.run(feeds)
+        masks, scores = io_spec.DECODER_OUTPUTS
+        return out[masks], out[scores]
+
+    @property
+    def loaded_from_cache(self) -> bool:
+        return self.encoder.loaded_from_cache and self.decoder.loaded_from_cache
+
+    @property
+    def execution_precision(self) -> dict:
+        """The precision each graph actually runs in (bf16 asked on a CPU without bf16 math runs f32)."""
+        return {"encoder": self.encoder.execution_precision, "decoder": self.decoder.execution_precision}
+
+    @property
+    def providers(self) -> list[str]:
+        return [f"OpenVINO CPU (encoder {self.encoder.execution_precision}, decoder {self.decoder.execution_precision})"]

@@ -1,0 +1,316 @@
+"""How a model frames its input, and the geometry of ROI framing (numpy + Pillow, no torch).
+
+A model sees either the whole image (SAM's own way: resize the longest side to the input size) or,
+in ROI framing, one square crop per box: a window `roi_margin` times the box's longest side,
+centred on the box, resized to the input size. Small defects on large frames keep their pixels that
+way (a 10 px blowhole in a 600 px frame is 2 px at 128 px whole-image, 64 px in its crop), and a
+model trained from scratch always finds its object in the same place, at the same scale.
+
+With `dense_box`, the box is also given to the decoder as its dense mask prompt: a low-resolution
+map of how much of each cell the box covers. From random init, SAM's two box-corner tokens alone
+do not carry the box to the mask (the decoder settles on a constant negative logit); the dense map
+does.
+
+The framing is a property of a trained model, recorded with its checkpoint (`ArchConfig.extra`)
+and in a bundle's manifest (`model.framing`), so the reference predictor, evaluation, export and
+the runtime apply it without being told. This module is the single source of that geometry: the
+training samples, the PyTorch predictor and the torch-free runtime all call it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from edgesam_runtime import geometry
+from edgesam_runtime.fields import checked_fields
+
+MODES = ("image", "roi")
+# Dense box prompt values: +/- this where the box covers a cell fully / not at all (SAM's mask prompt
+# takes logits; this keeps the map on the scale of the logits a pretrained model was fed).
+DENSE_BOX_LOGIT = 4.0
+
+
+@dataclass(frozen=True)
+class InputFraming:
+    """Whole-image or ROI framing of a model's input; see the module docstring."""
+
+    mode: str = "image"  # image | roi
+    roi_margin: float = 2.0  # roi: crop side = margin x the box's longest side
+    roi_min_side: int = 16  # roi: smallest crop side in frame pixels (a 3 px box still gets context)
+    dense_box: bool = False  # the box also goes to the decoder as a dense mask prompt
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"framing.mode: expected one of {list(MODES)}, got {self.mode!r}")
+        margin_ok = isinstance(self.roi_margin, (int, float)) and not isinstance(self.roi_margin, bool)
+        if not margin_ok or not 1.0 <= self.roi_margin <= 16.0:
+            raise ValueError(f"framing.roi_margin: expected a number in [1, 16], got {self.roi_margin!r}")
+        if not isinstance(self.roi_min_side, int) or isinstance(self.roi_min_side, bool) or self.roi_min_side < 1:
+            raise ValueError(f"framing.roi_min_side: expected an integer >= 1, got {self.roi_min_side!r}")
+        if not isinstance(self.dense_box, bool):
+            raise ValueError(f"framing.dense_box: expected true or false, got {self.dense_box!r}")
+
+    @property
+    def roi(self) -> bool:
+        return self.mode == "roi"
+
+    @property
+    def is_default(self) -> bool:
+        return self == WHOLE_IMAGE
+
+    def describe(self) -> str:
+        text = "whole image" if not self.roi else f"ROI crops ({self.roi_margin:g}x the box side)"
+        return text + (" + dense box prompt" if self.dense_box else "")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None, where: str = "framing") -> "InputFraming":
+        if d is None:
+            return WHOLE_IMAGE
+        return cls(**checked_fields(cls, d, where))
+
+
+WHOLE_IMAGE = InputFraming()
+
+REFINE_STRIDES = (1, 2)  # a refiner's grid: the input side, or half of it (the decoder's own is a quarter)
+
+
+@dataclass(frozen=True)
+class RefineSpec:
+    """A mask refiner (`edgesam.models.refiner`): its output stride and its channel width.
+
+    Recorded like the framing (`ArchConfig.extra["refine"]`, the manifest's `model.refine`): a model
+    that has one draws its masks on an `image_size / stride` grid instead of the decoder's quarter.
+    """
+
+    stride: int = 1
+    width: int = 48
+
+    def __post_init__(self):
+        if self.stride not in REFINE_STRIDES:
+            raise ValueError(f"refine.stride: expected one of {list(REFINE_STRIDES)}, got {self.stride!r}")
+        if not isinstance(self.width, int) or isinstance(self.width, bool) or not 8 <= self.width <= 256:
+            raise ValueError(f"refine.width: expected an integer in [8, 256], got {self.width!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "refine") -> "RefineSpec":
+        return cls(**checked_fields(cls, d, where))
+
+
+def refine_spec_of(arch) -> RefineSpec | None:
+    """The refiner an `ArchConfig` records, or None (masks on the decoder's grid)."""
+    d = (arch.extra or {}).get("refine")
+    return None if d is None else RefineSpec.from_dict(d, "arch.extra.refine")
+
+
+def with_refiner(arch, spec: RefineSpec | None):
+    """`arch` recording `spec` (None: no refiner, recorded by leaving it out)."""
+    extra = {k: v for k, v in (arch.extra or {}).items() if k != "refine"}
+    if spec is not None:
+        extra["refine"] = spec.to_dict()
+    return arch.replace(extra=extra)
+
+
+def mask_grid(image_size: int, spec: RefineSpec | None) -> int:
+    """Side of the grid a model draws its masks on: the decoder's (S/4) or its refiner's (S/stride)."""
+    return image_size // (4 if spec is None else spec.stride)
+
+
+def framing_of(arch) -> InputFraming:
+    """The framing an `ArchConfig` records (in `extra["framing"]`); whole image when it records none."""
+    return InputFraming.from_dict((arch.extra or {}).get("framing"), "arch.extra.framing")
+
+
+def with_framing(arch, framing: InputFraming):
+    """`arch` recording `framing` (the default whole-image framing is recorded by leaving it out)."""
+    extra = {k: v for k, v in (arch.extra or {}).items() if k != "framing"}
+    if not framing.is_default:
+        extra["framing"] = framing.to_dict()
+    return arch.replace(extra=extra)
+
+
+# ------------------------------------------------------------------------------------ crop windows
+def crop_windows(boxes: np.ndarray, margin: float, min_side: int) -> np.ndarray:
+    """(B, 4) inclusive x0, y0, x1, y1 boxes -> (B, 3) int64 windows (x0, y0, side).
+
+    Each window is a square of side max(min_side, ceil(margin x longest box side)) centred on the
+    box; it may reach past the frame (crop_input fills that part). Pixel i covers [i, i + 1), so an
+    inclusive box spans [x0, x1 + 1).
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    extent = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) + 1.0
+    side = np.maximum(np.ceil(margin * extent - 1e-9), min_side).astype(np.int64)
+    cx = (boxes[:, 0] + boxes[:, 2] + 1.0) / 2.0
+    cy = (boxes[:, 1] + boxes[:, 3] + 1.0) / 2.0
+    x0 = np.floor(cx - side / 2.0 + 0.5).astype(np.int64)
+    y0 = np.floor(cy - side / 2.0 + 0.5).astype(np.int64)
+    return np.stack([x0, y0, side], axis=1)
+
+
+def cut(array: np.ndarray, window, fill) -> np.ndarray:
+    """The window's square of `array` (H, W[, C]); the part outside the frame is `fill`."""
+    x0, y0, side = (int(v) for v in window)
+    h, w = array.shape[:2]
+    out = np.empty((side, side) + array.shape[2:], dtype=array.dtype)
+    out[...] = fill
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = array[sy0:sy1, sx0:sx1]
+    return out
+
+
+def crop_input(rgb: np.ndarray, window, image_size: int, mean=geometry.PIXEL_MEAN,
+               std=geometry.PIXEL_STD) -> np.ndarray:
+    """The encoder input (1, 3, S, S) float32 of one window of an HxWx3 uint8 frame.
+
+    Outside the frame the crop holds the pixel mean (0 after normalisation, like SAM's padding).
+    The square crop is resized with the same filter as whole-image preprocessing.
+    """
+    fill = np.clip(np.rint(np.asarray(mean, dtype=np.float64)), 0, 255).astype(np.uint8)
+    crop = cut(rgb, window, fill)
+    resized = np.asarray(Image.fromarray(crop).resize((image_size, image_size), Image.BILINEAR))
+    return geometry.normalize_and_pad(resized, image_size, mean, std)
+
+
+def crop_mask(mask: np.ndarray, window) -> np.ndarray:
+    """The window's square of a bool HxW mask (False outside the frame)."""
+    return cut(np.asarray(mask, dtype=bool), window, False)
+
+
+# ------------------------------------------------------------------------------------ prompts
+def to_window_frame(xy: np.ndarray, window, image_size: int) -> np.ndarray:
+    """(..., 2) frame x/y -> the crop's input frame (what the model sees after resizing the crop)."""
+    x0, y0, side = (float(v) for v in window)
+    out = np.asarray(xy, dtype=np.float32).copy()
+    out[..., 0] -= x0
+    out[..., 1] -= y0
+    return geometry.transform_coords(out, (int(side), int(side)), image_size)
+
+
+def dense_box_prompt(boxes: np.ndarray, scale: np.ndarray, image_size: int) -> np.ndarray:
+    """(B, 4) inclusive boxes in the model's input frame -> (B, 1, S/4, S/4) float32 dense prompts.
+
+    `scale` (B, 2) is the input pixels per original pixel along x and y, so the box covers the
+    continuous span [x0, x1 + 1) of original pixels. Each low-res cell gets +DENSE_BOX_LOGIT where
+    the box covers it fully, -DENSE_BOX_LOGIT where not at all, and the covered fraction in between.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64).reshape(-1, 2), (len(boxes), 2))
+    low = image_size // 4
+    edges = np.arange(low, dtype=np.float64) * 4.0
+    out = np.empty((len(boxes), 1, low, low), dtype=np.float32)
+    for k, (x0, y0, x1, y1) in enumerate(boxes):
+        cover_x = _coverage(edges, x0, x1 + scale[k, 0])
+        cover_y = _coverage(edges, y0, y1 + scale[k, 1])
+        out[k, 0] = DENSE_BOX_LOGIT * (2.0 * np.outer(cover_y, cover_x) - 1.0)
+    return out
+
+
+def _coverage(cell_starts: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Fraction of each 4-pixel cell [s, s + 4) covered by [lo, hi)."""
+    return np.clip((np.minimum(cell_starts + 4.0, hi) - np.maximum(cell_starts, lo)) / 4.0, 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------------ model inputs
+@dataclass
+class ModelInputs:
+    """What the encoder and decoder get for B prompt sets, in the framing's frames.
+
+    images: (1 or B, 3, S, S) encoder input (one whole image, or one crop per prompt set);
+    coords/labels: (B, N, 2)/(B, N) decoder prompts; mask_input: (B, 1, S/4, S/4) or None;
+    windows: (B, 3) crop windows in ROI framing, else None.
+    """
+
+    coords: np.ndarray
+    labels: np.ndarray
+    mask_input: np.ndarray | None
+    windows: np.ndarray | None = None
+    images: np.ndarray | None = None
+
+
+def roi_inputs(rgb: np.ndarray, points, labels, boxes, framing: InputFraming, image_size: int,
+               mean=geometry.PIXEL_MEAN, std=geometry.PIXEL_STD) -> ModelInputs:
+    """ROI framing: one crop per box, with the box (and any points, shared by every box) mapped into it."""
+    if boxes is None:
+        raise geometry.GeometryError("prompts: this model frames its input around a box (ROI framing); "
+                                     "give one box per object (points may come with the boxes)")
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    windows = crop_windows(boxes, framing.roi_margin, framing.roi_min_side)
+    pts, lab = _points_per_box(points, labels, len(boxes))
+    coords, codes, crops = [], [], []
+    for k, window in enumerate(windows):
+        side = (int(window[2]), int(window[2]))
+        shifted_box = boxes[k:k + 1] - np.array([window[0], window[1]] * 2, np.float32)
+        shifted_pts = None if pts is None else pts[k:k + 1] - np.array(window[:2], np.float32)
+        c, l = geometry.build_prompt_arrays(shifted_pts, None if lab is None else lab[k:k + 1], shifted_box,
+                                            side, image_size)
+        coords.append(c)
+        codes.append(l)
+        crops.append(crop_input(rgb, window, image_size, mean, std))
+    mask_input = None
+    if framing.dense_box:
+        scale = image_size / windows[:, 2:3].astype(np.float64)
+        in_frame = to_window_frame_boxes(boxes, windows, image_size)
+        mask_input = dense_box_prompt(in_frame, np.repeat(scale, 2, axis=1), image_size)
+    return ModelInputs(np.concatenate(coords), np.concatenate(codes), mask_input, windows, np.concatenate(crops))
+
+
+def to_window_frame_boxes(boxes: np.ndarray, windows: np.ndarray, image_size: int) -> np.ndarray:
+    """(B, 4) frame boxes -> each in its own window's input frame."""
+    return np.stack([to_window_frame(b.reshape(2, 2), w, image_size).reshape(4) for b, w in zip(boxes, windows)])
+
+
+def image_inputs(points, labels, boxes, framing: InputFraming, original_hw, image_size: int) -> ModelInputs:
+    """Whole-image framing: SAM's prompt arrays, plus the dense box prompt when the model uses one."""
+    coords, codes = geometry.build_prompt_arrays(points, labels, boxes, original_hw, image_size)
+    mask_input = None
+    if framing.dense_box and boxes is not None:
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        in_frame = geometry.transform_boxes(boxes, original_hw, image_size)
+        rh, rw = geometry.resized_shape(*original_hw, image_size)
+        scale = np.array([[rw / original_hw[1], rh / original_hw[0]]])
+        mask_input = dense_box_prompt(in_frame, scale, image_size)
+    return ModelInputs(coords, codes, mask_input)
+
+
+def _points_per_box(points, labels, batch: int):
+    """Points (N, 2) shared by every box, or (B, N, 2) one set per box -> (B, N, 2), (B, N)."""
+    if points is None:
+        return None, None
+    pts = np.asarray(points, dtype=np.float32)
+    lab = np.asarray(labels, dtype=np.float32)
+    if pts.ndim == 2:
+        pts, lab = pts[None], lab.reshape(1, -1)
+    if pts.shape[0] == 1 and batch > 1:
+        pts, lab = np.repeat(pts, batch, axis=0), np.repeat(lab, batch, axis=0)
+    if pts.shape[0] != batch:
+        raise geometry.GeometryError(f"point_coords: {pts.shape[0]} point sets for {batch} boxes")
+    return pts, lab
+
+
+# ------------------------------------------------------------------------------------ map back
+def paste_masks(low_res: np.ndarray, windows: np.ndarray, frame_hw, image_size: int) -> np.ndarray:
+    """(B, M, s, s) low-res logits of B crops -> (B, M, H, W) bool masks in the frame.
+
+    Each crop's logits are upscaled to its window exactly as whole-image logits are to an image of
+    the window's size (`geometry.upscale_masks`), then the part inside the frame is pasted; nothing
+    outside a prompt's window is ever foreground.
+    """
+    low_res = np.asarray(low_res, dtype=np.float32)
+    h, w = int(frame_hw[0]), int(frame_hw[1])
+    out = np.zeros(low_res.shape[:2] + (h, w), dtype=bool)
+    for k, (x0, y0, side) in enumerate(np.asarray(windows, dtype=np.int64)):
+        sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+        if sx1 <= sx0 or sy1 <= sy0:
+            continue
+        masks = geometry.upscale_masks(low_res[k], (int(side), int(side)), image_size)
+        out[k, :, sy0:sy1, sx0:sx1] = masks[:, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]
+    return out
