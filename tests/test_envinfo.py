@@ -46,7 +46,7 @@ def test_unknown_flags_are_none_not_false(tmp_path):
 
 
 def test_this_machine_is_recorded_everywhere():
-    env = envinfo.environment(with_torch=False)
+    env = envinfo.environment()
     assert env["cpu"]["model"] and set(env["cpu"]["flags"]) == set(envinfo.CPU_FLAGS)
     state = envinfo.machine_state()
     assert state["cpu"] == env["cpu"] and len(state["load_average"]) == 3

@@ -129,7 +129,7 @@ def main(argv=None) -> int:
         rows = [measure(b, encoder, size, int(c), work, calib) for b in backends for c in args.counts.split(",")]
     result = {"name": name, "variant": args.variant, "image_size": size, "weights": "random init (seed 0)",
               "command": command_line(argv), "calibration_images_from": str(calib), "limit_gb": LIMIT_GB, "rows": rows,
-              "machine": state, "environment": environment(with_torch=False), "smoke": args.smoke}
+              "machine": state, "environment": environment(), "smoke": args.smoke}
     lines = [f"# int8 calibration memory: {args.variant} at {size} px", "", "Command:", "",
              f"    {result['command']}", "", f"CPU: {state['cpu_line']}; load average {state['load_average']}.",
              "Peak RSS of one process calibrating and quantizing the encoder (`/usr/bin/time -v`, maximum resident "

@@ -418,7 +418,7 @@ def main(argv=None) -> int:
         "images": [item.key for item in plan], "prompts": plan.num_prompts, "passes": args.passes,
         "threads": args.threads, "build_s": build_s, "bundle": str(bundle),
         "machine_start": start_state, "machine_measure_start": measure_state, "machine_end": end_state,
-        "rows": rows, "verdict": verdict(rows, start_state["cpu"]), "environment": environment(with_torch=False),
+        "rows": rows, "verdict": verdict(rows, start_state["cpu"]), "environment": environment(),
     }
     out = Path(args.out)
     write_json_atomic(out / f"{name}.json", result)

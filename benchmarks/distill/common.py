@@ -42,11 +42,11 @@ def source_record() -> dict:
 
 
 def context(argv: list[str] | None = None, note: str = NOTE) -> dict:
-    from edgesam_runtime.envinfo import environment
+    from edgesam.utils.environment import toolchain_environment
 
     return {"command": " ".join(["python"] + (argv or sys.argv)), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "loadavg_start": [round(v, 2) for v in os.getloadavg()], "cpu": cpu_record(), "source": source_record(),
-            "environment": environment(), "note": note}
+            "environment": toolchain_environment(), "note": note}
 
 
 def machine_lines(p: dict) -> list[str]:

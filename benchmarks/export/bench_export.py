@@ -30,7 +30,7 @@ import torch
 
 from edgesam_runtime import geometry
 from edgesam.data import load_dataset, read_image, tight_box
-from edgesam_runtime.envinfo import environment
+from edgesam.utils.environment import toolchain_environment
 from edgesam.export import ExportConfig, export_bundle
 from edgesam.export.calibration import ImageCalibrationReader, calibration_digest, resolve_calibration_images
 from edgesam.export.checks import decoder_feeds
@@ -199,7 +199,7 @@ def main(argv=None) -> int:
         "export_checks": manifest["checks"], "latency": lat, **acc,
         "int8_settings": {"default": manifest["quantization"]["int8"] | {"excluded_nodes": len(manifest["quantization"]["int8"]["excluded_nodes"]["encoder"])},
                           **VARIANTS},
-        "environment": environment(),
+        "environment": toolchain_environment(),
     }
     out = REPO / "benchmarks" / "export" / "results"
     write_json_atomic(out / f"{name}.json", result)

@@ -66,7 +66,7 @@ def rows_by_format(report: dict) -> dict:
 
 
 def main(argv=None) -> None:
-    from edgesam_runtime.envinfo import environment
+    from edgesam.utils.environment import toolchain_environment
     from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,7 +96,7 @@ def main(argv=None) -> None:
     edgesam("export", "--checkpoint", pruned, "--out", work / "bundle_pruned", "--precision", "fp32", "--quiet")
     pruned_bench = bench(work / "bundle_pruned", args.checkpoint, work / "bench_pruned")
 
-    result = {"checkpoint": str(args.checkpoint), "environment": environment(), "load_before": load_before,
+    result = {"checkpoint": str(args.checkpoint), "environment": toolchain_environment(), "load_before": load_before,
               "load_after": os.getloadavg(), "precisions": rows_by_format(precisions),
               "pruned": rows_by_format(pruned_bench), "prune_report": prune_report, "targets": TARGETS,
               "command": "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/fidelity/trained.py "

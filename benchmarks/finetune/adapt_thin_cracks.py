@@ -40,7 +40,7 @@ def ceilings(data: Path) -> dict:
 
 
 def main(argv=None) -> None:
-    from edgesam_runtime.envinfo import environment
+    from edgesam.utils.environment import toolchain_environment
     from edgesam.train import merge_run
     from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
@@ -71,7 +71,7 @@ def main(argv=None) -> None:
     from edgesam.models import count_parameters, create_model
 
     result = {"base": str(args.base), "data": str(data), "ceilings": ceilings(data), "rows": rows,
-              "base_params": count_parameters(create_model(checkpoint=args.base)), "environment": environment(),
+              "base_params": count_parameters(create_model(checkpoint=args.base)), "environment": toolchain_environment(),
               "load_before": load_before, "load_after": os.getloadavg(), "target_gain": TARGET_GAIN,
               "command": "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/adapt_thin_cracks.py "
                          + " ".join(sys.argv[1:])}

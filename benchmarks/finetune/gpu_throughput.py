@@ -125,7 +125,7 @@ def main():
     args = p.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("gpu_throughput: no CUDA device; this benchmark measures GPU training throughput only")
-    from edgesam_runtime.envinfo import environment
+    from edgesam.utils.environment import toolchain_environment
     from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     data = batches(args.image_size, args.batch, args.warmup + min(args.steps, 8), args.objects)
@@ -138,7 +138,7 @@ def main():
         print(rows[-1], flush=True)
     result = {"command": "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/gpu_throughput.py "
                          + " ".join(sys.argv[1:]),
-              "setup": vars(args), "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device, "environment": environment(),
+              "setup": vars(args), "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device, "environment": toolchain_environment(),
               "targets": {"lora_images_per_s": 40, "lora_peak_gib": 16, "decoder_cached_images_per_s": 1000},
               "rows": rows}
     out = Path(args.out)

@@ -43,7 +43,7 @@ def class_view(root: Path, classes) -> Path:
 
 
 def main(argv=None) -> None:
-    from edgesam_runtime.envinfo import environment
+    from edgesam.utils.environment import toolchain_environment
     from edgesam.models import count_parameters, create_model
     from edgesam.train import merge_run
     from edgesam_runtime.files import write_json_atomic, write_text_atomic
@@ -76,7 +76,7 @@ def main(argv=None) -> None:
         rows.append({"name": name, "new": scores(merged, new), "old": scores(merged, old), "run": outcome(run),
                      "fidelity": fidelity(merged, new, work / f"{run.name}_export", calib)})
     result = {"new_class": args.new_class, "base_params": count_parameters(create_model(checkpoint=base)),
-              "rows": rows, "environment": environment(), "load_before": load_before, "load_after": os.getloadavg(),
+              "rows": rows, "environment": toolchain_environment(), "load_before": load_before, "load_after": os.getloadavg(),
               "command": "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/heldout_compare.py "
                          + " ".join(sys.argv[1:])}
     write_json_atomic(HERE / "heldout_results.json", result)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from edgesam.data import load_dataset, synthesize_dataset
-from edgesam_runtime.envinfo import environment
+from edgesam.utils.environment import toolchain_environment
 from edgesam.models import create_model
 from edgesam.reference.predictor import SamReferencePredictor
 from edgesam_runtime.files import write_json_atomic, write_text_atomic
@@ -70,7 +70,7 @@ def main():
     image, source = test_image()
     rows = [measure(v, image, args.encoder_runs, args.decoder_runs) for v in args.variants.split(",")]
     result = {"image": source, "image_hw": list(image.shape[:2]), "torch_threads": torch.get_num_threads(),
-              "load_average_after": os.getloadavg(), "rows": rows, "environment": environment(),
+              "load_average_after": os.getloadavg(), "rows": rows, "environment": toolchain_environment(),
               "command": "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/predictor/latency.py"}
     write_json_atomic(HERE / "results.json", result)
     lines = ["# PyTorch reference predictor latency (CPU)", "",

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from edgesam_runtime.envinfo import environment
+from edgesam.utils.environment import toolchain_environment
 from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
 HERE = Path(__file__).resolve().parent
@@ -19,7 +19,7 @@ NOTE = ("Measured on a shared 2-core CPU: other engineers' processes may have be
 def context() -> dict:
     return {"command": " ".join([Path(sys.executable).name] + sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "loadavg_start": os.getloadavg(), "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "environment": environment(), "note": NOTE}
+            "cpu_count": os.cpu_count(), "environment": toolchain_environment(), "note": NOTE}
 
 
 def write(name: str, payload: dict, markdown) -> None:

@@ -112,7 +112,7 @@ def main():
               "command": "flock /tmp/edgesam-bench.lock " + " ".join(["env OPENBLAS_NUM_THREADS=" + os.environ["OPENBLAS_NUM_THREADS"]]
                                                                       if "OPENBLAS_NUM_THREADS" in os.environ else [])
               + " .venv/bin/python benchmarks/runtime/decoder_latency.py " + " ".join(os.sys.argv[1:]),
-              "environment": environment(with_torch=False),
+              "environment": environment(),
               "note": ("Random-init weights (no official checkpoint here): masks are denser than real defect masks, the worst "
                        "case for up-scaling. The host is a shared 2-core VM; other engineers' processes may have been running. "
                        "Runtime and official decoder calls alternate in one process, so their ratio is comparable. The official "

@@ -18,7 +18,7 @@ import torch
 
 from edgesam_runtime import geometry
 from edgesam.bench.fast_path import FastPathConfig, TorchFastPath
-from edgesam_runtime.envinfo import environment
+from edgesam.utils.environment import toolchain_environment
 from edgesam.eval import mask_agreement
 from edgesam.models import create_model
 from edgesam_runtime.files import write_json_atomic, write_text_atomic
@@ -103,7 +103,7 @@ def main():
               "iou_target_failure": iou_failure,
               "config": vars(args), "target": {"speedup": TARGET_SPEEDUP, "mask_iou": TARGET_IOU},
               "met": fast_ips / eager_ips >= TARGET_SPEEDUP and iou_failure is None,
-              "environment": environment(), "command": " ".join(sys.argv)}
+              "environment": toolchain_environment(), "command": " ".join(sys.argv)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "torch_fast_gpu.json", result)

@@ -97,7 +97,8 @@ def _measure(fmt, plan, manifest) -> FormatRun:
 
 def run_bench(config: BenchConfig) -> dict:
     """Measure, score, check floors and (with `config.out`) write the report; returns it as a dict."""
-    from edgesam_runtime.envinfo import environment, machine_state
+    from edgesam_runtime.envinfo import machine_state
+    from edgesam.utils.environment import toolchain_environment
     from edgesam_runtime.backends.choice import cpu_notes
 
     warnings: list[str] = []
@@ -124,7 +125,7 @@ def run_bench(config: BenchConfig) -> dict:
         "bundle": str(config.bundle), "reference": checkpoint, "config": config.to_dict(),
         "images": len(plan), "prompts": plan.num_prompts, "plan": plan.describe(), "formats": rows,
         "framing": (manifest.get("model") or {}).get("framing"),
-        "warnings": warnings, "environment": environment(), "started": started,
+        "warnings": warnings, "environment": toolchain_environment(), "started": started,
         "machine": {**machine, "load_average_end": machine_state()["load_average"], "notes": cpu_notes(machine["cpu"])},
         "defaults": defaults,
         "note": "wall-clock latencies on a shared host (other processes may have been running); compare formats "

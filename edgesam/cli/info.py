@@ -17,9 +17,11 @@ def info(as_json: bool):
     """
     import json
 
-    from edgesam_runtime.envinfo import CPU_FLAGS, environment, load_average, variant_table
+    from edgesam.models.registry import variant_table
+    from edgesam.utils.environment import toolchain_environment
+    from edgesam_runtime.envinfo import CPU_FLAGS, load_average
 
-    env, variants = environment(), variant_table()
+    env, variants = toolchain_environment(), variant_table()
     if as_json:
         click.echo(json.dumps({"environment": env, "variants": variants, "load_average": load_average()}, indent=2))
         return

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import edgesam
 from edgesam_runtime import io_spec
-from edgesam_runtime.envinfo import environment
+from edgesam.utils.environment import toolchain_environment
 from edgesam.export import checks
 from edgesam.export.config import ExportConfig
 from edgesam.export.onnx_export import export_decoder, export_encoder, export_official_decoder, export_refiner
@@ -149,7 +149,7 @@ def _base_manifest(model, arch, config: ExportConfig, checkpoint_path: Path | No
         "quantization": {},
         "source": {"checkpoint": str(checkpoint_path) if checkpoint_path else None,
                    "checkpoint_sha256": sha256_file(checkpoint_path) if checkpoint_path else None},
-        "versions": environment(with_torch=True),
+        "versions": toolchain_environment(),
         "export_config": config.to_dict(),
         "checks": {},
     }

@@ -207,3 +207,17 @@ def shrink_blocks(sam: Sam, arch: ArchConfig) -> None:
 
 def count_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def variant_table() -> list[dict]:
+    """Each registered variant with its parameter counts (built on the meta device: no memory cost)."""
+    rows = []
+    for name, arch in VARIANTS.items():
+        with torch.device("meta"):
+            model = build_sam(arch)
+        rows.append({
+            "variant": name, "image_size": arch.image_size, "params_m": count_parameters(model) / 1e6,
+            "encoder_params_m": count_parameters(model.image_encoder) / 1e6,
+            "checkpoint": OFFICIAL_CHECKPOINTS.get(name),
+        })
+    return rows

@@ -1,5 +1,6 @@
 """What a bundle, a report or a benchmark records about the machine: tool versions, the CPU and its
-instruction-set features, and the load at measurement time (torch optional: the runtime calls this too).
+instruction-set features, and the load at measurement time (torch-free: the toolchain adds torch's versions,
+`edgesam.utils.environment`).
 
 CPU features decide which int8/bf16 kernels exist (VNNI: int8 dot products; AVX512_BF16/AMX: bf16
 matrix math), so figures from two machines are comparable only when their features are recorded.
@@ -121,9 +122,8 @@ def machine_state() -> dict:
     return {"cpu": cpu_features(), "load_average": load_average(), "cpu_line": describe_cpu()}
 
 
-def environment(with_torch: bool = True) -> dict:
-    """Python, numpy, onnx, onnxruntime (+ providers), OpenVINO, NNCF, TensorRT, the CPU, and
-    torch/CUDA/GPU when asked."""
+def environment() -> dict:
+    """Python, numpy, onnx, onnxruntime (+ providers), OpenVINO, NNCF, TensorRT and the CPU."""
     env = {"python": platform.python_version(), "platform": platform.platform(), "numpy": _version("numpy"),
            "onnx": _version("onnx"), "onnxruntime": _version("onnxruntime")}
     try:
@@ -136,34 +136,4 @@ def environment(with_torch: bool = True) -> dict:
     env["nncf"] = package_version("nncf")
     env["tensorrt"] = _version("tensorrt")
     env["cpu"] = cpu_features()
-    if with_torch:
-        env.update(torch_environment())
     return env
-
-
-def torch_environment() -> dict:
-    import torch
-
-    env = {"torch": torch.__version__, "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available()}
-    if torch.cuda.is_available():
-        env["gpu"] = torch.cuda.get_device_name(0)
-        env["compute_capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
-    return env
-
-
-def variant_table() -> list[dict]:
-    """Each registered variant with its parameter counts (built on the meta device: no memory cost)."""
-    import torch
-
-    from edgesam.models import OFFICIAL_CHECKPOINTS, VARIANTS, build_sam, count_parameters
-
-    rows = []
-    for name, arch in VARIANTS.items():
-        with torch.device("meta"):
-            model = build_sam(arch)
-        rows.append({
-            "variant": name, "image_size": arch.image_size, "params_m": count_parameters(model) / 1e6,
-            "encoder_params_m": count_parameters(model.image_encoder) / 1e6,
-            "checkpoint": OFFICIAL_CHECKPOINTS.get(name),
-        })
-    return rows
