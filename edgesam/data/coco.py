@@ -1,4 +1,4 @@
-"""COCO instance annotations: the JSON checked against `edgesam/schemas/coco.schema.json`, masks
+"""COCO instance annotations: the JSON checked against `runtime/edgesam_runtime/schemas/coco.schema.json`, masks
 decoded by pycocotools (COCO's own RLE and polygon code; binary wheels for Linux, Windows and macOS).
 
 What pycocotools' C code does not check is checked here first, because a dataset may come from

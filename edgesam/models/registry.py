@@ -106,7 +106,7 @@ class ArchConfig:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "arch", error: type[Exception] = ValueError) -> "ArchConfig":
-        """A recorded architecture, checked against `edgesam/schemas/arch.schema.json` first (types and
+        """A recorded architecture, checked against `runtime/edgesam_runtime/schemas/arch.schema.json` first (types and
         ranges: an `image_size` of "abc" or 131072 is refused here, not at allocation)."""
         schema.check(d, "arch", where, error)
         d = dict(d)

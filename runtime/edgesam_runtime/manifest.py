@@ -22,7 +22,7 @@ integrators in docs/bundle.md. Layout of `manifest.json` (format_version 1):
                  (file, format, precision, sha256, bytes, stride, grid) every graph set's decoder output
                  goes through; io.refiner names its tensors
 
-The fields readers rely on are checked against edgesam/schemas/manifest.schema.json (`edgesam_runtime.schema`);
+The fields readers rely on are checked against runtime/edgesam_runtime/schemas/manifest.schema.json (`edgesam_runtime.schema`);
 every file the manifest names must resolve inside the bundle folder.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def read_manifest(bundle_dir: str | Path) -> dict:
 
 
 def validate_manifest(manifest: dict, path: str | Path = MANIFEST_NAME) -> None:
-    """The manifest against `edgesam/schemas/manifest.schema.json` (types, ranges, file names, hashes).
+    """The manifest against `runtime/edgesam_runtime/schemas/manifest.schema.json` (types, ranges, file names, hashes).
 
     The format version is judged first: a newer bundle gets "upgrade edgesam", not a field error.
     """

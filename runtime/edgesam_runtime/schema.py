@@ -7,7 +7,7 @@ Two steps, each ending in one `SchemaError` line that names the file and the fie
 1. `load_json` / `load_yaml`: the file's size, its encoding (UTF-8), its syntax, numbers that are
    finite (no NaN, Infinity or 1e999), and how deep and how large the parsed structure is (a JSON or
    YAML "bomb" is refused before anything walks it).
-2. `check`: a JSON Schema (draft 2020-12, the `jsonschema` library) from `edgesam/schemas/`: types,
+2. `check`: a JSON Schema (draft 2020-12, the `jsonschema` library) from `edgesam_runtime/schemas/`: types,
    ranges, sizes and required fields. The schemas are plain JSON so that C++ integrators can validate
    a bundle's manifest with their own validator (docs/bundle.md).
 
