@@ -7,10 +7,10 @@ synthetic inspection-image generator for tests and demos.
 
 from .augment import AugmentConfig, Augmenter
 from .check import ClassReport, DatasetReport, check_dataset
-from .datasets import (Dataset, ImageRecord, Sample, count_objects, label_components, load_dataset, mask_to_objects,
-                       resolve_mask_mode)
+from .datasets import Dataset, count_objects, label_components, load_dataset, mask_to_objects, resolve_mask_mode
 from .io import DataError, list_images, read_image, read_mask, write_image_atomic
 from .prompt_sampling import PromptSample, sample_box, sample_points, sample_prompt, tight_box
+from .records import ImageRecord, Sample
 from .split import split_by_stem
 from .synth import synthesize_dataset
 

@@ -20,6 +20,7 @@ import numpy as np
 from edgesam_runtime import schema
 
 from .io import DataError
+from .records import ImageRecord
 
 NO_OBJECT_CLASS = "background"
 # Polygon points may lie outside the image (annotation tools clip loosely), but not further than
@@ -193,8 +194,6 @@ def load_coco_records(json_path: str | os.PathLike):
     An image's ``class_name`` is its most frequent category (``"background"`` when it has no
     annotations), which is what the per-class split stratifies on.
     """
-    from .datasets import ImageRecord
-
     path = Path(json_path)
     data = read_json(path)
     schema.check(data, "coco", str(path), DataError)

@@ -12,13 +12,14 @@ components are labelled in numpy (no scipy), by linking runs of foreground pixel
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from .coco import annotations_to_masks, is_coco_candidate, load_coco_records
 from .io import DataError, list_images, read_image, read_mask
+from .records import ImageRecord, Sample
 
 MASK_MODES = ("auto", "binary", "instance")
 DEFAULT_MIN_AREA = 16
@@ -248,47 +249,6 @@ def filter_min_area(masks: np.ndarray, min_area: int) -> np.ndarray:
     return masks[masks.sum(axis=(1, 2)) >= max(min_area, 1)]
 
 
-# --------------------------------------------------------------------------- records and samples
-@dataclass(frozen=True)
-class ImageRecord:
-    """One image of a dataset and where its labels live (no pixels).
-
-    ``mask_path`` is set for images/ + masks/ layouts; ``coco_anns`` holds the image's COCO
-    annotations (dicts with ``id``, ``category``, ``segmentation``, ``iscrowd``, ``image_size``)
-    for COCO layouts; both are None for unlabelled images.
-    """
-
-    stem: str
-    class_name: str
-    image_path: Path
-    mask_path: Path | None = None
-    coco_anns: tuple | None = field(default=None, hash=False)
-
-    @property
-    def key(self) -> str:
-        """Stable identity used by the split: ``class_name/stem``."""
-        return f"{self.class_name}/{self.stem}"
-
-    @property
-    def labelled(self) -> bool:
-        return self.mask_path is not None or self.coco_anns is not None
-
-
-@dataclass
-class Sample:
-    """A loaded image with its objects: ``masks`` is bool [K,H,W] (K may be 0)."""
-
-    stem: str
-    class_name: str
-    image: np.ndarray
-    masks: np.ndarray
-    image_path: Path
-
-    @property
-    def num_objects(self) -> int:
-        return int(self.masks.shape[0])
-
-
 def _check_same_size(image: np.ndarray, mask_hw: tuple[int, int], image_path: Path, label_src: str) -> None:
     ih, iw = image.shape[:2]
     if (ih, iw) != tuple(mask_hw):
@@ -348,8 +308,6 @@ class Dataset:
             _check_same_size(image, stored.shape, rec.image_path, str(rec.mask_path))
             masks = mask_to_objects(stored, self.mask_mode, self.min_area)
         elif rec.coco_anns is not None:
-            from .coco import annotations_to_masks
-
             masks = filter_min_area(annotations_to_masks(rec.coco_anns, (h, w), rec.image_path), self.min_area)
         else:
             masks = np.zeros((0, h, w), dtype=bool)
@@ -408,8 +366,6 @@ def unlabelled_records(folder: Path, class_name: str) -> list[ImageRecord]:
 def find_coco_json(folder: Path) -> Path | None:
     """The single COCO JSON in ``folder`` (other valid JSON files, e.g. reports, are ignored; one that
     does not parse is a DataError naming it, never a reason to call the folder unlabelled)."""
-    from .coco import is_coco_candidate
-
     found = [p for p in sorted(folder.glob("*.json")) if p.is_file() and is_coco_candidate(p)]
     if len(found) > 1:
         raise DataError(f"{folder}: {len(found)} COCO JSON files ({', '.join(p.name for p in found)}); "
@@ -453,8 +409,6 @@ def class_folders(path: Path) -> list[Path]:
 
 
 def _load_per_class(path: Path, min_area: int, mask_mode: str) -> Dataset:
-    from .coco import load_coco_records
-
     labelled: list[ImageRecord] = []
     unlabelled: list[ImageRecord] = []
     classes: set[str] = set()
@@ -503,8 +457,6 @@ def load_dataset(path: str | os.PathLike, min_area: int = DEFAULT_MIN_AREA, mask
         return Dataset(path, unlabelled_records(path, path.name), min_area=min_area,
                        mask_mode=mask_mode, labelled=False, layout=layout)
     if layout == "coco":
-        from .coco import load_coco_records
-
         json_path = path if path.is_file() else find_coco_json(path)
         records, cats = load_coco_records(json_path)
         return Dataset(json_path.parent, records, cats, min_area=min_area, mask_mode=mask_mode,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 
-from .datasets import Dataset, ImageRecord
+from .datasets import Dataset
+from .records import ImageRecord
 
 _SCALE = float(2**64)
 

@@ -5,6 +5,7 @@ from typing import Callable
 
 from edgesam.pipeline.runner import StageFailed, run_stages
 from edgesam.pipeline.spec import PipelineSpec, SynthSpec
+from edgesam.pipeline.stages import build_stages
 
 __all__ = ["PipelineSpec", "StageFailed", "SynthSpec", "demo_spec", "run_pipeline"]
 
@@ -30,9 +31,7 @@ def demo_spec(out: str = "runs/demo") -> PipelineSpec:
 
 def run_pipeline(spec: PipelineSpec, progress: bool = True, echo: Callable[[str], None] = print) -> dict:
     """Run every stage of `spec`; a rerun skips stages whose inputs did not change."""
-    from edgesam.pipeline.stages import _paths, build_stages
-
     spec.out_dir.mkdir(parents=True, exist_ok=True)
     (spec.out_dir / "pipeline.yaml").write_text(spec.to_yaml())
-    context = {"spec": spec, "paths": _paths(spec), "progress": progress}
+    context = {"spec": spec, "paths": spec.paths(), "progress": progress}
     return run_stages(build_stages(spec), spec.out_dir, context, echo)

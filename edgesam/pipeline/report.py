@@ -49,10 +49,9 @@ def task_accuracy(paths: dict, spec) -> dict:
     """
     from edgesam.eval import BoxFillAdapter, evaluate, model_adapter
     from edgesam.models import create_model
-    from edgesam.pipeline.stages import _final_checkpoint
 
     plan = validation_plan(paths, spec)
-    model = evaluate(model_adapter(create_model(checkpoint=_final_checkpoint(spec))), plan, "final model", boundary=False)
+    model = evaluate(model_adapter(create_model(checkpoint=spec.final_checkpoint())), plan, "final model", boundary=False)
     baseline = evaluate(BoxFillAdapter(), plan, "box-filled baseline", boundary=False)
     per_class = {name: {"miou": figures["miou"], "box_baseline_miou": baseline.by("class_name")[name]["miou"],
                         "n": figures["n"]} for name, figures in model.by("class_name").items()}

@@ -62,6 +62,30 @@ class PipelineSpec:
     def out_dir(self) -> Path:
         return Path(self.out)
 
+    def paths(self) -> dict[str, Path]:
+        """Where each stage reads and writes, under `out` (the data where the spec names a folder)."""
+        out = self.out_dir
+        return {
+            "data": Path(self.data) if self.data else out / "data",
+            "finetune": out / "finetune",
+            "merged": out / "merged.pth",
+            "pruned": out / "pruned.pth",
+            "prune_run": out / "prune",
+            "student": out / "student.pth",
+            "distill_run": out / "distill",
+            "distill_cache": out / "distill_cache",
+            "bundle": out / "bundle",
+            "bench": out / "bench",
+            "report": out / "report.md",
+        }
+
+    def final_checkpoint(self) -> Path:
+        """The model export and bench take: the distilled student, the pruned model, or the merged one."""
+        paths = self.paths()
+        if self.distill is not None:
+            return paths["student"]
+        return paths["pruned"] if self.prune is not None else paths["merged"]
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

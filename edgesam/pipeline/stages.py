@@ -7,26 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgesam.pipeline.report import write_pipeline_report
 from edgesam.pipeline.runner import Stage
 from edgesam.pipeline.spec import PipelineSpec
 from edgesam_runtime.files import sha256_file
-
-
-def _paths(spec: PipelineSpec) -> dict[str, Path]:
-    out = spec.out_dir
-    return {
-        "data": Path(spec.data) if spec.data else out / "data",
-        "finetune": out / "finetune",
-        "merged": out / "merged.pth",
-        "pruned": out / "pruned.pth",
-        "prune_run": out / "prune",
-        "student": out / "student.pth",
-        "distill_run": out / "distill",
-        "distill_cache": out / "distill_cache",
-        "bundle": out / "bundle",
-        "bench": out / "bench",
-        "report": out / "report.md",
-    }
 
 
 def _data_signature(path: Path) -> dict:
@@ -34,13 +18,6 @@ def _data_signature(path: Path) -> dict:
     files = [p for p in path.rglob("*") if p.is_file()]
     return {"path": str(path.resolve()), "files": len(files), "bytes": sum(p.stat().st_size for p in files),
             "mtime": max((p.stat().st_mtime for p in files), default=0)}
-
-
-def _final_checkpoint(spec: PipelineSpec) -> Path:
-    paths = _paths(spec)
-    if spec.distill is not None:
-        return paths["student"]
-    return paths["pruned"] if spec.prune is not None else paths["merged"]
 
 
 def _file_sig(path: Path) -> str | None:
@@ -182,14 +159,14 @@ def run_export(ctx: dict) -> dict:
     from edgesam.export import export_bundle
 
     spec, paths = ctx["spec"], ctx["paths"]
-    manifest = export_bundle(_final_checkpoint(spec), paths["bundle"], export_config(spec, paths), progress=ctx["progress"])
+    manifest = export_bundle(spec.final_checkpoint(), paths["bundle"], export_config(spec, paths), progress=ctx["progress"])
     graphs = {name: {part: entry["bytes"] for part, entry in parts.items()} for name, parts in manifest["graphs"].items()}
     return {"graphs_bytes": graphs, "checks": manifest.get("checks", {})}
 
 
 def export_fingerprint(ctx: dict) -> dict:
     spec = ctx["spec"]
-    return {"config": export_config(spec, ctx["paths"]).to_dict(), "checkpoint": _file_sig(_final_checkpoint(spec))}
+    return {"config": export_config(spec, ctx["paths"]).to_dict(), "checkpoint": _file_sig(spec.final_checkpoint())}
 
 
 # ----------------------------------------------------------------------------------------- bench
@@ -197,7 +174,7 @@ def bench_config(spec: PipelineSpec, paths: dict):
     from edgesam.bench.config import BenchConfig
 
     options = {"max_images": 12, **spec.bench}
-    return BenchConfig(bundle=str(paths["bundle"]), data=str(paths["data"]), reference=str(_final_checkpoint(spec)),
+    return BenchConfig(bundle=str(paths["bundle"]), data=str(paths["data"]), reference=str(spec.final_checkpoint()),
                        out=str(paths["bench"]), min_iou=spec.min_iou, max_latency_ms=spec.max_latency_ms,
                        split="val", val_fraction=spec.val_fraction, split_seed=spec.seed, **options)
 
@@ -219,13 +196,11 @@ def bench_fingerprint(ctx: dict) -> dict:
 
 # ---------------------------------------------------------------------------------------- report
 def run_report(ctx: dict) -> dict:
-    from edgesam.pipeline.report import write_pipeline_report
-
     return write_pipeline_report(ctx)
 
 
 def build_stages(spec: PipelineSpec) -> list[Stage]:
-    paths = _paths(spec)
+    paths = spec.paths()
     stages = [
         Stage("data", run_data, data_fingerprint, lambda c: [paths["data"]]),
         Stage("finetune", run_finetune, finetune_fingerprint, lambda c: [paths["finetune"] / "last.pt"]),

@@ -11,7 +11,7 @@ import pytest
 
 from edgesam.models import load_model
 from edgesam.pipeline import PipelineSpec
-from edgesam.pipeline.stages import _final_checkpoint, _paths, build_stages, distill_fingerprint, run_distill_stage
+from edgesam.pipeline.stages import build_stages, distill_fingerprint, run_distill_stage
 
 
 def tiny_spec(out, data, **changes) -> PipelineSpec:
@@ -25,14 +25,14 @@ def tiny_spec(out, data, **changes) -> PipelineSpec:
 def test_distill_runs_between_merge_and_export_and_hands_export_the_student(tmp_path, teacher_path, line_dir):
     spec = tiny_spec(tmp_path / "pipe", line_dir)
     assert [s.name for s in build_stages(spec)] == ["data", "finetune", "merge", "distill", "export", "bench", "report"]
-    paths = _paths(spec)
+    paths = spec.paths()
     paths["merged"].parent.mkdir(parents=True)
     shutil.copy(teacher_path, paths["merged"])  # what the merge stage leaves
     ctx = {"spec": spec, "paths": paths, "progress": False, "data": {"path": str(line_dir)}}
     figures = run_distill_stage(ctx)
     assert figures["student"] == "vit_n" and 0.0 <= figures["box_iou_vs_teacher"] <= 1.0
     assert figures["embedding"]["val_mse"] > 0
-    assert _final_checkpoint(spec) == paths["student"]  # what export and bench take
+    assert spec.final_checkpoint() == paths["student"]  # what export and bench take
     _, arch = load_model(None, paths["student"])
     assert arch.variant == "vit_n" and arch.extra["distilled_from"]["teacher"] == str(paths["merged"])
     before = distill_fingerprint(ctx)
