@@ -1,7 +1,8 @@
 """bench can score on the validation split alone, so a fine-tuned model is not scored on its training images."""
 import pytest
 
-from edgesam.bench.config import BenchConfig, BenchConfigError
+from edgesam.bench.config import BenchConfig
+from edgesam.utils.config import ConfigError
 from edgesam.bench.run import bench_plan
 from edgesam.data import load_dataset, split_by_stem, synthesize_dataset
 
@@ -18,5 +19,5 @@ def test_val_plan_draws_only_validation_images(tmp_path):
 
 
 def test_bad_split_is_refused():
-    with pytest.raises(BenchConfigError, match="split"):
+    with pytest.raises(ConfigError, match="split"):
         BenchConfig(bundle="b", data="d", split="train")

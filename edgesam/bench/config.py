@@ -1,17 +1,13 @@
 """`BenchConfig`: what `edgesam bench` measures and which floors gate a release."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from edgesam.eval.plan import PROMPT_KINDS
+from edgesam.utils.config import Config, ConfigError
 
 
 RUNTIME_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
-
-
-class BenchConfigError(ValueError):
-    """A bench setting with a value that cannot be measured."""
 
 
 def parse_backends(value) -> str | tuple[str, ...]:
@@ -21,13 +17,13 @@ def parse_backends(value) -> str | tuple[str, ...]:
     names = tuple(v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip())
     unknown = [n for n in names if n not in RUNTIME_BACKENDS]
     if not names or unknown:
-        raise BenchConfigError(f"backends: expected 'all', 'auto' or a comma list of {', '.join(RUNTIME_BACKENDS)}, "
+        raise ConfigError(f"backends: expected 'all', 'auto' or a comma list of {', '.join(RUNTIME_BACKENDS)}, "
                                f"got {value!r}")
     return names
 
 
 @dataclass
-class BenchConfig:
+class BenchConfig(Config):
     bundle: str
     data: str
     reference: str | None = None  # checkpoint of the PyTorch reference (None: the bundle's source checkpoint)
@@ -54,23 +50,23 @@ class BenchConfig:
 
     def __post_init__(self):
         if self.prompt not in PROMPT_KINDS:
-            raise BenchConfigError(f"prompt: expected one of {PROMPT_KINDS}, got {self.prompt!r}")
+            raise ConfigError(f"prompt: expected one of {PROMPT_KINDS}, got {self.prompt!r}")
         if self.split not in ("all", "val"):
-            raise BenchConfigError(f"split: expected 'all' or 'val', got {self.split!r}")
+            raise ConfigError(f"split: expected 'all' or 'val', got {self.split!r}")
         if not self.box_jitter >= 0:
-            raise BenchConfigError(f"box_jitter: expected a fraction >= 0 of the box side, got {self.box_jitter}")
+            raise ConfigError(f"box_jitter: expected a fraction >= 0 of the box side, got {self.box_jitter}")
         if int(self.max_images) < 1:
-            raise BenchConfigError(f"max_images: expected a positive integer, got {self.max_images}")
+            raise ConfigError(f"max_images: expected a positive integer, got {self.max_images}")
         if self.torch_fast not in ("auto", "on", "off"):
-            raise BenchConfigError(f"torch_fast: expected auto, on or off, got {self.torch_fast!r}")
+            raise ConfigError(f"torch_fast: expected auto, on or off, got {self.torch_fast!r}")
         if self.torch_fast_dtype not in ("bfloat16", "float16", "float32"):
-            raise BenchConfigError(f"torch_fast_dtype: expected bfloat16, float16 or float32, got {self.torch_fast_dtype!r}")
+            raise ConfigError(f"torch_fast_dtype: expected bfloat16, float16 or float32, got {self.torch_fast_dtype!r}")
         if self.min_iou is not None and not 0.0 <= self.min_iou <= 1.0:
-            raise BenchConfigError(f"min_iou: expected a value in [0, 1], got {self.min_iou}")
+            raise ConfigError(f"min_iou: expected a value in [0, 1], got {self.min_iou}")
         for name in ("max_latency_ms", "max_encoder_ms"):
             value = getattr(self, name)
             if value is not None and value <= 0:
-                raise BenchConfigError(f"{name}: expected a positive number of milliseconds, got {value}")
+                raise ConfigError(f"{name}: expected a positive number of milliseconds, got {value}")
         if self.graph_sets is not None:
             self.graph_sets = tuple(self.graph_sets)
         self.backends = parse_backends(self.backends)
@@ -82,6 +78,3 @@ class BenchConfig:
         if self.backends == "auto":
             return default
         return backend in self.backends
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}

@@ -59,7 +59,8 @@ def distill(spec, print_config, resume, compare, overwrite, **flags):
       edgesam distill --teacher merged.pth --student vit_n --images /data/line3 --out student.pth
       edgesam distill -c distill.yaml --compare vit_n,vit_t      # pick a student from measurements
     """
-    from edgesam.distill import DistillConfig, DistillConfigError
+    from edgesam.distill import DistillConfig
+    from edgesam.utils.config import ConfigError
 
     overrides = {k: v for k, v in flags.items() if v is not None}
     try:
@@ -69,7 +70,7 @@ def distill(spec, print_config, resume, compare, overwrite, **flags):
             cfg = DistillConfig.from_dict(overrides, where="flags")
         if not print_config:
             cfg.validate()
-    except DistillConfigError as e:
+    except ConfigError as e:
         raise click.UsageError(str(e)) from None
     if print_config:
         click.echo(cfg.to_yaml(), nl=False)

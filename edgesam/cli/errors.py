@@ -2,7 +2,7 @@
 
 What the line says depends on where the exception came from:
 
-- errors edgesam raises on purpose (every exception class defined in the `edgesam` package) and
+- errors edgesam raises on purpose (every exception class defined in `edgesam` or `edgesam_runtime`) and
   ValueErrors (how bad data and bad values are reported throughout) already name the file or field
   and what was expected: their message is shown as it is, folded onto one line;
 - OS errors (file missing, permission denied, disk full, a folder where a file was expected) name the
@@ -53,7 +53,7 @@ def printable(text: str) -> str:
 
 
 def _is_ours(exc: BaseException) -> bool:
-    return type(exc).__module__.split(".")[0] == "edgesam"
+    return type(exc).__module__.split(".")[0] in ("edgesam", "edgesam_runtime")
 
 
 def describe(exc: BaseException) -> str:

@@ -17,19 +17,12 @@ def _split(values) -> list[str]:
 def build_config(spec: Path | None, **flags):
     """ExportConfig from an optional YAML spec, with the given (non-None) flags taking precedence."""
     from edgesam.export import ExportConfig
-    from edgesam_runtime.yamlio import read_yaml_mapping
+    from edgesam.utils.config import ConfigError
 
-    values = {}
-    if spec is not None:
-        try:
-            values.update(read_yaml_mapping(spec))
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="-c") from exc
-    values.update({k: v for k, v in flags.items() if v is not None})
     try:
-        return ExportConfig.from_dict(values)
-    except ValueError as exc:
-        raise click.UsageError(f"{spec or 'flags'}: {exc}") from exc
+        return ExportConfig.load(spec, **flags)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @click.command()

@@ -102,7 +102,8 @@ def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, 
       edgesam finetune --checkpoint line3.pth --data /data/line4 --replay /data/line3:0.5
       torchrun --nproc_per_node 4 $(which edgesam) finetune -c spec.yaml   # DDP, one process per GPU
     """
-    from edgesam.train import ConfigError, FinetuneConfig
+    from edgesam.train import FinetuneConfig
+    from edgesam.utils.config import ConfigError
     from edgesam.train.run import CHECKPOINT_EVERY_STEPS, run_config_path
 
     overrides = {k: v for k, v in flags.items() if v is not None}

@@ -56,7 +56,7 @@ def prune(config_path, print_config, overwrite, **flags):
     """
     import yaml
 
-    from edgesam.compress.cli_config import build_job, default_config
+    from edgesam.compress.config import build_job, default_config
 
     if print_config:
         click.echo(yaml.safe_dump(default_config(), sort_keys=False))

@@ -1,29 +1,24 @@
-"""Configs of the compression stage: they validate themselves and round-trip to plain dicts (YAML/JSON)."""
+"""Configs of the compression stage (what to prune, how to recover, the whole job of `edgesam prune` from a
+YAML spec and flags): they validate themselves and round-trip to plain dicts (YAML/JSON)."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from edgesam_runtime.fields import checked_fields
+from edgesam.utils.config import Config, ConfigError, check_choice, check_integer, check_number
 
 IMPORTANCE = ("magnitude", "taylor")
 SCOPES = ("global", "per_block")
 
 
 def _fraction(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"prune config: {name}: expected a fraction in [0, 1), got {value!r}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= float(value) < 1.0:
+        raise ConfigError(f"{name}: expected a fraction in [0, 1), got {value!r}")
     return float(value)
 
 
-def _positive_int(name: str, value: int, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"prune config: {name}: expected an integer >= {minimum}, got {value!r}")
-    return value
-
-
 @dataclass
-class PruneConfig:
+class PruneConfig(Config):
     """What to remove from the image encoder and how to rank it.
 
     `ratio` is the default fraction of attention heads and of MLP hidden channels to remove;
@@ -45,23 +40,23 @@ class PruneConfig:
     channel_multiple: int = 8  # MLP widths are kept at multiples of this (GEMM-friendly)
     seed: int = 0
 
+    WHERE = "prune config"
+
     def __post_init__(self):
         self.ratio = _fraction("ratio", self.ratio)
         if self.head_ratio is not None:
             self.head_ratio = _fraction("head_ratio", self.head_ratio)
         if self.mlp_ratio is not None:
             self.mlp_ratio = _fraction("mlp_ratio", self.mlp_ratio)
-        if self.importance not in IMPORTANCE:
-            raise ValueError(f"prune config: importance: expected one of {IMPORTANCE}, got {self.importance!r}")
-        if self.scope not in SCOPES:
-            raise ValueError(f"prune config: scope: expected one of {SCOPES}, got {self.scope!r}")
+        check_choice("importance", self.importance, IMPORTANCE)
+        check_choice("scope", self.scope, SCOPES)
         blocks = tuple(self.remove_blocks or ())
         if any(not isinstance(b, int) or b < 0 for b in blocks) or len(set(blocks)) != len(blocks):
-            raise ValueError(f"prune config: remove_blocks: expected distinct block indices >= 0, got {list(blocks)}")
+            raise ConfigError(f"remove_blocks: expected distinct block indices >= 0, got {list(blocks)}")
         self.remove_blocks = tuple(sorted(blocks))
         for name in ("calib_batches", "calib_batch_size", "taylor_probes", "channel_multiple"):
-            _positive_int(name, getattr(self, name))
-        _positive_int("seed", self.seed, minimum=0)
+            check_integer(name, getattr(self, name), 1)
+        check_integer("seed", self.seed, 0)
 
     @property
     def heads_fraction(self) -> float:
@@ -71,18 +66,9 @@ class PruneConfig:
     def mlp_fraction(self) -> float:
         return self.ratio if self.mlp_ratio is None else self.mlp_ratio
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["remove_blocks"] = list(self.remove_blocks)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PruneConfig":
-        return _from_dict(cls, d, "prune config")
-
 
 @dataclass
-class RecoveryConfig:
+class RecoveryConfig(Config):
     """Recovery fine-tuning of a pruned encoder by distillation from the unpruned teacher.
 
     loss = embed_weight * MSE(student embedding, teacher embedding)
@@ -108,24 +94,86 @@ class RecoveryConfig:
     progress: bool = True
     extra: dict = field(default_factory=dict)
 
+    WHERE = "recovery config"
+
     def __post_init__(self):
-        _positive_int("epochs", self.epochs)
+        check_integer("epochs", self.epochs, 1)
         if self.max_steps is not None:
-            _positive_int("max_steps", self.max_steps)
+            check_integer("max_steps", self.max_steps, 1)
         for name in ("lr", "embed_weight", "mask_weight", "box_jitter", "weight_decay"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"recovery config: {name}: expected a number >= 0, got {value!r}")
-        _positive_int("max_objects", self.max_objects)
-        _positive_int("eval_images", self.eval_images)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RecoveryConfig":
-        return _from_dict(cls, d, "recovery config")
+            check_number(name, getattr(self, name), low=0.0)
+        check_integer("max_objects", self.max_objects, 1)
+        check_integer("eval_images", self.eval_images, 1)
 
 
-def _from_dict(cls, d: dict, what: str):
-    return cls(**checked_fields(cls, d, what))
+@dataclass
+class PruneJob(Config):
+    """Everything `edgesam prune` needs; YAML sections `prune:` and `recover:` fill the two configs."""
+
+    out: Path
+    checkpoint: Path | None = None
+    model: str | None = None
+    image_size: int | None = None
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    recovery: RecoveryConfig | None = None  # None: no recovery fine-tuning
+    recover_data: Path | None = None
+    calib_data: Path | None = None
+    eval_data: Path | None = None  # accuracy set; default: the validation split of recover_data
+    val_fraction: float = 0.2
+    eval_max_images: int | None = None
+    latency_runs: int = 3  # 0 skips the ONNX Runtime measurement
+    run_dir: Path | None = None
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        if self.run_dir is None:
+            self.run_dir = self.out.parent / f"{self.out.stem}_prune_run"
+        if self.recovery is not None and self.recover_data is None:
+            raise ConfigError("recover_data: recovery needs data: pass --recover-data DIR")
+        check_integer("latency_runs", self.latency_runs, 0)
+
+
+PRUNE_FLAGS = {"ratio": "ratio", "head_ratio": "head_ratio", "mlp_ratio": "mlp_ratio", "importance": "importance",
+               "scope": "scope", "remove_blocks": "remove_blocks", "seed": "seed"}
+RECOVER_FLAGS = {"recover_epochs": "epochs", "recover_steps": "max_steps", "lr": "lr", "seed": "seed"}
+JOB_KEYS = ("checkpoint", "model", "image_size", "calib_data", "out", "recover_data", "eval_data",
+            "eval_max_images", "latency_runs", "run_dir")
+
+
+def default_config() -> dict:
+    """What `edgesam prune --print-config` prints."""
+    return {"checkpoint": None, "model": None, "out": "pruned.pth", "prune": PruneConfig(ratio=0.5).to_dict(),
+            "recover": None, "recover_data": None, "calib_data": None, "eval_data": None, "latency_runs": 3}
+
+
+def build_job(base: dict, flags: dict) -> PruneJob:
+    """The job of `edgesam prune`: a YAML spec's sections (`prune:`, `recover:`, job keys) with the flags over them."""
+    base = dict(base)
+    prune = dict(base.pop("prune", None) or {})
+    recover = base.pop("recover", None)
+    recover = dict(recover) if isinstance(recover, dict) else ({} if recover else None)
+    unknown = set(base) - set(JOB_KEYS)
+    if unknown:
+        raise ConfigError(f"config: unknown keys {sorted(unknown)}; expected prune, recover or {list(JOB_KEYS)}")
+    for flag, key in PRUNE_FLAGS.items():
+        if flags.get(flag) is not None:
+            prune[key] = flags[flag]
+    # --recover-data alone enables recovery; --eval-data only measures.
+    wants = any(flags.get(k) is not None for k in ("recover_epochs", "recover_steps", "recover_data"))
+    if wants or (base.get("recover_data") and recover is None):
+        recover = recover if recover is not None else {}
+    if recover is not None:
+        for flag, key in RECOVER_FLAGS.items():
+            if flags.get(flag) is not None:
+                recover[key] = flags[flag]
+    job = {k: v for k, v in base.items()}
+    job.update({k: flags[k] for k in JOB_KEYS if flags.get(k) is not None})
+    if not job.get("out"):
+        raise ConfigError("--out: give the path of the pruned checkpoint to write")
+    if not job.get("checkpoint") and not job.get("model"):
+        raise ConfigError("--checkpoint or --model: give the model to prune")
+    for key in ("checkpoint", "calib_data", "recover_data", "eval_data", "run_dir", "out"):
+        if job.get(key) is not None:
+            job[key] = Path(job[key])
+    return PruneJob(prune=PruneConfig.from_dict(prune), recovery=RecoveryConfig.from_dict(recover) if recover is not None else None,
+                    **job)

@@ -7,8 +7,6 @@ mIoU before and after recovery.
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ import yaml
 
 from edgesam_runtime import geometry
 from edgesam.compress.accuracy import accuracy_line, accuracy_warnings, agreement_with_unpruned, unpruned_reference
-from edgesam.compress.config import PruneConfig, RecoveryConfig
+from edgesam.compress.config import PruneJob
 from edgesam.compress.latency import encoder_latency
 from edgesam.compress.recover import recover
 from edgesam.compress.report import format_report
@@ -25,40 +23,6 @@ from edgesam.compress.runlog import RunLog
 from edgesam.compress.structured import prune_model
 from edgesam.models import load_model, save_checkpoint
 from edgesam_runtime.files import write_json_atomic, write_text_atomic
-
-
-@dataclass
-class PruneJob:
-    """Everything `edgesam prune` needs; YAML sections `prune:` and `recover:` fill the two configs."""
-
-    out: Path
-    checkpoint: Path | None = None
-    model: str | None = None
-    image_size: int | None = None
-    prune: PruneConfig = field(default_factory=PruneConfig)
-    recovery: RecoveryConfig | None = None  # None: no recovery fine-tuning
-    recover_data: Path | None = None
-    calib_data: Path | None = None
-    eval_data: Path | None = None  # accuracy set; default: the validation split of recover_data
-    val_fraction: float = 0.2
-    eval_max_images: int | None = None
-    latency_runs: int = 3  # 0 skips the ONNX Runtime measurement
-    run_dir: Path | None = None
-
-    def __post_init__(self):
-        self.out = Path(self.out)
-        if self.run_dir is None:
-            self.run_dir = self.out.parent / f"{self.out.stem}_prune_run"
-        if self.recovery is not None and self.recover_data is None:
-            raise ValueError("prune: recovery needs data: pass --recover-data DIR")
-        if self.latency_runs < 0:
-            raise ValueError(f"prune: latency_runs: expected >= 0, got {self.latency_runs}")
-
-    def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["prune"] = self.prune.to_dict()
-        d["recovery"] = self.recovery.to_dict() if self.recovery else None
-        return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
 
 
 def run_prune(job: PruneJob, log=print) -> dict:

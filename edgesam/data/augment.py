@@ -10,14 +10,16 @@ classic source of train/deploy mismatch.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 from PIL import Image, ImageFilter
 
+from edgesam.utils.config import Config
+
 
 @dataclass
-class AugmentConfig:
+class AugmentConfig(Config):
     """Probabilities and ranges of each augmentation; ``enabled=False`` makes it the identity.
 
     Ranges: ``rotate_deg`` is the max absolute small rotation, ``scale`` the (min, max) zoom,
@@ -45,6 +47,8 @@ class AugmentConfig:
     blur_radius: tuple[float, float] = (0.3, 1.2)
     keep_shape: bool = True
 
+    WHERE = "augment"
+
     def __post_init__(self) -> None:
         for f in fields(self):
             if f.name.endswith("_p"):
@@ -60,19 +64,6 @@ class AugmentConfig:
         for name in ("rotate_deg", "brightness", "contrast", "gamma", "noise_std"):
             if getattr(self, name) < 0:
                 raise ValueError(f"AugmentConfig.{name} must be >= 0, got {getattr(self, name)}")
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["scale"], d["blur_radius"] = list(self.scale), list(self.blur_radius)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "AugmentConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown AugmentConfig fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
 
 
 def _max_value(dtype: np.dtype) -> float:

@@ -4,9 +4,9 @@ The student keeps the teacher's prompt encoder and mask decoder, so its checkpoi
 that every other verb (eval, export, predict, the runtime) takes like any other:
     distill(DistillConfig(teacher="merged.pth", student="vit_n", images="line_images/", out="student.pth"))
 """
-from edgesam.distill.config import DistillConfig, DistillConfigError
+from edgesam.distill.config import DistillConfig
 
-__all__ = ["DistillConfig", "DistillConfigError", "compare_students", "distill"]
+__all__ = ["DistillConfig", "compare_students", "distill"]
 
 
 def __getattr__(name):  # lazy: the run pulls in torch, the exporter and the evaluation

@@ -1,26 +1,20 @@
 """`DistillConfig`: every knob of `edgesam distill`, validated, and round-tripped through YAML."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from edgesam.data import AugmentConfig
-from edgesam_runtime.yamlio import read_yaml_mapping
-from edgesam_runtime.fields import checked_fields
+from edgesam.utils.config import Config, ConfigError, check_choice, check_integer, check_number
 
 LOSSES = ("mse", "mse+cos")
 TEACHER_BACKENDS = ("torch", "onnx")
 
 
-class DistillConfigError(ValueError):
-    """A distill setting that is missing, of the wrong type or out of range; names the field."""
-
-
 @dataclass
-class DistillConfig:
+class DistillConfig(Config):
+    HINT = "see `edgesam distill --print-config`"
+
     # what
     teacher: str | None = None  # checkpoint of the fine-tuned (merged) model
     student: str = "vit_n"  # registered variant of the student encoder
@@ -69,28 +63,28 @@ class DistillConfig:
     def validate(self) -> "DistillConfig":
         """Check every field; called before a run (a printed default config may leave paths empty)."""
         if not self.teacher:
-            raise DistillConfigError("teacher: give the teacher checkpoint (--teacher merged.pth)")
+            raise ConfigError("teacher: give the teacher checkpoint (--teacher merged.pth)")
         if not self.images:
-            raise DistillConfigError("images: give the folder of line images to distil on (--images DIR)")
-        _choice("loss", self.loss, LOSSES)
-        _choice("teacher_backend", self.teacher_backend, TEACHER_BACKENDS)
+            raise ConfigError("images: give the folder of line images to distil on (--images DIR)")
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("teacher_backend", self.teacher_backend, TEACHER_BACKENDS)
         for name in ("views_per_image", "epochs", "batch_size", "mask_prompts"):
-            _at_least(name, getattr(self, name), 1)
+            check_integer(name, getattr(self, name), 1)
         for name in ("warmup_steps", "mask_epochs", "latency_runs", "seed", "split_seed"):
-            _at_least(name, getattr(self, name), 0)
+            check_integer(name, getattr(self, name), 0)
         for name in ("max_steps", "mask_max_steps", "max_images", "eval_max_images", "threads"):
             if getattr(self, name) is not None:
-                _at_least(name, getattr(self, name), 1)
+                check_integer(name, getattr(self, name), 1)
         for name in ("cos_weight", "lr", "weight_decay", "grad_clip", "mask_lr"):
-            _number(name, getattr(self, name), low=0.0)
+            check_number(name, getattr(self, name), low=0.0)
         if not 0.0 < self.val_fraction < 1.0:
-            raise DistillConfigError(f"val_fraction: expected a number in (0, 1), got {self.val_fraction!r}")
+            raise ConfigError(f"val_fraction: expected a number in (0, 1), got {self.val_fraction!r}")
         if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size <= 0
                                             or self.image_size % 16):
-            raise DistillConfigError(f"image_size: expected a positive multiple of 16, got {self.image_size!r}")
+            raise ConfigError(f"image_size: expected a positive multiple of 16, got {self.image_size!r}")
         lo, hi = self.box_side if len(self.box_side) == 2 else (-1.0, -1.0)
         if not 0.0 < lo <= hi <= 1.0:
-            raise DistillConfigError(f"box_side: expected (min, max) with 0 < min <= max <= 1, got {list(self.box_side)}")
+            raise ConfigError(f"box_side: expected (min, max) with 0 < min <= max <= 1, got {list(self.box_side)}")
         return self
 
     # ----------------------------------------------------------------------- paths
@@ -107,46 +101,3 @@ class DistillConfig:
     @property
     def cache_path(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else self.run_path / "teacher_cache"
-
-    # ----------------------------------------------------------------------- serialisation
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["augment"] = self.augment.to_dict()
-        d["box_side"] = list(self.box_side)
-        return d
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    @classmethod
-    def from_dict(cls, d: dict, where: str = "config") -> "DistillConfig":
-        d = checked_fields(cls, d, where, DistillConfigError, "see `edgesam distill --print-config`")
-        try:
-            return cls(**d)
-        except (TypeError, ValueError) as e:
-            raise DistillConfigError(f"{where}: {e}") from None
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> "DistillConfig":
-        """Load a YAML spec; `overrides` (flags; None = not given) win over the file."""
-        data = read_yaml_mapping(path, DistillConfigError)
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_dict(data, where=str(path))
-
-    def replace(self, **changes) -> "DistillConfig":
-        return dataclasses.replace(self, **changes)
-
-
-def _choice(name, value, options):
-    if value not in options:
-        raise DistillConfigError(f"{name}: expected one of {list(options)}, got {value!r}")
-
-
-def _at_least(name, value, low):
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise DistillConfigError(f"{name}: expected an integer >= {low}, got {value!r}")
-
-
-def _number(name, value, low=None):
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or (low is not None and value < low):
-        raise DistillConfigError(f"{name}: expected a number >= {low}, got {value!r}")

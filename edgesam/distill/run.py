@@ -15,7 +15,8 @@ import torch
 
 from edgesam.data import read_image
 from edgesam.distill.cache import TeacherCache, fill
-from edgesam.distill.config import DistillConfig, DistillConfigError
+from edgesam.distill.config import DistillConfig
+from edgesam.utils.config import ConfigError
 from edgesam.distill.images import evenly, labelled_part, line_images, split_images
 from edgesam.distill.models import build_student, load_teacher
 from edgesam.distill.record import DistillRecorder
@@ -147,11 +148,11 @@ def _check_run_dir(cfg: DistillConfig, run_dir: Path, resume: bool) -> None:
     if not (run_dir / LAST).exists():
         raise FileNotFoundError(f"{run_dir}: nothing to resume (no {LAST})")
     # Fields the recorded config lacks (written by an older edgesam) take their defaults.
-    recorded = DistillConfig.from_dict(read_yaml_mapping(run_dir / "config.yaml", DistillConfigError),
+    recorded = DistillConfig.from_dict(read_yaml_mapping(run_dir / "config.yaml", ConfigError),
                                        where=str(run_dir / "config.yaml")).to_dict()
     changed = sorted(k for k, v in cfg.to_dict().items() if recorded.get(k) != v and k not in RESUMABLE_CHANGES)
     if changed:
-        raise DistillConfigError(f"{run_dir}: --resume with other settings than the run's ({', '.join(changed)}); "
+        raise ConfigError(f"{run_dir}: --resume with other settings than the run's ({', '.join(changed)}); "
                                  f"resume with the recorded config.yaml or start a new run")
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesam.distill.config import DistillConfig, DistillConfigError
+from edgesam.distill.config import DistillConfig
+from edgesam.utils.config import ConfigError
 from edgesam_runtime.files import atomic_path, write_json_atomic, write_text_atomic
 
 
@@ -18,7 +19,7 @@ def compare_students(config: DistillConfig, variants: list[str], progress: bool 
 
     bad = [v for v in variants if v not in VARIANTS]
     if bad or not variants:
-        raise DistillConfigError(f"compare: expected variants from {sorted(VARIANTS)}, got {list(variants)}")
+        raise ConfigError(f"compare: expected variants from {sorted(VARIANTS)}, got {list(variants)}")
     root = config.run_path
     cache = str(config.cache_path if config.cache_dir else root / "teacher_cache")
     rows = []

@@ -3,9 +3,9 @@
     from edgesam.export import ExportConfig, export_bundle
     manifest = export_bundle("merged.pth", "bundle/", ExportConfig(precisions=("fp32", "int8")))
 """
-from edgesam.export.config import ExportConfig, ExportConfigError, default_calibration_dir
+from edgesam.export.config import ExportConfig, default_calibration_dir
 
-__all__ = ["ExportConfig", "ExportConfigError", "ParityError", "default_calibration_dir", "export_bundle"]
+__all__ = ["ExportConfig", "ParityError", "default_calibration_dir", "export_bundle"]
 
 
 def __getattr__(name):

@@ -9,11 +9,10 @@ silent fallback.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgesam_runtime.fields import checked_fields
+from edgesam.utils.config import Config, ConfigError
 
 FORMAT_ALIASES = {"onnx": "onnx", "engine": "engine", "tensorrt": "engine", "trt": "engine", "openvino": "openvino",
                   "ov": "openvino"}
@@ -56,10 +55,6 @@ DEFAULT_TOLERANCES = {
 }
 
 
-class ExportConfigError(ValueError):
-    """An export setting with a value the exporter does not accept."""
-
-
 def _tuple(value) -> tuple:
     if value is None:
         return ()
@@ -73,16 +68,18 @@ def _canonical(values, aliases: dict, field_name: str) -> tuple[str, ...]:
     for value in _tuple(values):
         key = str(value).lower()
         if key not in aliases:
-            raise ExportConfigError(f"{field_name}: unknown value {value!r}; expected one of {sorted(aliases)}")
+            raise ConfigError(f"{field_name}: unknown value {value!r}; expected one of {sorted(aliases)}")
         if aliases[key] not in out:
             out.append(aliases[key])
     if not out:
-        raise ExportConfigError(f"{field_name}: expected at least one of {sorted(set(aliases.values()))}")
+        raise ConfigError(f"{field_name}: expected at least one of {sorted(set(aliases.values()))}")
     return tuple(out)
 
 
 @dataclass
-class ExportConfig:
+class ExportConfig(Config):
+    WHERE = "export config"
+
     formats: tuple[str, ...] = ("onnx",)
     precisions: tuple[str, ...] = ("fp32",)
     opset: int = 17
@@ -131,39 +128,39 @@ class ExportConfig:
         if "engine" in self.formats and "onnx" not in self.formats:
             self.formats = ("onnx",) + self.formats  # engines are built from the ONNX graphs
         if not MIN_OPSET <= int(self.opset) <= MAX_OPSET:
-            raise ExportConfigError(f"opset: expected {MIN_OPSET}..{MAX_OPSET}, got {self.opset}")
+            raise ConfigError(f"opset: expected {MIN_OPSET}..{MAX_OPSET}, got {self.opset}")
         if self.decoder_style not in DECODER_STYLES:
-            raise ExportConfigError(f"decoder_style: expected one of {DECODER_STYLES}, got {self.decoder_style!r}")
+            raise ConfigError(f"decoder_style: expected one of {DECODER_STYLES}, got {self.decoder_style!r}")
         if self.calib_method not in CALIB_METHODS:
-            raise ExportConfigError(f"calib_method: expected one of {CALIB_METHODS}, got {self.calib_method!r}")
+            raise ConfigError(f"calib_method: expected one of {CALIB_METHODS}, got {self.calib_method!r}")
         for name in ("max_points", "max_boxes", "calib_max_images"):
             if int(getattr(self, name)) < 1:
-                raise ExportConfigError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+                raise ConfigError(f"{name}: expected a positive integer, got {getattr(self, name)}")
         if "bf16" in self.precisions and "openvino" not in self.formats:
-            raise ExportConfigError("precisions: bf16 graphs are OpenVINO IR; add the openvino format (--format openvino)")
+            raise ConfigError("precisions: bf16 graphs are OpenVINO IR; add the openvino format (--format openvino)")
         if self.openvino_int8_preset not in ("mixed", "performance"):
-            raise ExportConfigError(f"openvino_int8_preset: expected mixed or performance, got {self.openvino_int8_preset!r}")
+            raise ConfigError(f"openvino_int8_preset: expected mixed or performance, got {self.openvino_int8_preset!r}")
         if self.openvino_int8_overflow_fix not in ("enable", "first_layer", "disable"):
-            raise ExportConfigError("openvino_int8_overflow_fix: expected enable, first_layer or disable, got "
+            raise ConfigError("openvino_int8_overflow_fix: expected enable, first_layer or disable, got "
                                     f"{self.openvino_int8_overflow_fix!r}")
         if self.openvino_int8_max_drop is not None and not 0 < float(self.openvino_int8_max_drop) < 1:
-            raise ExportConfigError(f"openvino_int8_max_drop: expected a fraction in (0, 1), got {self.openvino_int8_max_drop}")
+            raise ConfigError(f"openvino_int8_max_drop: expected a fraction in (0, 1), got {self.openvino_int8_max_drop}")
         if self.int8_mode not in ("auto", "static", "dynamic"):
-            raise ExportConfigError(f"int8_mode: expected auto, static or dynamic, got {self.int8_mode!r}")
+            raise ConfigError(f"int8_mode: expected auto, static or dynamic, got {self.int8_mode!r}")
         if self.int8_mode == "dynamic" and "engine" in self.formats:
-            raise ExportConfigError("int8_mode: TensorRT engines need the static (QDQ) int8 graph; use int8_mode static")
+            raise ConfigError("int8_mode: TensorRT engines need the static (QDQ) int8 graph; use int8_mode static")
         if self.int8_activation not in ("auto", "uint8", "int8"):
-            raise ExportConfigError(f"int8_activation: expected auto, uint8 or int8, got {self.int8_activation!r}")
+            raise ConfigError(f"int8_activation: expected auto, uint8 or int8, got {self.int8_activation!r}")
         self._check_tolerances()
 
     def _check_tolerances(self):
         merged = {k: dict(v) for k, v in DEFAULT_TOLERANCES.items()}
         for precision, values in (self.tolerances or {}).items():
             if precision not in merged or not isinstance(values, dict):
-                raise ExportConfigError(f"tolerances: expected {{precision: {{name: value}}}} for {PRECISIONS}, got {precision!r}")
+                raise ConfigError(f"tolerances: expected {{precision: {{name: value}}}} for {PRECISIONS}, got {precision!r}")
             unknown = set(values) - set(merged[precision])
             if unknown:
-                raise ExportConfigError(f"tolerances.{precision}: unknown {sorted(unknown)}; expected {sorted(merged[precision])}")
+                raise ConfigError(f"tolerances.{precision}: unknown {sorted(unknown)}; expected {sorted(merged[precision])}")
             merged[precision].update(values)
         self.tolerances = merged
 
@@ -200,17 +197,6 @@ class ExportConfig:
     def max_prompt_points(self) -> int:
         """Largest N the decoder must take: max_points plus a box's two corners (or one pad point)."""
         return self.max_points + 2
-
-    def replace(self, **changes) -> "ExportConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ExportConfig":
-        return cls(**checked_fields(cls, d, "export config", ExportConfigError))
 
 
 def default_calibration_dir() -> Path:

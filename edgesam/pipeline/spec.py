@@ -5,18 +5,14 @@ dataclass, so each stage's options are documented and validated in one place: it
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from edgesam_runtime.yamlio import read_yaml_mapping
-from edgesam_runtime.fields import checked_fields
+from edgesam.utils.config import Config, ConfigError
 
 
 @dataclass
-class SynthSpec:
+class SynthSpec(Config):
     count: int = 60  # images per defect class in the built-in synthetic dataset
     size: int = 256
     free: int = 16  # defect-free images (negatives, calibration)
@@ -24,7 +20,7 @@ class SynthSpec:
 
 
 @dataclass
-class PipelineSpec:
+class PipelineSpec(Config):
     out: str = "runs/pipeline"
     model: str = "vit_t"
     checkpoint: str | None = None  # None: train from random init (labelled as such everywhere)
@@ -45,17 +41,17 @@ class PipelineSpec:
 
     def __post_init__(self):
         if isinstance(self.synth, dict):
-            self.synth = SynthSpec(**self.synth)
+            self.synth = SynthSpec.from_dict(self.synth, "synth")
         if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction: expected a fraction in (0, 1), got {self.val_fraction}")
+            raise ConfigError(f"val_fraction: expected a fraction in (0, 1), got {self.val_fraction}")
         for name in ("finetune", "export", "bench"):
             if not isinstance(getattr(self, name), dict):
-                raise ValueError(f"{name}: expected a mapping of option overrides, got {type(getattr(self, name)).__name__}")
+                raise ConfigError(f"{name}: expected a mapping of option overrides, got {type(getattr(self, name)).__name__}")
         if self.distill is not None:
             if not isinstance(self.distill, dict):
-                raise ValueError(f"distill: expected a mapping of option overrides, got {type(self.distill).__name__}")
+                raise ConfigError(f"distill: expected a mapping of option overrides, got {type(self.distill).__name__}")
             if self.prune is not None:  # both would replace the merged model's encoder
-                raise ValueError("distill: set prune: null as well; a distilled student replaces the merged model's "
+                raise ConfigError("distill: set prune: null as well; a distilled student replaces the merged model's "
                                  "encoder (pruning and distillation are alternatives in the pipeline)")
 
     @property
@@ -85,16 +81,3 @@ class PipelineSpec:
         if self.distill is not None:
             return paths["student"]
         return paths["pruned"] if self.prune is not None else paths["merged"]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> "PipelineSpec":
-        path = Path(path)
-        data = checked_fields(cls, read_yaml_mapping(path), str(path))
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)

@@ -90,12 +90,11 @@ def merge_fingerprint(ctx: dict) -> dict:
 
 # ----------------------------------------------------------------------------------------- prune
 def prune_job(spec: PipelineSpec, paths: dict):
-    from edgesam.compress.config import PruneConfig, RecoveryConfig
-    from edgesam.compress.pipeline import PruneJob
+    from edgesam.compress.config import PruneConfig, PruneJob, RecoveryConfig
 
     overrides = dict(spec.prune or {})
     recovery = RecoveryConfig(epochs=spec.recover_epochs, seed=spec.seed) if spec.recover_epochs > 0 else None
-    return PruneJob(out=paths["pruned"], checkpoint=paths["merged"], prune=PruneConfig(**overrides),
+    return PruneJob(out=paths["pruned"], checkpoint=paths["merged"], prune=PruneConfig.from_dict(overrides, "pipeline spec: prune"),
                     recovery=recovery, recover_data=paths["data"] if recovery else None,
                     val_fraction=spec.val_fraction, run_dir=paths["prune_run"],
                     latency_runs=3 if spec.measure_latency else 0)
@@ -152,7 +151,7 @@ def export_config(spec: PipelineSpec, paths: dict):
     free = paths["data"] / "free" / "images"
     if "calib_data" not in overrides and free.is_dir():
         overrides["calib_data"] = str(free.parent)  # the line's own defect-free surfaces
-    return ExportConfig.from_dict(overrides)
+    return ExportConfig.from_dict(overrides, "pipeline spec: export")
 
 
 def run_export(ctx: dict) -> dict:

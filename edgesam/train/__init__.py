@@ -1,8 +1,8 @@
 """Fine-tuning: config, strategies (LoRA, decoder, partial, full), losses, loop, merge, comparison."""
-from edgesam.train.config import ConfigError, FinetuneConfig
+from edgesam.train.config import FinetuneConfig
 from edgesam.train.run import FinetuneResult, finetune
 
-__all__ = ["ConfigError", "FinetuneConfig", "FinetuneResult", "compare_strategies", "finetune", "merge_run"]
+__all__ = ["FinetuneConfig", "FinetuneResult", "compare_strategies", "finetune", "merge_run"]
 
 
 def __getattr__(name):  # lazy: merge and compare pull in more modules

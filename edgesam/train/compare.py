@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgesam.train.config import STRATEGIES, ConfigError
+from edgesam.train.config import STRATEGIES
+from edgesam.utils.config import ConfigError
 from edgesam_runtime.files import atomic_path, write_json_atomic, write_text_atomic
 
 COLUMNS = ("strategy", "val_miou", "val_dice", "trainable_params", "adapter_mib", "images_per_s", "peak_mem_gib", "wall_s")

@@ -1,16 +1,11 @@
 """`FinetuneConfig`: every knob of `edgesam finetune`, validated, and round-tripped through YAML."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from edgesam_runtime.yamlio import read_yaml_mapping
-
 from edgesam.data import AugmentConfig
-from edgesam_runtime.fields import checked_fields
+from edgesam.utils.config import Config, ConfigError, check_choice, check_integer, check_number
 
 STRATEGIES = ("lora", "decoder", "partial", "full")
 DECODER_MODES = ("train", "lora", "frozen")
@@ -46,12 +41,10 @@ RECIPES = {
 RECIPE_FOR_INIT = {"pretrained": "adapt", "random": "scratch"}
 
 
-class ConfigError(ValueError):
-    """A config value that is missing, of the wrong type, or out of range; names the field."""
-
-
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(Config):
+    HINT = "see `edgesam finetune --print-config`"
+
     # model
     model: str | None = None  # variant; None: the checkpoint's own, else vit_b
     checkpoint: str | None = None  # base weights; required for init=pretrained
@@ -122,12 +115,12 @@ class FinetuneConfig:
     def __post_init__(self):
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig.from_dict(self.augment)
-        _choice("init", self.init, INITS)
+        check_choice("init", self.init, INITS)
         if self.model is None and not self.checkpoint:
             self.model = "vit_b"
         if self.recipe is None:
             self.recipe = RECIPE_FOR_INIT[self.init]
-        _choice("recipe", self.recipe, tuple(RECIPES))
+        check_choice("recipe", self.recipe, tuple(RECIPES))
         for name, value in RECIPES[self.recipe].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
@@ -194,14 +187,14 @@ class FinetuneConfig:
         return resolved.validate()
 
     def validate(self) -> "FinetuneConfig":
-        _choice("strategy", self.strategy, STRATEGIES)
-        _choice("decoder_mode", self.decoder_mode, DECODER_MODES)
-        _choice("init", self.init, INITS)
-        _choice("amp", self.amp, AMP_MODES)
-        _choice("loss", self.loss, LOSSES)
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_choice("decoder_mode", self.decoder_mode, DECODER_MODES)
+        check_choice("init", self.init, INITS)
+        check_choice("amp", self.amp, AMP_MODES)
+        check_choice("loss", self.loss, LOSSES)
         if self.input_mode is not None:
-            _choice("input_mode", self.input_mode, INPUT_MODES)
-        _choice("refine", self.refine, REFINE_MODES)
+            check_choice("input_mode", self.input_mode, INPUT_MODES)
+        check_choice("refine", self.refine, REFINE_MODES)
         self.refine_spec  # validates refine_stride and refine_width
         self.framing  # validates roi_margin and dense_box
         if self.input_mode == "roi" and self.box_prob < 1.0:
@@ -212,19 +205,19 @@ class FinetuneConfig:
         if self.model is None and not self.checkpoint:
             raise ConfigError("model: give a variant or a checkpoint")
         for name in ("epochs", "batch_size", "objects_per_image", "lora_rank", "grad_accum", "partial_blocks", "val_every"):
-            _at_least(name, getattr(self, name), 1)
+            check_integer(name, getattr(self, name), 1)
         for name in ("warmup_steps", "patience", "num_workers", "n_pos", "n_neg", "min_area", "split_seed"):
-            _at_least(name, getattr(self, name), 0)
+            check_integer(name, getattr(self, name), 0)
         for name in ("lr_encoder", "lr_adapter", "lr_decoder", "lr_refiner", "lora_alpha", "weight_decay", "grad_clip", "box_jitter"):
-            _number(name, getattr(self, name), low=0.0)
-        _number("lora_dropout", self.lora_dropout, 0.0, 1.0)
-        _number("box_prob", self.box_prob, 0.0, 1.0)
+            check_number(name, getattr(self, name), low=0.0)
+        check_number("lora_dropout", self.lora_dropout, 0.0, 1.0)
+        check_number("box_prob", self.box_prob, 0.0, 1.0)
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction: expected a number in (0, 1), got {self.val_fraction!r}")
         if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size % 16):
             raise ConfigError(f"image_size: expected a multiple of 16, got {self.image_size!r}")
         if self.max_steps is not None:
-            _at_least("max_steps", self.max_steps, 1)
+            check_integer("max_steps", self.max_steps, 1)
         self.replay_source  # validates replay
         if self.box_prob < 1.0 and self.n_pos + self.n_neg == 0:
             raise ConfigError("n_pos, n_neg: point prompts need at least one point (or set box_prob: 1)")
@@ -232,52 +225,7 @@ class FinetuneConfig:
             raise ConfigError("decoder_mode: frozen leaves nothing to train with strategy=decoder")
         return self
 
-    # ----------------------------------------------------------------------- serialisation
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["augment"] = self.augment.to_dict()
-        return d
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    @classmethod
-    def from_dict(cls, d: dict, where: str = "config") -> "FinetuneConfig":
-        d = checked_fields(cls, d, where, ConfigError, "see `edgesam finetune --print-config`")
-        try:
-            return cls(**d)
-        except ConfigError as e:
-            raise ConfigError(f"{where}: {e}") from None
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"{where}: {e}") from None
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, **overrides) -> "FinetuneConfig":
-        """Load a YAML file; `overrides` (e.g. from CLI flags, None = not given) win over the file."""
-        path = Path(path)
-        data = read_yaml_mapping(path, ConfigError)
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_dict(data, where=str(path))
-
-    def replace(self, **changes) -> "FinetuneConfig":
-        return dataclasses.replace(self, **changes)
-
     @property
     def out_dir(self) -> Path:
         return Path(self.out)
 
-
-def _choice(name, value, options):
-    if value not in options:
-        raise ConfigError(f"{name}: expected one of {list(options)}, got {value!r}")
-
-
-def _at_least(name, value, low):
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ConfigError(f"{name}: expected an integer >= {low}, got {value!r}")
-
-
-def _number(name, value, low=None, high=None):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(f"{name}: expected a number in [{low}, {high if high is not None else 'inf'}], got {value!r}")

@@ -126,7 +126,7 @@ def plan_refiner(cfg, sam, arch, train_ds) -> tuple[object, dict]:
     from edgesam.models.refiner import attach_refiner
     from edgesam_runtime.roi import framing_of, mask_grid, refine_spec_of, with_refiner
 
-    from edgesam.train.config import ConfigError
+    from edgesam.utils.config import ConfigError
 
     spec = refine_spec_of(arch)
     if cfg.refine == "off" and spec is not None:

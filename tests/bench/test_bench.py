@@ -85,9 +85,10 @@ def test_every_format_answers_the_eval_plan(bench_setup):
     (dict(backends="onnxruntime,openvin"), "backends"), (dict(backends=""), "backends"),
 ])
 def test_bad_config_is_refused(kw, message):
-    from edgesam.bench import BenchConfig, BenchConfigError
+    from edgesam.bench import BenchConfig
+    from edgesam.utils.config import ConfigError
 
-    with pytest.raises(BenchConfigError, match=message):
+    with pytest.raises(ConfigError, match=message):
         BenchConfig(bundle="b", data="d", **kw)
 
 

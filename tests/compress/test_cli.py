@@ -67,7 +67,7 @@ def test_cli_errors_are_usage_errors(tmp_path):
 
 
 def test_recover_data_alone_enables_recovery_and_flags_override_yaml(tmp_path):
-    from edgesam.compress.cli_config import build_job
+    from edgesam.compress.config import build_job
 
     flags = {"model": "vit_t", "out": tmp_path / "p.pth", "recover_data": tmp_path, "ratio": 0.25}
     job = build_job({"prune": {"ratio": 0.5, "importance": "taylor"}}, flags)

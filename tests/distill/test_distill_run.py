@@ -106,12 +106,13 @@ def test_run_dir_holds_config_metrics_status_curves_and_report(run):
 
 
 def test_existing_run_is_not_overwritten_and_resume_refuses_other_settings(run):
-    from edgesam.distill import DistillConfigError, distill
+    from edgesam.distill import distill
+    from edgesam.utils.config import ConfigError
 
     cfg, _ = run
     with pytest.raises(FileExistsError, match="--resume"):
         distill(cfg, progress=False)
-    with pytest.raises(DistillConfigError, match="loss"):
+    with pytest.raises(ConfigError, match="loss"):
         distill(cfg.replace(loss="mse+cos"), progress=False, resume=True)
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from edgesam.distill import DistillConfig, DistillConfigError
+from edgesam.distill import DistillConfig
+from edgesam.utils.config import ConfigError
 from edgesam.distill.images import line_images, split_images
 from edgesam.distill.models import build_student, load_teacher, same_decoder
 from tests.distill.conftest import IMAGE_SIZE
@@ -113,13 +114,13 @@ def test_agreement_counts_a_student_that_outputs_nothing(teacher_path, line_dir)
 
 
 def test_config_names_the_bad_field():
-    with pytest.raises(DistillConfigError, match="teacher"):
+    with pytest.raises(ConfigError, match="teacher"):
         DistillConfig(images="x").validate()
-    with pytest.raises(DistillConfigError, match="loss"):
+    with pytest.raises(ConfigError, match="loss"):
         DistillConfig(teacher="t.pth", images="x", loss="l1").validate()
-    with pytest.raises(DistillConfigError, match="image_size"):
+    with pytest.raises(ConfigError, match="image_size"):
         DistillConfig(teacher="t.pth", images="x", image_size=100).validate()
-    with pytest.raises(DistillConfigError, match="unknown fields"):
+    with pytest.raises(ConfigError, match="unknown fields"):
         DistillConfig.from_dict({"teacher": "t.pth", "lr_encoder": 1.0})
     cfg = DistillConfig(teacher="t.pth", images="x", out="a/student.pth")
     assert cfg.run_path.name == "student_distill" and cfg.cache_path == cfg.run_path / "teacher_cache"
@@ -152,5 +153,5 @@ def test_compare_distils_each_student_from_one_teacher_cache(teacher_path, line_
     second = [json.loads(line) for line in (tmp_path / "cmp" / "vit_t" / "status.jsonl").read_text().splitlines()]
     ready = [e for e in second if e["state"] == "cache" and "ready" in e["message"]][0]
     assert ready["figures"]["computed"] == 0 and ready["figures"]["reused"] > 0  # the teacher ran once
-    with pytest.raises(DistillConfigError, match="vit_q"):
+    with pytest.raises(ConfigError, match="vit_q"):
         compare_students(cfg, ["vit_q"], progress=False)

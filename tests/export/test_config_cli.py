@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgesam.export import ExportConfig, ExportConfigError
+from edgesam.export import ExportConfig
+from edgesam.utils.config import ConfigError
 
 
 def test_aliases_are_canonical():
@@ -29,7 +30,7 @@ def test_aliases_are_canonical():
     ({"tolerances": {"int8": {"mask_iou": 0.9}}}, r"tolerances.int8: unknown \['mask_iou'\]"),
 ])
 def test_bad_values_are_named(kwargs, message):
-    with pytest.raises(ExportConfigError, match=message):
+    with pytest.raises(ConfigError, match=message):
         ExportConfig(**kwargs)
 
 
@@ -37,7 +38,7 @@ def test_config_round_trips_and_merges_tolerances():
     cfg = ExportConfig(precisions=("fp32", "int8"), tolerances={"int8": {"mask_iou_min": 0.9}})
     assert cfg.tolerances["int8"]["mask_iou_min"] == 0.9 and cfg.tolerances["fp32"]["embed_max_abs"] == 1e-3
     assert ExportConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    with pytest.raises(ExportConfigError, match="unknown fields"):
+    with pytest.raises(ConfigError, match="unknown fields"):
         ExportConfig.from_dict({"precison": "fp16"})
 
 

@@ -8,7 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from edgesam.export import ExportConfig, ExportConfigError
+from edgesam.export import ExportConfig
+from edgesam.utils.config import ConfigError
 from edgesam_runtime.manifest import MANIFEST_NAME, verify_graphs
 from tests.tolerances import EXPORT_INT8_MASK_IOU_MIN, RUNTIME_LOGITS_ATOL
 
@@ -107,7 +108,7 @@ def test_onnxruntime_cannot_run_ir_and_bf16_needs_the_openvino_format(ov_bundle)
     out, _ = ov_bundle
     with pytest.raises(BundleError, match="holds openvino graphs; backend 'onnxruntime' cannot run them"):
         Segmenter.open(out, "ov_fp32", backend="onnxruntime")
-    with pytest.raises(ExportConfigError, match="bf16 graphs are OpenVINO IR"):
+    with pytest.raises(ConfigError, match="bf16 graphs are OpenVINO IR"):
         ExportConfig(precisions=("fp32", "bf16"))
     assert ExportConfig(formats=("openvino",), precisions=("fp32", "int8")).onnx_precisions == ("fp32",)
     assert ExportConfig(formats=("onnx", "ov"), precisions=("int8", "bf16")).openvino_precisions == ("int8", "bf16")

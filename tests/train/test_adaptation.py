@@ -110,7 +110,8 @@ def test_finetune_with_replay_trains_on_both_and_scores_old_classes_beside_new(t
 
 @pytest.mark.parametrize("value, message", [("d:1.5", "fraction"), ("d:0", "fraction"), ("", "replay")])
 def test_replay_fraction_is_checked(value, message):
-    from edgesam.train import ConfigError, FinetuneConfig
+    from edgesam.train import FinetuneConfig
+    from edgesam.utils.config import ConfigError
 
     with pytest.raises(ConfigError, match=message):
         FinetuneConfig(model="vit_t", init="random", replay=value)

@@ -4,7 +4,8 @@ import yaml
 from click.testing import CliRunner
 
 from edgesam.cli.main import main
-from edgesam.train import ConfigError, FinetuneConfig
+from edgesam.train import FinetuneConfig
+from edgesam.utils.config import ConfigError
 
 
 def test_yaml_round_trip(tmp_path):
