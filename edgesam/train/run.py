@@ -43,6 +43,7 @@ class FinetuneResult:
     epochs: int
     steps: int
     history: list = field(default_factory=list)
+    class_groups: dict = field(default_factory=dict)  # {"new": [...], "replayed": [...]} class names
 
     def to_dict(self):
         return asdict(self)
@@ -339,6 +340,13 @@ class RunData:
     signature: str  # what a resumed run must find unchanged
 
     @property
+    def class_groups(self) -> dict:
+        """The new data's class names and the replayed data's (those not also in the new data)."""
+        new = sorted({r.class_name for r in self.train.records})
+        replayed = sorted({r.class_name for r in self.replay.records} - set(new)) if self.replay is not None else []
+        return {"new": new, "replayed": replayed}
+
+    @property
     def all_train(self):
         return self.train if self.replay is None else self.train.joined(self.replay)
 
@@ -495,11 +503,35 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
         images_per_s=float(np.nanmean([r["img_s"] for r in hist])) if hist else float("nan"),
         peak_mem_gib=max((r["mem_gib"] for r in hist), default=float("nan")),
         wall_s=time.perf_counter() - t_start, adapter_bytes=adapter_bytes,
-        epochs=trainer.epoch, steps=trainer.step, history=hist)
+        epochs=trainer.epoch, steps=trainer.step, history=hist, class_groups=data.class_groups)
     if recorder:
         recorder.status("done", outcome_message(result) + f"; adapter {adapter_bytes / 2**20:.2f} MiB",
                         {k: v for k, v in result.to_dict().items() if k != "history"})
+        groups = groups_message(result)
+        if groups:
+            recorder.status("done", groups)
+            if progress:
+                print(groups)
     return result
+
+
+def groups_message(result: FinetuneResult) -> str | None:
+    """With --replay: the new data's classes and the replayed ones side by side, start against best (the
+    mean of their class mIoUs), so forgetting shows next to the gain."""
+    if not result.class_groups.get("replayed") or len(result.history) < 2:
+        return None
+    rows = {row["epoch"]: row["per_class"] for row in result.history}
+    start, best = rows.get(0, {}), rows.get(result.best_epoch, {})
+
+    def mean(per_class, names):
+        values = [per_class[n] for n in names if per_class.get(n) is not None]
+        return float(np.mean(values)) if values else float("nan")
+
+    parts = []
+    for label, names in (("new classes", result.class_groups["new"]), ("replayed classes", result.class_groups["replayed"])):
+        a, b = mean(start, names), mean(best, names)
+        parts.append(f"{label} ({', '.join(names)}) {a:.4f} -> {b:.4f} ({b - a:+.4f})")
+    return "mean class mIoU, start -> best epoch: " + "; ".join(parts)
 
 
 def outcome_message(result: FinetuneResult) -> str:
