@@ -126,7 +126,6 @@ def plan_refiner(cfg, sam, arch, train_ds) -> tuple[object, dict]:
     from edgesam.eval.ceiling import CEILING_FLOOR, Grid, below_floor, class_ceilings
     from edgesam.models.refiner import attach_refiner
     from edgesam.roi import framing_of, mask_grid, refine_spec_of, with_refiner
-
     from edgesam.train.config import ConfigError
 
     spec = refine_spec_of(arch)
@@ -143,7 +142,7 @@ def plan_refiner(cfg, sam, arch, train_ds) -> tuple[object, dict]:
         attach_refiner(sam, spec)
         arch = with_refiner(arch, spec)
     drawn = refined if spec is not None else decoder
-    preflight = {"floor": CEILING_FLOOR, "grid": drawn.describe(), "refiner_added": add,
+    preflight = {"floor": CEILING_FLOOR, "grid": drawn.describe(), "refined": spec is not None, "refiner_added": add,
                  "ceiling_decoder_grid": {c: v[decoder] for c, v in ceilings.items()},
                  "ceiling_refined_grid": {c: v[refined] for c, v in ceilings.items()},
                  "below_floor": below_floor(ceilings, drawn)}
@@ -152,14 +151,14 @@ def plan_refiner(cfg, sam, arch, train_ds) -> tuple[object, dict]:
 
 def preflight_message(preflight: dict) -> str:
     """One line: the grid masks are drawn on and each class's IoU ceiling there, and what falls short."""
-    ceilings = preflight["ceiling_refined_grid" if "refiner" in preflight["grid"] else "ceiling_decoder_grid"]
+    ceilings = preflight["ceiling_refined_grid" if preflight["refined"] else "ceiling_decoder_grid"]
     per_class = ", ".join(f"{c} {v:.2f}" for c, v in ceilings.items())
     msg = f"mask grid: {preflight['grid']}" + (" (refiner added: a class's ceiling on the decoder's grid is "
                                                "below the floor)" if preflight["refiner_added"] else "")
     msg += f"; IoU ceiling per class (tight boxes): {per_class}"
     if preflight["below_floor"]:
         low = ", ".join(f"{c} {v:.2f}" for c, v in preflight["below_floor"].items())
-        fix = "a larger --image-size" + ("" if "refiner" in preflight["grid"] else " or --refine on")
+        fix = "a larger --image-size" + ("" if preflight["refined"] else " or --refine on")
         msg += (f"\nwarning: ceiling below {preflight['floor']:.2f} for {low}: the grid, not training, bounds "
                 f"these classes; try {fix} (`edgesam data check` compares the framings)")
     return msg
