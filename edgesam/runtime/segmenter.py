@@ -31,6 +31,7 @@ from edgesam.runtime.backend_choice import FORMAT_BACKENDS, auto_choice
 from edgesam.runtime.bundle import BundleInfo, fixed_prompt_axes, load_bundle, verify_io
 from edgesam.runtime.errors import BackendError, BundleError, InvalidInputError, RuntimeErrorBase
 from edgesam.runtime.limits import Limits, full_mask_bytes
+from edgesam.threads import ThreadChoice, choose_threads
 from edgesam.types import Prediction, select_outputs
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
@@ -90,8 +91,10 @@ def _ms(start: float) -> float:
 
 
 class Segmenter:
-    def __init__(self, info: BundleInfo, backend, graph_io: dict, limits: Limits | None = None, refiner=None):
+    def __init__(self, info: BundleInfo, backend, graph_io: dict, limits: Limits | None = None, refiner=None,
+                 threads: ThreadChoice | None = None):
         self.info = info
+        self.threads = threads  # how many intra-op threads the backend runs with, and why
         self.backend = backend
         self.limits = limits or Limits()
         self.refiner = refiner  # the mask refiner's graph (edgesam.runtime.ort_backend.OrtGraph) or None
@@ -109,19 +112,24 @@ class Segmenter:
 
         `backend`: "onnxruntime", "openvino", "tensorrt", or "auto" (the format's only backend, else the
         fastest installed one for ONNX graphs: see `edgesam.runtime.backend_choice`; the reason is
-        `segmenter.backend.choice`). `threads`: a positive integer, or None for the backend's choice.
+        `segmenter.backend.choice`). `threads`: a positive integer, or None for the process's choice
+        (`edgesam.threads`: $EDGESAM_THREADS, else every usable core); `segmenter.threads` says which.
         `limits`: per-call limits (`edgesam.runtime.limits.Limits`; defaults when None)."""
         if limits is not None and not isinstance(limits, Limits):
             raise InvalidInputError(f"limits: expected an edgesam.runtime.limits.Limits, got {type(limits).__name__}")
         _check_threads(threads)
+        try:
+            chosen = choose_threads(threads)
+        except ValueError as exc:  # a bad $EDGESAM_THREADS
+            raise InvalidInputError(str(exc)) from None
         info = load_bundle(bundle_dir, graph_set)
-        impl = _make_backend(info, backend, providers, threads)
+        impl = _make_backend(info, backend, providers, chosen.threads)
         graph_io = impl.io()
-        refiner = _open_refiner(info, impl, threads)
+        refiner = _open_refiner(info, impl, chosen.threads)
         if refiner is not None:
             graph_io["refiner"] = refiner.io()
         verify_io(info, graph_io)
-        seg = cls(info, impl, graph_io, limits, refiner)
+        seg = cls(info, impl, graph_io, limits, refiner, chosen)
         if warmup:
             seg.warmup()
         return seg
