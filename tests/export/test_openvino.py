@@ -18,7 +18,7 @@ OV_SETS = ("ov_fp32", "ov_bf16", "ov_int8")
 def test_manifest_records_sets_precisions_calibration_scopes_and_cpu(ov_bundle, calib_dir):
     out, manifest = ov_bundle
     assert set(manifest["graphs"]) == {"fp32", *OV_SETS}  # only the fp32 ONNX source besides the IR sets
-    for name, precision, runs_in in (("ov_fp32", "fp32", "fp32"), ("ov_bf16", "bf16", "bf16"), ("ov_int8", "int8", "fp32")):
+    for name, precision, runs_in in (("ov_fp32", "fp32", "fp32"), ("ov_bf16", "bf16", "bf16"), ("ov_int8", "int8", "bf16")):
         encoder = manifest["graphs"][name]["encoder"]
         assert encoder["format"] == "openvino" and encoder["precision"] == precision
         assert encoder["file"].endswith(".xml") and encoder["external_data"][0]["file"].endswith(".bin")
