@@ -80,12 +80,22 @@ CONFIGS = {
 
 
 def _parent_holds(path: str) -> bool:
-    """True when this process runs under `flock PATH ...` (taking the lock again would wait forever)."""
-    try:
-        words = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return bool(words) and Path(os.fsdecode(words[0])).name == "flock" and path.encode() in words
+    """True when this process runs under `flock PATH ...`, directly or through a shell script (taking the
+    lock again would wait forever)."""
+    pid = os.getppid()
+    for _ in range(8):  # a few ancestors: flock -> bash script -> python
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+        if words and Path(os.fsdecode(words[0])).name == "flock" and path.encode() in words:
+            return True
+        parent = [line.split()[1] for line in status.splitlines() if line.startswith("PPid:")]
+        if not parent or int(parent[0]) <= 1:
+            return False
+        pid = int(parent[0])
+    return False
 
 
 @contextmanager

@@ -55,9 +55,9 @@ BASELINE = ("today", "ort_fp32")
 
 
 # --- worker: runs inside a fresh process with the source tree under test first on sys.path --------------
-def frame_boxes(item, count: int, seed: int) -> np.ndarray:
+def frame_boxes(item, count: int, seed: int, hw) -> np.ndarray:
     """`count` boxes for one frame: the image's ground-truth boxes cycled, each copy but the first moved
-    by up to 10 % of its side (a fixed seed per image), so no two prompts are the same."""
+    by up to 10 % of its side (a fixed seed per image; kept inside the frame), so no two prompts are the same."""
     rng = np.random.default_rng(seed)
     base = np.asarray(item.boxes, np.float32)
     boxes = base[np.arange(count) % len(base)].copy()
@@ -66,7 +66,8 @@ def frame_boxes(item, count: int, seed: int) -> np.ndarray:
     jitter[: len(base)] = 0.0
     boxes[:, :2] += jitter
     boxes[:, 2:] += jitter
-    return boxes
+    h, w = hw
+    return np.clip(boxes, 0, [w - 1, h - 1, w - 1, h - 1]).astype(np.float32)
 
 
 def settle(call, window: int = 3, tolerance: float = 0.10, min_calls: int = 3, max_calls: int = 30) -> dict:
@@ -94,7 +95,7 @@ def worker(args) -> dict:
     graph_set, backend = CONFIGS[args.config]
     seg = Segmenter.open(args.bundle, graph_set=graph_set, backend=backend, threads=args.threads, warmup=False)
     plan = build_plan(scoring_set(args.data, "val", args.val_fraction, args.split_seed), "box", seed=0)
-    frames = [(sample.image, frame_boxes(item, BOXES_PER_FRAME, 1000 + i))
+    frames = [(sample.image, frame_boxes(item, BOXES_PER_FRAME, 1000 + i, sample.image.shape[:2]))
               for i, (item, sample) in enumerate(plan.samples())]
 
     def one(frame):
@@ -246,7 +247,7 @@ def parent(args) -> int:
     work = Path(args.work) / args.name
     work.mkdir(parents=True, exist_ok=True)
     runs_of = [("today", Path(args.baseline_src), c) for c in baseline_configs] + [("now", REPO, c) for c in names]
-    with bench_lock(LOCK):
+    with bench_lock(args.lock or LOCK):
         args.bundle = build_bundle(work, args.checkpoint, args.data)
         start_state = machine_state(args.threads)
         results: dict[str, list] = {f"{tag}/{c}": [] for tag, _, c in runs_of}
@@ -290,6 +291,7 @@ def main(argv=None) -> int:
     ap.add_argument("--work", default="/tmp/edgesam-roi-per-box")
     ap.add_argument("--name", default="roi_per_box")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "cpu_backends" / "results"))
+    ap.add_argument("--lock", help="the benchmark lock (default /tmp/edgesam-bench.lock)")
     # worker mode (one configuration in a fresh process)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--config", help=argparse.SUPPRESS)
