@@ -7,6 +7,9 @@
 - Compiled models are cached on disk (OpenVINO's CACHE_DIR: `$EDGESAM_OPENVINO_CACHE`, else
   `$EDGESAM_CACHE/openvino`, else ~/.cache/edgesam/openvino; "off" disables), so a cold start imports
   the compiled blob instead of compiling again. An unwritable cache folder only costs the speed-up.
+  Except an int8 graph whose float parts run in bf16: OpenVINO 2026.4 corrupted the heap in about
+  half of the processes that imported such a blob on a Xeon with AMX (segmentation faults during
+  and after inference; none in 16 processes that compiled it), so it is compiled at every open.
 - One infer request runs one inference at a time and may not be shared across threads, so each graph
   keeps a small pool: a call borrows an idle request (creating one up to the pool size, else waiting)
   and returns it after copying the outputs out of the request's memory.
@@ -88,6 +91,12 @@ def compile_config(precision: str, threads: int | None, cache: Path | None, perf
     if cache is not None:
         config["CACHE_DIR"] = str(cache)
     return config
+
+
+def cacheable(precision: str, quantized: bool) -> bool:
+    """Whether a graph may go through the compiled-model cache: not an int8 graph run with bf16 float
+    parts (importing its blob corrupted memory; see the module docstring)."""
+    return not (quantized and PRECISION_HINTS.get(precision) == "bf16")
 
 
 def port_name(port) -> str:
@@ -183,10 +192,12 @@ class OvBackend:
     name = "openvino"
 
     def __init__(self, encoder_path: Path, decoder_path: Path, precisions=("fp32", "fp32"), threads: int | None = None,
-                 performance: str = "latency", **_):
+                 performance: str = "latency", quantized=(False, False), **_):
         self.performance = performance
-        self.encoder = OvGraph(encoder_path, precisions[0], threads, performance=performance)
-        self.decoder = OvGraph(decoder_path, precisions[1], threads, performance=performance)
+        self.encoder = OvGraph(encoder_path, precisions[0], threads, performance=performance,
+                               use_cache=cacheable(precisions[0], quantized[0]))
+        self.decoder = OvGraph(decoder_path, precisions[1], threads, performance=performance,
+                               use_cache=cacheable(precisions[1], quantized[1]))
         self.threads = threads
 
     def io(self) -> dict:

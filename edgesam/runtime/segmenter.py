@@ -400,6 +400,7 @@ def _start(backend: str, info: BundleInfo, paths, providers, threads, performanc
         if providers:
             raise InvalidInputError("providers: ONNX Runtime execution providers do not apply to backend 'openvino'")
         precisions = tuple(openvino_precision(info.entry(part)) for part in ("encoder", "decoder"))
-        return OvBackend(*paths, precisions=precisions, threads=threads, performance=performance)
+        quantized = tuple(info.entry(part).get("precision") == "int8" for part in ("encoder", "decoder"))
+        return OvBackend(*paths, precisions=precisions, threads=threads, performance=performance, quantized=quantized)
     from edgesam.runtime.trt_backend import TrtBackend
     return TrtBackend(*paths, info=info)

@@ -59,3 +59,4 @@ def test_throughput_hint_runs_streams_with_the_latency_answers(bundle_dir, make_
         np.testing.assert_allclose(embedding.features, latency.encode(image).features, atol=1e-4, rtol=0)
     with pytest.raises(InvalidInputError, match="performance: expected one of"):
         Segmenter.open(bundle_dir, backend="openvino", warmup=False, performance="fast")
+
