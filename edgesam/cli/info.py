@@ -7,9 +7,9 @@ import click
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def info(as_json: bool):
-    """Show model variants (parameters), tool versions (torch, CUDA, onnxruntime, OpenVINO, TensorRT) and the
+    """Show model variants (parameters), tool versions (torch, CUDA, onnxruntime, OpenVINO, TensorRT), the
     CPU with the instruction-set flags that decide which int8/bf16 kernels exist (avx2, avx512f, avx512_vnni,
-    avx_vnni, avx512_bf16, amx).
+    avx_vnni, avx512_bf16, amx), and how many threads the CPU stages run with and why.
 
     \b
     Example:
@@ -17,11 +17,13 @@ def info(as_json: bool):
     """
     import json
 
-    from edgesam.envinfo import CPU_FLAGS, environment, load_average, variant_table
+    from edgesam.envinfo import CPU_FLAGS, environment, load_average, threads_line, variant_table
+    from edgesam.threads import thread_record
 
-    env, variants = environment(), variant_table()
+    env, variants, threads = environment(), variant_table(), thread_record()
     if as_json:
-        click.echo(json.dumps({"environment": env, "variants": variants, "load_average": load_average()}, indent=2))
+        click.echo(json.dumps({"environment": env, "variants": variants, "load_average": load_average(),
+                               "threads": threads}, indent=2))
         return
     click.echo("Variants:")
     for row in variants:
@@ -35,6 +37,7 @@ def info(as_json: bool):
         value = cpu["flags"][flag]
         click.echo(f"  {flag:24s} {'unknown' if value is None else 'yes' if value else 'no'}")
     click.echo(f"  {'best matrix tier':24s} {cpu['isa']}")
+    click.echo(f"  {'threads':24s} {threads_line(threads)}")
     from edgesam.runtime.backend_choice import cpu_notes
 
     for note in cpu_notes(cpu):
