@@ -87,21 +87,6 @@ def test_cpu_threads_flag_is_used_then_restored(cli, monkeypatch):
     assert CliRunner().invoke(cli_main.main, ["--cpu-threads", "0", "show-threads"]).exit_code == 2
 
 
-def test_free_cores_follow_the_load(monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
-    for load, free in ((0.2, 8), (3.4, 5), (7.6, 1), (30.0, 1)):
-        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
-        assert threads.free_cores() == free
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setenv("EDGESAM_THREADS", "auto")
-    assert threads.cpu_threads() == 1
-    monkeypatch.setenv("EDGESAM_THREADS", "2")
-    assert threads.cpu_threads() == 2 and threads.cpu_threads(requested=4) == 4
-    monkeypatch.setenv("EDGESAM_THREADS", "many")
-    with pytest.raises(ValueError, match="EDGESAM_THREADS"):
-        threads.cpu_threads()
-
-
 @pytest.mark.parametrize("value", ["abc", "-1", "0"])
 def test_a_bad_thread_count_in_the_environment_is_one_error_line(cli, value):
     result = CliRunner().invoke(cli_main.main, ["show-threads"], env={"EDGESAM_THREADS": value})

@@ -21,6 +21,9 @@ def test_info_reports_variants_and_versions():
     for flag in flags:
         assert f"  {flag} " in table.output
     assert "int8: " in table.output and "bf16: " in table.output  # what the flags mean for the graph sets
+    record = payload["threads"]  # how many threads ran and why
+    assert record["threads"] >= 1 and record["why"].startswith(f"{record['threads']} thread")
+    assert "  threads " in table.output and "cores busy now" in table.output
 
 
 def test_every_registered_verb_imports_and_has_an_example():

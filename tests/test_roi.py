@@ -127,3 +127,56 @@ def test_paired_decoding_equals_one_call_per_crop():
         assert torch.allclose(low[k], one[0], atol=1e-5) and torch.allclose(iou[k], one_iou[0], atol=1e-5)
     with pytest.raises(ValueError, match="embeddings"):
         decode_all(sam, feats[:2], coords, labels)
+
+
+def _one_box_at_a_time(rgb, points, labels, boxes, framing, size):
+    """The mapping of one box alone, written out with SAM's own steps (the reference of the batched path)."""
+    from PIL import Image
+
+    windows = roi.crop_windows(boxes, framing.roi_margin, framing.roi_min_side)
+    fill = np.clip(np.rint(np.asarray(geometry.PIXEL_MEAN)), 0, 255).astype(np.uint8)
+    coords, codes, images = [], [], []
+    for k, (x0, y0, side) in enumerate(windows):
+        shift = np.array([x0, y0], np.float32)
+        pts = None if points is None else points[None] - shift
+        c, l = geometry.build_prompt_arrays(pts, None if labels is None else labels[None],
+                                            boxes[k:k + 1] - np.tile(shift, 2), (int(side), int(side)), size)
+        coords.append(c)
+        codes.append(l)
+        crop = Image.fromarray(roi.cut(rgb, (x0, y0, side), fill)).resize((size, size), Image.BILINEAR)
+        chw = np.asarray(crop).astype(np.float32).transpose(2, 0, 1)
+        mean = np.asarray(geometry.PIXEL_MEAN, np.float32)[:, None, None]
+        images.append(((chw - mean) / np.asarray(geometry.PIXEL_STD, np.float32)[:, None, None])[None])
+    return np.concatenate(coords), np.concatenate(codes), np.concatenate(images), windows
+
+
+@pytest.mark.parametrize("with_points", [False, True])
+def test_all_boxes_at_once_equal_one_box_at_a_time_bit_for_bit(with_points):
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (180, 260, 3), dtype=np.uint8)
+    x0, y0 = rng.uniform(-15, 250, 8), rng.uniform(-15, 170, 8)  # some windows reach past the frame
+    boxes = np.stack([x0, y0, x0 + rng.uniform(1, 70, 8), y0 + rng.uniform(1, 50, 8)], 1).astype(np.float32)
+    points = rng.uniform(0, 150, (2, 2)).astype(np.float32) if with_points else None
+    labels = np.array([1, 0], np.float32) if with_points else None
+    framing = roi.InputFraming(mode="roi", roi_margin=1.5, dense_box=True)
+    got = roi.roi_inputs(rgb, points, labels, boxes, framing, 128)
+    coords, codes, images, windows = _one_box_at_a_time(rgb, points, labels, boxes, framing, 128)
+    for name, want, have in (("coords", coords, got.coords), ("labels", codes, got.labels),
+                             ("images", images, got.images), ("windows", windows, got.windows)):
+        have, want = np.ascontiguousarray(have), np.ascontiguousarray(want)
+        assert have.dtype == want.dtype and np.array_equal(have.view(np.uint8), want.view(np.uint8)), name
+    scale = 128 / windows[:, 2:3].astype(np.float64)
+    in_frame = np.stack([roi.to_window_frame(b.reshape(2, 2), w, 128).reshape(4) for b, w in zip(boxes, windows)])
+    for k in range(len(boxes)):  # the dense prompt of each box alone
+        one = roi.dense_box_prompt(in_frame[k:k + 1], np.repeat(scale[k:k + 1], 2, axis=1), 128)
+        assert np.array_equal(one, got.mask_input[k:k + 1])
+    assert (got.mask_input > 0).any() and (got.mask_input < 0).any()
+
+
+def test_normalisation_equals_the_formula_bit_for_bit_for_every_byte():
+    rgb = np.stack([np.arange(256, dtype=np.uint8).reshape(16, 16)] * 3, axis=2)
+    want = (rgb.astype(np.float32).transpose(2, 0, 1) - np.asarray(geometry.PIXEL_MEAN, np.float32)[:, None, None]) \
+        / np.asarray(geometry.PIXEL_STD, np.float32)[:, None, None]
+    got = geometry.normalize_and_pad(rgb, 20)
+    assert np.array_equal(got[0, :, :16, :16].view(np.uint32), want.view(np.uint32))
+    assert not got[0, :, 16:, :].any() and not got[0, :, :, 16:].any()  # zero padding

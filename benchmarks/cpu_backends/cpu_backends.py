@@ -14,9 +14,14 @@ For each configuration (a graph set of the bundle and the backend that runs it):
   embedding error mean|e - e_fp32| / mean|e_fp32| (whole-image models);
 - cold start (Segmenter.open; OpenVINO's compiled-model cache is warm after the first pass), bytes.
 
+Each configuration is warmed on the first image until its timings settle (`edgesam.bench.format_run`:
+the last 3 calls within 10 % of their median) before its pass is timed, with every usable core
+(the runtime's default) unless --threads is given; the spread of the timed calls is reported.
+
 Targets (checked in the results): the fastest configuration with mask IoU >= 0.97 against fp32 at
->= 3.0x ONNX Runtime fp32 encoder time on a CPU with VNNI or BF16 math, >= 1.8x on an AVX2-only CPU;
-for a ROI-framed model, >= 2x end to end per box prompt with task mIoU within 1 point of fp32.
+>= 3.5x ONNX Runtime fp32 encoder time on a CPU with VNNI or BF16 math (stretch 4x), >= 1.8x on an
+AVX2-only CPU; for a ROI-framed model, >= 2x end to end per box prompt with task mIoU within 0.5
+point of fp32 (the per-box figure with 8 boxes per frame, against today's code: roi_per_box.py).
 
 Every results file records the CPU model, its instruction-set flags and the load average at start
 and end. The script holds /tmp/edgesam-bench.lock for the whole run (it takes the lock itself; under
@@ -47,14 +52,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from edgesam_runtime.envinfo import environment, has_bf16_math, has_int8_dot, machine_state  # noqa: E402
+from edgesam_runtime.envinfo import environment, has_bf16_math, has_int8_dot, machine_state, threads_line  # noqa: E402
 from edgesam_runtime.files import write_json_atomic, write_text_atomic  # noqa: E402
 
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
 LOCK = "/tmp/edgesam-bench.lock"
 BASELINE = "ort_fp32"
 IOU_TARGET = 0.97
-TASK_MIOU_POINTS = 1.0  # ROI target: task mIoU within this many points (of 100) of fp32
+TASK_MIOU_POINTS = 0.5  # ROI target: task mIoU within this many points (of 100) of fp32
+TARGET_FAST_CPU, STRETCH_FAST_CPU, TARGET_AVX2 = 3.5, 4.0, 1.8  # whole-image encoder speed-up over ORT fp32
 # name: (graph set, backend, what it is)
 CONFIGS = {
     "ort_fp32": ("fp32", "onnxruntime", "ONNX Runtime, the bundle's fp32 ONNX"),
@@ -62,10 +68,11 @@ CONFIGS = {
     "ort_int8_dynamic": ("alt_int8_dynamic", "onnxruntime", "ONNX Runtime, dynamic int8 (MatMul weights)"),
     "ort_int8_static_linear": ("alt_int8_static_linear", "onnxruntime",
                                "ONNX Runtime, static QDQ int8, attention MatMuls float"),
-    "ov_on_ort_int8": ("int8", "openvino", "OpenVINO running the bundle's int8 QDQ ONNX"),
+    "ov_on_ort_int8": ("int8", "openvino", "OpenVINO running the bundle's int8 QDQ ONNX, float parts bf16 where the CPU has it"),
     "ov_fp32": ("ov_fp32", "openvino", "OpenVINO IR fp32"),
     "ov_bf16": ("ov_bf16", "openvino", "OpenVINO IR, bf16 inference precision"),
-    "ov_int8": ("ov_int8", "openvino", "OpenVINO IR, NNCF int8 (transformer, mixed preset)"),
+    "ov_int8": ("ov_int8", "openvino", "OpenVINO IR, NNCF int8 (transformer, mixed preset), float parts bf16 where the CPU has it"),
+    "ov_int8_fp32_float": ("alt_ov_int8_fp32_float", "openvino", "OpenVINO IR, NNCF int8, float parts fp32"),
     "ov_int8_attn_float": ("alt_ov_int8_attn_float", "openvino", "OpenVINO IR, NNCF int8, attention MatMuls float"),
     "ov_int8_weights": ("alt_ov_int8_weights", "openvino",
                         "OpenVINO IR, int8 weights only (NNCF compress_weights), activations float"),
@@ -73,12 +80,22 @@ CONFIGS = {
 
 
 def _parent_holds(path: str) -> bool:
-    """True when this process runs under `flock PATH ...` (taking the lock again would wait forever)."""
-    try:
-        words = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return bool(words) and Path(os.fsdecode(words[0])).name == "flock" and path.encode() in words
+    """True when this process runs under `flock PATH ...`, directly or through a shell script (taking the
+    lock again would wait forever)."""
+    pid = os.getppid()
+    for _ in range(8):  # a few ancestors: flock -> bash script -> python
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+        if words and Path(os.fsdecode(words[0])).name == "flock" and path.encode() in words:
+            return True
+        parent = [line.split()[1] for line in status.splitlines() if line.startswith("PPid:")]
+        if not parent or int(parent[0]) <= 1:
+            return False
+        pid = int(parent[0])
+    return False
 
 
 @contextmanager
@@ -161,6 +178,12 @@ def add_alternatives(bundle: Path, wanted: set[str], log=print) -> None:
             encoder = mf.graph_entry(bundle, f"encoder.{name}.onnx", "onnx", "int8")
             manifest["graphs"][name] = {"encoder": encoder, "decoder": dict(onnx_decoder)}
             continue
+        if name == "alt_ov_int8_fp32_float":  # the same int8 IR, its float parts asked to run in fp32
+            entries = {part: dict(manifest["graphs"]["ov_int8"][part]) for part in ("encoder", "decoder")}
+            for entry in entries.values():
+                entry["openvino"] = {**entry["openvino"], "inference_precision": "fp32"}
+            manifest["graphs"][name] = entries
+            continue
         import nncf
         import openvino as ov
 
@@ -169,7 +192,10 @@ def add_alternatives(bundle: Path, wanted: set[str], log=print) -> None:
             model, _ = quantize_encoder(model, bundle / "encoder.onnx", base.replace(int8_matmul_const_only=True),
                                         images, size, log)
         else:
-            model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+            from edgesam.export.openvino import quiet_nncf
+
+            with quiet_nncf():
+                model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
         files = save_ir(model, bundle / f"encoder.{name}.xml", compress_to_fp16=False)
         manifest["graphs"][name] = {"encoder": ir_entry(bundle, files, "int8", "fp32"), "decoder": dict(ov_decoder)}
     if todo:
@@ -204,7 +230,9 @@ class _Recording:
 
 
 def run_config(bundle: Path, graph_set: str, backend: str, plan, threads: int | None, warmup: int) -> dict:
-    """Open, warm up, then every image of the plan once through the one scorer of `edgesam.eval`."""
+    """Open, warm up until the timings settle (at least `warmup` calls), then every image of the plan once
+    through the one scorer of `edgesam.eval`."""
+    from edgesam.bench.format_run import warm_until_settled
     from edgesam.eval.scoring import score
     from edgesam_runtime import Segmenter
 
@@ -212,8 +240,8 @@ def run_config(bundle: Path, graph_set: str, backend: str, plan, threads: int | 
     seg = Segmenter.open(bundle, graph_set=graph_set, backend=backend, threads=threads, warmup=False)
     open_ms = (time.perf_counter() - start) * 1e3
     first_item, first = next(plan.samples())
-    for _ in range(warmup):
-        seg.segment(seg.encode(first.image), boxes=first_item.boxes)
+    warm = warm_until_settled(lambda: seg.segment(seg.encode(first.image), boxes=first_item.boxes),
+                              min_calls=max(warmup, 3))
     predictor = _Recording(seg)
     encoder_ms, e2e_ms = [], []
 
@@ -229,7 +257,7 @@ def run_config(bundle: Path, graph_set: str, backend: str, plan, threads: int | 
     executed = ran_as(seg.info.entry("encoder").get("precision", graph_set), executed["encoder"] if executed else None)
     return {"open_ms": open_ms, "encoder_ms": encoder_ms, "e2e_per_prompt_ms": e2e_ms, "records": records,
             "embeddings": predictor.embeddings, "providers": seg.providers, "executed_as": executed,
-            "roi": seg.info.framing.roi}
+            "roi": seg.info.framing.roi, "warmup": warm}
 
 
 def agreement_with_fp32(reference: list, records: list) -> dict:
@@ -259,9 +287,10 @@ def embedding_error(reference: list, embeddings: list) -> float | None:
 
 def measure(bundle: Path, names: list[str], plan, passes: int, warmup: int, threads: int | None, log=print) -> dict:
     from edgesam_runtime import manifest as mf
+    from edgesam.bench.format_run import spread
 
     manifest = mf.read_manifest(bundle)
-    runs = {n: {"encoder_ms": [], "e2e_per_prompt_ms": [], "open_ms": []} for n in names}
+    runs = {n: {"encoder_ms": [], "e2e_per_prompt_ms": [], "open_ms": [], "warmup": []} for n in names}
     for p in range(passes):
         for name in (names if p % 2 == 0 else names[::-1]):
             graph_set, backend, _ = CONFIGS[name]
@@ -269,10 +298,11 @@ def measure(bundle: Path, names: list[str], plan, passes: int, warmup: int, thre
             for key in ("encoder_ms", "e2e_per_prompt_ms"):
                 runs[name][key] += got[key]
             runs[name]["open_ms"].append(got["open_ms"])
+            runs[name]["warmup"].append(got["warmup"])
             if "records" not in runs[name]:  # accuracy from the first pass (outputs do not change)
                 runs[name].update({k: got[k] for k in ("records", "embeddings", "providers", "executed_as", "roi")})
             log(f"pass {p + 1} {name}: encoder median {statistics.median(got['encoder_ms']):.0f} ms, "
-                f"open {got['open_ms']:.0f} ms")
+                f"open {got['open_ms']:.0f} ms, warm-up {got['warmup']['calls']} calls", flush=True)
     base = runs[BASELINE]
     base_enc, base_e2e = statistics.median(base["encoder_ms"]), statistics.median(base["e2e_per_prompt_ms"])
     out = {}
@@ -284,6 +314,7 @@ def measure(bundle: Path, names: list[str], plan, passes: int, warmup: int, thre
             "what": what, "graph_set": graph_set, "backend": backend, "providers": run["providers"],
             "executed_as": run["executed_as"], "roi": run["roi"],
             "encoder_ms_median": enc, "encoder_ms": run["encoder_ms"], "speedup_vs_ort_fp32": base_enc / enc,
+            "encoder_spread": spread(run["encoder_ms"]), "warmup": run["warmup"],
             "e2e_per_prompt_ms_median": e2e, "e2e_speedup_vs_ort_fp32": base_e2e / e2e,
             "cold_start_ms": run["open_ms"], "encoder_bytes": encoder_bytes(manifest, graph_set),
             **agreement_with_fp32(base["records"], run["records"]),
@@ -303,7 +334,7 @@ def verdict(rows: dict, cpu: dict) -> dict:
     """The issue's targets: encoder speed-up for whole-image models, end to end per box for ROI ones."""
     roi = rows[BASELINE]["roi"]
     fast_cpu = has_int8_dot(cpu) or has_bf16_math(cpu)
-    target = 2.0 if roi else (3.0 if fast_cpu else 1.8)
+    target = 2.0 if roi else (TARGET_FAST_CPU if fast_cpu else TARGET_AVX2)
     speed = "e2e_speedup_vs_ort_fp32" if roi else "speedup_vs_ort_fp32"
 
     def accurate(row) -> bool:
@@ -317,6 +348,8 @@ def verdict(rows: dict, cpu: dict) -> dict:
             "figure": speed, "target_speedup": target, "iou_target": IOU_TARGET,
             "task_miou_points": TASK_MIOU_POINTS if roi else None, "fastest_within_accuracy": best,
             "speedup": ok[best][speed] if best else None, "met": bool(best and ok[best][speed] >= target),
+            "stretch": None if roi or not fast_cpu else STRETCH_FAST_CPU,
+            "stretch_met": bool(best and not roi and fast_cpu and ok[best][speed] >= STRETCH_FAST_CPU),
             "fp32_nonempty_share": rows[BASELINE]["fp32_nonempty_share"]}
 
 
@@ -332,19 +365,22 @@ def to_markdown(r: dict) -> str:
     lines = [f"# CPU configurations: {r['name']}", "", f"Model: {r['model']}. Command:", "", f"    {r['command']}", "",
              f"CPU: {start['cpu_line']} (isa {start['cpu']['isa']}, {start['cpu']['logical_cpus']} logical CPUs). "
              f"Load average at start {start['load_average']}, at end {end['load_average']}.",
+             f"Threads: {threads_line(start['threads'])}.",
              f"{len(r['images'])} images, {r['prompts']} box prompts (one per ground-truth defect), {r['passes']} passes, "
              f"threads {r['threads'] or 'all'}; {r['note']}", "",
-             "| configuration | encoder ms (median) | vs ORT fp32 | per box end to end ms | vs ORT fp32 "
+             "| configuration | encoder ms (median) | spread | vs ORT fp32 | per box end to end ms | vs ORT fp32 "
              "| mask IoU vs fp32 (mean / min, n) | task mIoU (pts vs fp32) | rel. embedding error | ran as "
-             "| encoder MB | cold start ms |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| encoder MB | cold start ms | warm-up calls |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in sorted(r["rows"].items(), key=lambda kv: kv[1]["encoder_ms_median"]):
         err = "-" if row["embedding_rel_err"] is None else f"{row['embedding_rel_err']:.4f}"
         lines.append(
-            f"| {name}: {row['what']} | {row['encoder_ms_median']:.0f} | {row['speedup_vs_ort_fp32']:.2f}x | "
+            f"| {name}: {row['what']} | {row['encoder_ms_median']:.0f} | {row['encoder_spread']:.0%} | "
+            f"{row['speedup_vs_ort_fp32']:.2f}x | "
             f"{row['e2e_per_prompt_ms_median']:.1f} | {row['e2e_speedup_vs_ort_fp32']:.2f}x | {_iou_cell(row)} | "
             f"{row['task_miou']:.4f} ({row['task_miou_points_vs_fp32']:+.2f}) | {err} | "
             f"{row['backend']} {row['executed_as']} | {row['encoder_bytes'] / 1e6:.0f} | "
-            f"{', '.join(f'{t:.0f}' for t in row['cold_start_ms'])} |")
+            f"{', '.join(f'{t:.0f}' for t in row['cold_start_ms'])} | "
+            f"{', '.join(str(w['calls']) + ('' if w['settled'] else ' (unsettled)') for w in row['warmup'])} |")
     base = r["rows"][BASELINE]
     lines += ["", f"Mask IoU counts only prompts whose ONNX Runtime fp32 mask is non-empty: "
               f"{base['masks_compared']} of {base['masks_total']} ({base['fp32_nonempty_share']:.0%}). "
@@ -353,7 +389,11 @@ def to_markdown(r: dict) -> str:
               f"Target ({v['model']} model, {v['cpu_class']} CPU): fastest configuration with mask IoU >= "
               f"{v['iou_target']}" + (f" and task mIoU within {v['task_miou_points']} point" if v["task_miou_points"] else "")
               + f" at >= {v['target_speedup']}x ONNX Runtime fp32 ({v['figure']}): **{'met' if v['met'] else 'not met'}** "
-              f"({v['fastest_within_accuracy']}: {v['speedup'] and round(v['speedup'], 2)}x)."]
+              f"({v['fastest_within_accuracy']}: {v['speedup'] and round(v['speedup'], 2)}x)"
+              + (f"; stretch {v['stretch']}x: {'met' if v['stretch_met'] else 'not met'}." if v.get("stretch") else "."),
+              "", "Each configuration was warmed on the first image until its timings settled (last 3 calls within "
+              "10 % of their median; `warm-up calls` per pass) before it was timed; `spread` is (p95 - p5) / p50 of "
+              "its timed encoder calls."]
     if r.get("smoke"):
         lines += ["", "SMOKE RUN (tiny model, tiny images): checks that the script works; the figures mean nothing."]
     return "\n".join(lines) + "\n"
@@ -368,7 +408,7 @@ def parse_args(argv):
     ap.add_argument("--images", type=int, default=4, help="labelled images per pass (one box per defect)")
     ap.add_argument("--passes", type=int, default=3, help="passes over all configurations (order reversed each pass)")
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--threads", type=int, help="threads per backend (default: all cores)")
+    ap.add_argument("--threads", type=int, help="threads per backend (default: the runtime's, every usable core)")
     ap.add_argument("--calib-images", type=int, default=8)
     ap.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, from {', '.join(CONFIGS)}")
     ap.add_argument("--work", default="/tmp/edgesam-cpu-backends")
@@ -402,15 +442,15 @@ def main(argv=None) -> int:
     work = Path(args.work) / name
     work.mkdir(parents=True, exist_ok=True)
     with bench_lock(args.lock):
-        start_state = machine_state()
+        start_state = machine_state(args.threads)
         t0 = time.perf_counter()
         bundle = build_bundle(work, args.variant, args.image_size, args.checkpoint, args.calib_images, data)
         add_alternatives(bundle, set(args.names))
         build_s = time.perf_counter() - t0
         plan = prompt_plan(data, args.images)
-        measure_state = machine_state()
+        measure_state = machine_state(args.threads)
         rows = measure(bundle, args.names, plan, args.passes, args.warmup, args.threads)
-        end_state = machine_state()
+        end_state = machine_state(args.threads)
     result = {
         "name": name, "model": model, "command": command_line(argv), "smoke": args.smoke,
         "note": "configurations measured in turn within each pass, order reversed every pass; on a shared machine "

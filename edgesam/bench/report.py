@@ -10,7 +10,8 @@ COLUMNS = (
     ("IoU ref mean", "iou_vs_reference.mean", "{:.4f}"), ("IoU ref p5", "iou_vs_reference.p5", "{:.4f}"),
     ("ref empty", "empty.reference", "of_prompts"), ("pred empty", "empty.prediction", "of_prompts"),
     ("task mIoU", "task_iou.mean", "{:.4f}"), ("enc p50 ms", "encoder_ms.p50", "{:.1f}"),
-    ("enc p95 ms", "encoder_ms.p95", "{:.1f}"), ("dec/prompt p50 ms", "decoder_per_prompt_ms.p50", "{:.2f}"),
+    ("enc p95 ms", "encoder_ms.p95", "{:.1f}"), ("enc spread", "encoder_ms.spread", "{:.0%}"),
+    ("warm-up calls", "warmup", "warmup"), ("dec/prompt p50 ms", "decoder_per_prompt_ms.p50", "{:.2f}"),
     ("dec/prompt p95 ms", "decoder_per_prompt_ms.p95", "{:.2f}"), ("host/enc", "host_ms.fraction_of_encoder", "{:.1%}"),
     ("img/s", "images_per_s", "{:.2f}"), ("cold start ms", "cold_start_ms", "{:.0f}"),
 )
@@ -27,6 +28,8 @@ def _cell(row: dict, key: str, fmt: str) -> str:
     value = _get(row, key)
     if value is None:
         return "skipped" if row.get("skipped") and key != "format" else "-"
+    if fmt == "warmup":  # "4" when the timings settled, "12 (not settled)" when the cap stopped it
+        return "-" if not value else f"{value['calls']}" + ("" if value["settled"] else " (not settled)")
     if fmt == "mb":
         return f"{value / 1e6:.2f}"
     if fmt == "of_prompts":  # empty masks: "3/12", marked so a reader cannot miss them
@@ -47,6 +50,10 @@ def machine_lines(report: dict) -> list[str]:
     cpu = machine["cpu"]
     lines = [f"CPU: {machine['cpu_line']} (isa {cpu.get('isa')}, {cpu.get('logical_cpus')} logical CPUs); "
              f"load average {machine.get('load_average')} at start, {machine.get('load_average_end')} at end"]
+    if machine.get("threads"):
+        from edgesam_runtime.envinfo import threads_line
+
+        lines.append(f"threads: {threads_line(machine['threads'])}")
     lines += [f"  {note}" for note in machine.get("notes", [])]
     lines += [f"default for {name}: {d['backend']} ({d['why']})" for name, d in report.get("defaults", {}).items()]
     if any(not row.get("default", True) for row in report["formats"]):
@@ -81,7 +88,10 @@ def format_markdown(report: dict) -> str:
               "`ref empty` / `pred empty` count the prompts whose reference / own mask is empty (an IoU floor needs "
               ">= 90 % non-empty references). `task mIoU` is against the ground truth.",
               "Latencies are wall-clock on this host; `dec/prompt` is (prompt prep + decoder call + mask upscaling) "
-              "divided by the prompts of the call; `host/enc` is host pre/post-processing over encoder time.", ""]
+              "divided by the prompts of the call; `host/enc` is host pre/post-processing over encoder time.",
+              "Each format was warmed on the first image until its timings settled (`warm-up calls`; "
+              "rule: the last 3 calls within 10 % of their median) before the plan was timed; `enc spread` is "
+              "(p95 - p5) / p50 of the timed encoder calls.", ""]
     if (report.get("framing") or {}).get("mode") == "roi":
         lines += ["ROI framing: the encoder runs once per box on its crop, inside the segment call, so `enc` is only "
                   "the frame hand-over and `dec/prompt` holds each box's crop encoding.", ""]

@@ -97,7 +97,7 @@ def _measure(fmt, plan, manifest) -> FormatRun:
 
 def run_bench(config: BenchConfig) -> dict:
     """Measure, score, check floors and (with `config.out`) write the report; returns it as a dict."""
-    from edgesam_runtime.envinfo import machine_state
+    from edgesam_runtime.envinfo import load_average, machine_state
     from edgesam.utils.environment import toolchain_environment
     from edgesam_runtime.backends.choice import cpu_notes
 
@@ -107,7 +107,7 @@ def run_bench(config: BenchConfig) -> dict:
     checkpoint = _reference_checkpoint(config, manifest, warnings)
     plan = bench_plan(config)
     formats, defaults = _formats(config, manifest, checkpoint)
-    machine = machine_state()
+    machine = machine_state(config.threads)
     _log(machine["cpu_line"])
     started = time.time()
     reference = _measure(TorchFormat(checkpoint), plan, manifest)
@@ -126,7 +126,7 @@ def run_bench(config: BenchConfig) -> dict:
         "images": len(plan), "prompts": plan.num_prompts, "plan": plan.describe(), "formats": rows,
         "framing": (manifest.get("model") or {}).get("framing"),
         "warnings": warnings, "environment": toolchain_environment(), "started": started,
-        "machine": {**machine, "load_average_end": machine_state()["load_average"], "notes": cpu_notes(machine["cpu"])},
+        "machine": {**machine, "load_average_end": load_average(), "notes": cpu_notes(machine["cpu"])},
         "defaults": defaults,
         "note": "wall-clock latencies on a shared host (other processes may have been running); compare formats "
                 "within one report, measured side by side in one run",

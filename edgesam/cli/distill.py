@@ -14,7 +14,9 @@ FLAGS = [
     ("--out", "out", str, "student checkpoint to write"),
     ("--run-dir", "run_dir", str, "run directory [OUT without suffix + _distill]"),
     ("--cache-dir", "cache_dir", str, "teacher embedding cache [RUN_DIR/teacher_cache]; share it between runs"),
-    ("--teacher-backend", "teacher_backend", click.Choice(["torch", "onnx"]), "run the teacher in PyTorch or ONNX Runtime"),
+    ("--teacher-backend", "teacher_backend", click.Choice(["auto", "torch", "onnx", "openvino", "openvino_bf16"]),
+     "what computes the teacher cache: auto (the fastest here: OpenVINO, bf16 where the CPU has bf16 math), "
+     "PyTorch, or the exported encoder on ONNX Runtime / OpenVINO fp32 / OpenVINO bf16 [auto]"),
     ("--views", "views_per_image", int, "cached inputs per image: 1 as at inference + augmented copies"),
     ("--loss", "loss", click.Choice(["mse", "mse+cos"]), "embedding loss"),
     ("--epochs", "epochs", int, "epochs of the embedding stage"),

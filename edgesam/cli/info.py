@@ -7,9 +7,9 @@ import click
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def info(as_json: bool):
-    """Show model variants (parameters), tool versions (torch, CUDA, onnxruntime, OpenVINO, TensorRT) and the
+    """Show model variants (parameters), tool versions (torch, CUDA, onnxruntime, OpenVINO, TensorRT), the
     CPU with the instruction-set flags that decide which int8/bf16 kernels exist (avx2, avx512f, avx512_vnni,
-    avx_vnni, avx512_bf16, amx).
+    avx_vnni, avx512_bf16, amx), and how many threads the CPU stages run with and why.
 
     \b
     Example:
@@ -19,11 +19,13 @@ def info(as_json: bool):
 
     from edgesam.models.registry import variant_table
     from edgesam.utils.environment import toolchain_environment
-    from edgesam_runtime.envinfo import CPU_FLAGS, load_average
+    from edgesam_runtime.envinfo import CPU_FLAGS, load_average, threads_line
+    from edgesam_runtime.threads import thread_record
 
-    env, variants = toolchain_environment(), variant_table()
+    env, variants, threads = toolchain_environment(), variant_table(), thread_record()
     if as_json:
-        click.echo(json.dumps({"environment": env, "variants": variants, "load_average": load_average()}, indent=2))
+        click.echo(json.dumps({"environment": env, "variants": variants, "load_average": load_average(),
+                               "threads": threads}, indent=2))
         return
     click.echo("Variants:")
     for row in variants:
@@ -37,6 +39,7 @@ def info(as_json: bool):
         value = cpu["flags"][flag]
         click.echo(f"  {flag:24s} {'unknown' if value is None else 'yes' if value else 'no'}")
     click.echo(f"  {'best matrix tier':24s} {cpu['isa']}")
+    click.echo(f"  {'threads':24s} {threads_line(threads)}")
     from edgesam_runtime.backends.choice import cpu_notes
 
     for note in cpu_notes(cpu):

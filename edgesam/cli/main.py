@@ -81,7 +81,7 @@ def _threads_option(ctx, param, value):
 @click.option("--debug", is_flag=True, help=f"Show the full traceback of an error (also: {DEBUG_ENV}=1).")
 @click.option("--cpu-threads", metavar="N|auto", default=None, callback=_threads_option,
               help=f"Threads of the CPU stages (torch, OpenMP). Default: ${threads.ENV_THREADS}, else "
-                   "$OMP_NUM_THREADS, else the cores not busy with other processes.")
+                   "$OMP_NUM_THREADS, else every usable core (idle workers sleep).")
 def main(debug, cpu_threads):
     """edgesam: Segment Anything from checkpoint to inspection line.
 

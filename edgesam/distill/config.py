@@ -8,7 +8,7 @@ from edgesam.data import AugmentConfig
 from edgesam.utils.config import Config, ConfigError, check_choice, check_integer, check_number
 
 LOSSES = ("mse", "mse+cos")
-TEACHER_BACKENDS = ("torch", "onnx")
+TEACHER_BACKENDS = ("auto", "torch", "onnx", "openvino", "openvino_bf16")
 
 
 @dataclass
@@ -24,7 +24,9 @@ class DistillConfig(Config):
     run_dir: str | None = None  # None: <out without suffix>_distill/ beside out
     cache_dir: str | None = None  # teacher embeddings; None: <run_dir>/teacher_cache (share it between runs)
     # teacher embeddings
-    teacher_backend: str = "torch"  # onnx: run the teacher through its exported ONNX encoder (faster on CPU)
+    # auto: the fastest the machine has (edgesam.distill.models.teacher_backend); torch: PyTorch eager;
+    # onnx / openvino / openvino_bf16: the teacher's exported ONNX encoder on ONNX Runtime / OpenVINO fp32 / bf16
+    teacher_backend: str = "auto"
     views_per_image: int = 4  # cached inputs per image: view 0 as at inference, the rest augmented
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # applied alike to teacher and student inputs
     box_side: tuple[float, float] = (0.02, 0.5)  # random boxes (ROI crops, prompts): side range, fraction of the short side

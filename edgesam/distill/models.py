@@ -41,14 +41,17 @@ class Teacher:
 
         return f"{self.arch.variant}-{self.image_size}-{self.backend}-{module_hash(self.model.image_encoder)}"
 
+    why: str = "asked for"  # why this backend runs the teacher (auto: see `teacher_backend`)
+
     def describe(self) -> dict:
         return {"checkpoint": str(self.path.resolve()), "checkpoint_sha256": self.sha256, "backend": self.backend,
-                "arch": self.arch.to_dict(), "dtype": "float16"}
+                "backend_why": self.why, "arch": self.arch.to_dict(), "dtype": "float16"}
 
     def encoder(self, work_dir: Path, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
-        """(1, 3, S, S) float32 -> (1, C, e, e) float32 through the chosen backend."""
-        if self.backend == "onnx":
-            return _onnx_encoder(self.model, Path(work_dir) / "encoder.onnx", threads)
+        """(1, 3, S, S) float32 -> (1, C, e, e) float32 through the chosen backend (the ONNX ones through
+        the teacher's exported encoder graph and the runtime's own backends)."""
+        if self.backend in RUNTIME_BACKENDS:
+            return _runtime_encoder(self.model, Path(work_dir) / "encoder.onnx", self.backend, threads)
         encoder = self.model.image_encoder.eval()
 
         @torch.inference_mode()
@@ -57,30 +60,56 @@ class Teacher:
         return encode
 
 
+# The teacher's encoder through the runtime: ONNX Runtime fp32, OpenVINO fp32, OpenVINO bf16.
+RUNTIME_BACKENDS = ("onnx", "openvino", "openvino_bf16")
+
+
+def teacher_backend(asked: str = "auto", cpu: dict | None = None, openvino: bool | None = None) -> tuple[str, str]:
+    """(backend, why) that computes the teacher cache. "auto": the fastest the machine has, through the
+    project's own export and runtime: OpenVINO in bf16 on a CPU with bf16 math (AVX512_BF16/AMX; its
+    embeddings agree with fp32 to the cache's own fp16 rounding, measured in benchmarks/distill), OpenVINO
+    fp32 elsewhere, ONNX Runtime fp32 without OpenVINO; never torch eager (5-10x slower on a CPU)."""
+    if asked != "auto":
+        return asked, "asked for"
+    from edgesam_runtime.envinfo import cpu_features, has_bf16_math
+    from edgesam_runtime.backends import ov as ov_backend
+
+    cpu = cpu or cpu_features()
+    openvino = ov_backend.available() if openvino is None else openvino
+    if not openvino:
+        return "onnx", "auto: OpenVINO is not installed; ONNX Runtime fp32"
+    if has_bf16_math(cpu):
+        return "openvino_bf16", f"auto: OpenVINO bf16, the CPU has bf16 math ({cpu.get('isa')})"
+    return "openvino", f"auto: OpenVINO fp32, the CPU has no bf16 math ({cpu.get('isa')})"
+
+
 def load_teacher(path: str | Path, image_size: int | None = None, backend: str = "torch") -> Teacher:
     model, arch = load_model(None, path, image_size)
     for p in model.parameters():
         p.requires_grad_(False)
-    return Teacher(model.eval(), arch, Path(path), sha256_file(path), backend)
+    chosen, why = teacher_backend(backend)
+    return Teacher(model.eval(), arch, Path(path), sha256_file(path), chosen, why)
 
 
-def _onnx_encoder(model, path: Path, threads: int | None):
-    """The teacher's encoder exported once (the bundle's own encoder graph) and run in ONNX Runtime."""
-    import onnxruntime as ort
-
+def _runtime_encoder(model, path: Path, backend: str, threads: int | None):
+    """The teacher's encoder exported once (the bundle's own encoder graph), run by the runtime's backend."""
+    from edgesam_runtime import io_spec
     from edgesam.export.onnx_export import export_encoder
+    from edgesam_runtime.threads import cpu_threads
 
     if not path.is_file():  # the exporter moves a finished graph into place, never a partial one
         path.parent.mkdir(parents=True, exist_ok=True)
         export_encoder(model, path)
-    from edgesam_runtime.threads import no_spinning
+    threads = threads or cpu_threads()
+    if backend == "onnx":
+        from edgesam_runtime.backends.ort import OrtGraph
 
-    opts = no_spinning(ort.SessionOptions())  # idle pool threads sleep: the machine is shared with training
-    if threads:
-        opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
+        graph = OrtGraph(path, ["CPUExecutionProvider"], threads)  # idle pool threads sleep (no spinning)
+        return lambda x: graph.run({io_spec.ENCODER_INPUT: np.ascontiguousarray(x, np.float32)})[0]
+    from edgesam_runtime.backends.ov import OvGraph
+
+    graph = OvGraph(path, "bf16" if backend == "openvino_bf16" else "fp32", threads, use_cache=False)
+    return lambda x: graph.run({io_spec.ENCODER_INPUT: np.ascontiguousarray(x, np.float32)})[io_spec.ENCODER_OUTPUT]
 
 
 def student_arch(teacher: Teacher, variant: str) -> ArchConfig:

@@ -160,7 +160,7 @@ def _setup_message(job: Job) -> str:
     t, cfg = job.teacher, job.cfg
     return (f"distill {t.arch.variant}@{t.image_size} ({job.framing.describe()}) -> {cfg.student}: "
             f"{len(job.train)} training images x {cfg.views_per_image} views, {len(job.held)} held-out images; "
-            f"teacher cache {job.cache.dir}")
+            f"teacher cache {job.cache.dir} computed by {t.backend} ({t.why})")
 
 
 def _fill_cache(job: Job, recorder: DistillRecorder, progress: bool) -> None:

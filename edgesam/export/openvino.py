@@ -4,7 +4,8 @@
 - ov_bf16: weights stored in fp16 (half the size; the CPU plugin widens them), run with inference
   precision bf16. Only CPUs with AVX512_BF16 or AMX-BF16 have bf16 math; elsewhere OpenVINO runs
   the set in fp32, and the parity figures say which precision actually ran at export.
-- ov_int8: NNCF post-training quantization of the encoder (transformer model type: SmoothQuant,
+- ov_int8: NNCF post-training quantization of the encoder, its float parts run in bf16 where the CPU
+  has bf16 math and in fp32 elsewhere (transformer model type: SmoothQuant,
   quantizers placed for MatMul-heavy models; mixed preset: symmetric weights, asymmetric
   activations; overflow fix on, i.e. 7-bit weights, so products cannot saturate on CPUs without VNNI),
   calibrated on the same images as the ONNX int8 set. Ignored scopes: the op types of
@@ -19,6 +20,8 @@ through OpenVINO), with the tolerance of its precision.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import time
 from pathlib import Path
@@ -31,7 +34,10 @@ from edgesam_runtime.manifest import graph_entry
 from edgesam_runtime.files import sha256_file
 
 OV_SETS = {"fp32": "ov_fp32", "bf16": "ov_bf16", "int8": "ov_int8"}
-INFERENCE_PRECISION = {"fp32": "fp32", "bf16": "bf16", "int8": "fp32"}  # int8 sets: float islands in fp32
+# int8 sets: the float islands (normalisation, softmax, the neck, the decoder) in bf16 where the CPU has
+# bf16 math (OpenVINO runs them in fp32 elsewhere): the fastest accurate vit_b encoder on such CPUs
+# (benchmarks/cpu_backends); the export check below records the precision they actually ran in.
+INFERENCE_PRECISION = {"fp32": "fp32", "bf16": "bf16", "int8": "bf16"}
 
 
 class OpenVINOUnavailable(ImportError):
@@ -130,7 +136,7 @@ def export_openvino_sets(tmp: Path, config, manifest: dict, ref, calib, arch, lo
         if config.int8_decoder:
             dec_model, record["decoder"] = quantize_decoder(decoder, tmp / "encoder.onnx", config, calib, arch.image_size)
             dec = save_ir(dec_model, tmp / "decoder.ov_int8.xml", compress_to_fp16=False)
-        _add_set(tmp, "int8", enc, dec, ("fp32", "fp32"), config, manifest, ref, log,
+        _add_set(tmp, "int8", enc, dec, (INFERENCE_PRECISION["int8"],) * 2, config, manifest, ref, log,
                  decoder_precision="int8" if config.int8_decoder else "fp32")
         manifest["quantization"][OV_SETS["int8"]] = record
 
@@ -145,6 +151,21 @@ def _add_set(tmp, precision, enc, dec, run_as, config, manifest, ref, log, decod
 
 
 # --- int8 with NNCF ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def quiet_nncf():
+    """NNCF's warnings and errors only: at INFO it prints a line per node it leaves in float (hundreds
+    for vit_b), which buried export's own lines; the manifest records what was quantized instead."""
+    import nncf
+
+    logger = logging.getLogger("nncf")
+    level = logger.level
+    nncf.set_log_level(logging.WARNING)
+    try:
+        yield
+    finally:
+        nncf.set_log_level(level)
+
+
 def attention_matmuls(model) -> list[str]:
     """Friendly names of MatMuls whose two inputs are both activations (attention scores and mix)."""
     names = []
@@ -209,14 +230,16 @@ def quantize_encoder(model, onnx_path: Path, config, images, image_size: int, lo
     start = time.perf_counter()
     if config.openvino_int8_max_drop is None:
         log(f"NNCF post-training quantization ({len(images)} images, preset {config.openvino_int8_preset})")
-        quantized = nncf.quantize(model, dataset, advanced_parameters=advanced, **common)
+        with quiet_nncf():
+            quantized = nncf.quantize(model, dataset, advanced_parameters=advanced, **common)
         control = None
     else:
         log(f"NNCF quantization with accuracy control (max drop {config.openvino_int8_max_drop} in embedding agreement)")
         validation = nncf.Dataset(_reference_pairs(onnx_path, images, image_size))
-        quantized = nncf.quantize_with_accuracy_control(
-            model, dataset, validation, embedding_agreement, max_drop=config.openvino_int8_max_drop,
-            drop_type=nncf.DropType.ABSOLUTE, advanced_quantization_parameters=advanced, **common)
+        with quiet_nncf():
+            quantized = nncf.quantize_with_accuracy_control(
+                model, dataset, validation, embedding_agreement, max_drop=config.openvino_int8_max_drop,
+                drop_type=nncf.DropType.ABSOLUTE, advanced_quantization_parameters=advanced, **common)
         control = {"metric": "mean over calibration images of 1 - |emb - emb_fp32|_1 / |emb_fp32|_1",
                    "max_drop": config.openvino_int8_max_drop, "drop_type": "absolute",
                    "validation_images": len(images)}
@@ -251,9 +274,10 @@ def quantize_decoder(model, encoder_onnx: Path, config, images, image_size: int)
 
     reader = DecoderCalibrationReader(encoder_onnx, images, image_size)
     feeds = list(iter(reader.get_next, None))
-    quantized = nncf.quantize(model, nncf.Dataset(feeds), preset=nncf.QuantizationPreset(config.openvino_int8_preset),
-                              target_device=nncf.TargetDevice.CPU, subset_size=len(feeds),
-                              model_type=nncf.ModelType.TRANSFORMER, advanced_parameters=_advanced(config))
+    with quiet_nncf():
+        quantized = nncf.quantize(model, nncf.Dataset(feeds), preset=nncf.QuantizationPreset(config.openvino_int8_preset),
+                                  target_device=nncf.TargetDevice.CPU, subset_size=len(feeds),
+                                  model_type=nncf.ModelType.TRANSFORMER, advanced_parameters=_advanced(config))
     return quantized, {"method": "nncf.quantize", "calibration_feeds": len(feeds)}
 
 

@@ -43,6 +43,7 @@ class FinetuneResult:
     epochs: int
     steps: int
     history: list = field(default_factory=list)
+    class_groups: dict = field(default_factory=dict)  # {"new": [...], "replayed": [...]} class names
 
     def to_dict(self):
         return asdict(self)
@@ -125,7 +126,6 @@ def plan_refiner(cfg, sam, arch, train_ds) -> tuple[object, dict]:
     from edgesam.eval.ceiling import CEILING_FLOOR, Grid, below_floor, class_ceilings
     from edgesam.models.refiner import attach_refiner
     from edgesam_runtime.roi import framing_of, mask_grid, refine_spec_of, with_refiner
-
     from edgesam.utils.config import ConfigError
 
     spec = refine_spec_of(arch)
@@ -142,7 +142,7 @@ def plan_refiner(cfg, sam, arch, train_ds) -> tuple[object, dict]:
         attach_refiner(sam, spec)
         arch = with_refiner(arch, spec)
     drawn = refined if spec is not None else decoder
-    preflight = {"floor": CEILING_FLOOR, "grid": drawn.describe(), "refiner_added": add,
+    preflight = {"floor": CEILING_FLOOR, "grid": drawn.describe(), "refined": spec is not None, "refiner_added": add,
                  "ceiling_decoder_grid": {c: v[decoder] for c, v in ceilings.items()},
                  "ceiling_refined_grid": {c: v[refined] for c, v in ceilings.items()},
                  "below_floor": below_floor(ceilings, drawn)}
@@ -151,14 +151,14 @@ def plan_refiner(cfg, sam, arch, train_ds) -> tuple[object, dict]:
 
 def preflight_message(preflight: dict) -> str:
     """One line: the grid masks are drawn on and each class's IoU ceiling there, and what falls short."""
-    ceilings = preflight["ceiling_refined_grid" if "refiner" in preflight["grid"] else "ceiling_decoder_grid"]
+    ceilings = preflight["ceiling_refined_grid" if preflight["refined"] else "ceiling_decoder_grid"]
     per_class = ", ".join(f"{c} {v:.2f}" for c, v in ceilings.items())
     msg = f"mask grid: {preflight['grid']}" + (" (refiner added: a class's ceiling on the decoder's grid is "
                                                "below the floor)" if preflight["refiner_added"] else "")
     msg += f"; IoU ceiling per class (tight boxes): {per_class}"
     if preflight["below_floor"]:
         low = ", ".join(f"{c} {v:.2f}" for c, v in preflight["below_floor"].items())
-        fix = "a larger --image-size" + ("" if "refiner" in preflight["grid"] else " or --refine on")
+        fix = "a larger --image-size" + ("" if preflight["refined"] else " or --refine on")
         msg += (f"\nwarning: ceiling below {preflight['floor']:.2f} for {low}: the grid, not training, bounds "
                 f"these classes; try {fix} (`edgesam data check` compares the framings)")
     return msg
@@ -339,6 +339,13 @@ class RunData:
     signature: str  # what a resumed run must find unchanged
 
     @property
+    def class_groups(self) -> dict:
+        """The new data's class names and the replayed data's (those not also in the new data)."""
+        new = sorted({r.class_name for r in self.train.records})
+        replayed = sorted({r.class_name for r in self.replay.records} - set(new)) if self.replay is not None else []
+        return {"new": new, "replayed": replayed}
+
+    @property
     def all_train(self):
         return self.train if self.replay is None else self.train.joined(self.replay)
 
@@ -495,11 +502,35 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
         images_per_s=float(np.nanmean([r["img_s"] for r in hist])) if hist else float("nan"),
         peak_mem_gib=max((r["mem_gib"] for r in hist), default=float("nan")),
         wall_s=time.perf_counter() - t_start, adapter_bytes=adapter_bytes,
-        epochs=trainer.epoch, steps=trainer.step, history=hist)
+        epochs=trainer.epoch, steps=trainer.step, history=hist, class_groups=data.class_groups)
     if recorder:
         recorder.status("done", outcome_message(result) + f"; adapter {adapter_bytes / 2**20:.2f} MiB",
                         {k: v for k, v in result.to_dict().items() if k != "history"})
+        groups = groups_message(result)
+        if groups:
+            recorder.status("done", groups)
+            if progress:
+                print(groups)
     return result
+
+
+def groups_message(result: FinetuneResult) -> str | None:
+    """With --replay: the new data's classes and the replayed ones side by side, start against best (the
+    mean of their class mIoUs), so forgetting shows next to the gain."""
+    if not result.class_groups.get("replayed") or len(result.history) < 2:
+        return None
+    rows = {row["epoch"]: row["per_class"] for row in result.history}
+    start, best = rows.get(0, {}), rows.get(result.best_epoch, {})
+
+    def mean(per_class, names):
+        values = [per_class[n] for n in names if per_class.get(n) is not None]
+        return float(np.mean(values)) if values else float("nan")
+
+    parts = []
+    for label, names in (("new classes", result.class_groups["new"]), ("replayed classes", result.class_groups["replayed"])):
+        a, b = mean(start, names), mean(best, names)
+        parts.append(f"{label} ({', '.join(names)}) {a:.4f} -> {b:.4f} ({b - a:+.4f})")
+    return "mean class mIoU, start -> best epoch: " + "; ".join(parts)
 
 
 def outcome_message(result: FinetuneResult) -> str:

@@ -117,9 +117,20 @@ def load_average() -> list[float] | None:
         return None
 
 
-def machine_state() -> dict:
-    """What every benchmark result records beside its figures: the CPU and the load right now."""
-    return {"cpu": cpu_features(), "load_average": load_average(), "cpu_line": describe_cpu()}
+def machine_state(threads: int | None = None) -> dict:
+    """What every benchmark result records beside its figures: the CPU, the load right now, and the
+    threads the CPU stages run with (`threads`: an explicit count, else the process's choice) and why."""
+    from edgesam_runtime.threads import thread_record
+
+    return {"cpu": cpu_features(), "load_average": load_average(), "cpu_line": describe_cpu(),
+            "threads": thread_record(threads)}
+
+
+def threads_line(record: dict) -> str:
+    """One line for headers: '2 threads: every usable core (...); 0.03 of 2 cores busy now, load [..]'."""
+    busy = record.get("busy_cores_now")
+    busy_text = "busy cores now unknown" if busy is None else f"{busy:.2f} of {record['usable_cores']} cores busy now"
+    return f"{record['why']}; {busy_text}, load average {record.get('load_average')}"
 
 
 def environment() -> dict:

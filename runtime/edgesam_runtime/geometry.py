@@ -73,6 +73,17 @@ def resize_longest_side(image_rgb: np.ndarray, target: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image_rgb).resize((new_w, new_h), Image.BILINEAR))
 
 
+def normalize_into(out: np.ndarray, image_rgb: np.ndarray, mean: Sequence[float] = PIXEL_MEAN,
+                   std: Sequence[float] = PIXEL_STD) -> None:
+    """`out` (..., 3, h, w) float32 <- (image - mean) / std of (..., h, w, 3) images, per channel.
+
+    Two ufuncs writing into `out` (no float copy of the image, no transposed temporary): the same
+    float32 operations as `(image.astype(float32) - mean) / std`, bit for bit, in a fraction of the time."""
+    planar = np.moveaxis(image_rgb, -1, -3)
+    np.subtract(planar, np.asarray(mean, dtype=np.float32)[:, None, None], out=out, dtype=np.float32)
+    np.divide(out, np.asarray(std, dtype=np.float32)[:, None, None], out=out)
+
+
 def normalize_and_pad(
     image_rgb: np.ndarray,
     target: int,
@@ -82,10 +93,7 @@ def normalize_and_pad(
     """Normalize an HxWx3 image and zero-pad it to a 1x3x`target`x`target` float32 tensor."""
     h, w = image_rgb.shape[:2]
     out = np.zeros((1, 3, target, target), dtype=np.float32)
-    chw = image_rgb.astype(np.float32).transpose(2, 0, 1)
-    mean_a = np.asarray(mean, dtype=np.float32)[:, None, None]
-    std_a = np.asarray(std, dtype=np.float32)[:, None, None]
-    out[0, :, :h, :w] = (chw - mean_a) / std_a
+    normalize_into(out[0, :, :h, :w], image_rgb, mean, std)
     return out
 
 

@@ -174,10 +174,32 @@ def crop_input(rgb: np.ndarray, window, image_size: int, mean=geometry.PIXEL_MEA
     Outside the frame the crop holds the pixel mean (0 after normalisation, like SAM's padding).
     The square crop is resized with the same filter as whole-image preprocessing.
     """
+    return crop_inputs(rgb, np.asarray(window, dtype=np.int64).reshape(1, 3), image_size, mean, std)
+
+
+def crop_inputs(rgb: np.ndarray, windows: np.ndarray, image_size: int, mean=geometry.PIXEL_MEAN,
+                std=geometry.PIXEL_STD) -> np.ndarray:
+    """(B, 3, S, S) float32 encoder inputs of B windows of an HxWx3 uint8 frame: each window cut (only
+    its own pixels are copied, never the frame) and resized with PIL's bilinear filter into one uint8
+    batch, then normalised in one step (`geometry.normalize_into`): what `crop_input` gives per window."""
     fill = np.clip(np.rint(np.asarray(mean, dtype=np.float64)), 0, 255).astype(np.uint8)
-    crop = cut(rgb, window, fill)
-    resized = np.asarray(Image.fromarray(crop).resize((image_size, image_size), Image.BILINEAR))
-    return geometry.normalize_and_pad(resized, image_size, mean, std)
+    windows = np.asarray(windows, dtype=np.int64).reshape(-1, 3)
+    resized = np.empty((len(windows), image_size, image_size, 3), dtype=np.uint8)
+    for k, window in enumerate(windows):
+        crop = _window_pixels(rgb, window, fill)
+        resized[k] = np.asarray(Image.fromarray(crop).resize((image_size, image_size), Image.BILINEAR))
+    out = np.empty((len(windows), 3, image_size, image_size), dtype=np.float32)
+    geometry.normalize_into(out, resized, mean, std)
+    return out
+
+
+def _window_pixels(rgb: np.ndarray, window, fill) -> np.ndarray:
+    """The window's pixels: a view of the frame when the window lies inside it, else `cut`'s filled copy."""
+    x0, y0, side = (int(v) for v in window)
+    h, w = rgb.shape[:2]
+    if x0 >= 0 and y0 >= 0 and x0 + side <= w and y0 + side <= h:
+        return rgb[y0:y0 + side, x0:x0 + side]
+    return cut(rgb, window, fill)
 
 
 def crop_mask(mask: np.ndarray, window) -> np.ndarray:
@@ -188,11 +210,8 @@ def crop_mask(mask: np.ndarray, window) -> np.ndarray:
 # ------------------------------------------------------------------------------------ prompts
 def to_window_frame(xy: np.ndarray, window, image_size: int) -> np.ndarray:
     """(..., 2) frame x/y -> the crop's input frame (what the model sees after resizing the crop)."""
-    x0, y0, side = (float(v) for v in window)
-    out = np.asarray(xy, dtype=np.float32).copy()
-    out[..., 0] -= x0
-    out[..., 1] -= y0
-    return geometry.transform_coords(out, (int(side), int(side)), image_size)
+    xy = np.asarray(xy, dtype=np.float32)
+    return to_window_frames(xy.reshape(1, -1, 2), np.asarray(window).reshape(1, 3), image_size).reshape(xy.shape)
 
 
 def dense_box_prompt(boxes: np.ndarray, scale: np.ndarray, image_size: int) -> np.ndarray:
@@ -205,17 +224,14 @@ def dense_box_prompt(boxes: np.ndarray, scale: np.ndarray, image_size: int) -> n
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64).reshape(-1, 2), (len(boxes), 2))
     low = image_size // 4
-    edges = np.arange(low, dtype=np.float64) * 4.0
-    out = np.empty((len(boxes), 1, low, low), dtype=np.float32)
-    for k, (x0, y0, x1, y1) in enumerate(boxes):
-        cover_x = _coverage(edges, x0, x1 + scale[k, 0])
-        cover_y = _coverage(edges, y0, y1 + scale[k, 1])
-        out[k, 0] = DENSE_BOX_LOGIT * (2.0 * np.outer(cover_y, cover_x) - 1.0)
-    return out
+    edges = np.arange(low, dtype=np.float64)[None, :] * 4.0
+    cover_x = _coverage(edges, boxes[:, 0:1], boxes[:, 2:3] + scale[:, 0:1])  # (B, low)
+    cover_y = _coverage(edges, boxes[:, 1:2], boxes[:, 3:4] + scale[:, 1:2])
+    return (DENSE_BOX_LOGIT * (2.0 * (cover_y[:, :, None] * cover_x[:, None, :]) - 1.0)).astype(np.float32)[:, None]
 
 
-def _coverage(cell_starts: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Fraction of each 4-pixel cell [s, s + 4) covered by [lo, hi)."""
+def _coverage(cell_starts: np.ndarray, lo, hi) -> np.ndarray:
+    """Fraction of each 4-pixel cell [s, s + 4) covered by [lo, hi) (arrays broadcast: one row per box)."""
     return np.clip((np.minimum(cell_starts + 4.0, hi) - np.maximum(cell_starts, lo)) / 4.0, 0.0, 1.0)
 
 
@@ -238,34 +254,44 @@ class ModelInputs:
 
 def roi_inputs(rgb: np.ndarray, points, labels, boxes, framing: InputFraming, image_size: int,
                mean=geometry.PIXEL_MEAN, std=geometry.PIXEL_STD) -> ModelInputs:
-    """ROI framing: one crop per box, with the box (and any points, shared by every box) mapped into it."""
+    """ROI framing: one crop per box, with the box (and any points, shared by every box) mapped into it.
+
+    All boxes at once: the crops in one batch (`crop_inputs`), the prompts of every window in one
+    vectorised mapping (the same float32 operations, in the same order, as mapping each box alone with
+    `geometry.build_prompt_arrays`)."""
     if boxes is None:
         raise geometry.GeometryError("prompts: this model frames its input around a box (ROI framing); "
                                      "give one box per object (points may come with the boxes)")
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     windows = crop_windows(boxes, framing.roi_margin, framing.roi_min_side)
     pts, lab = _points_per_box(points, labels, len(boxes))
-    coords, codes, crops = [], [], []
-    for k, window in enumerate(windows):
-        side = (int(window[2]), int(window[2]))
-        shifted_box = boxes[k:k + 1] - np.array([window[0], window[1]] * 2, np.float32)
-        shifted_pts = None if pts is None else pts[k:k + 1] - np.array(window[:2], np.float32)
-        c, l = geometry.build_prompt_arrays(shifted_pts, None if lab is None else lab[k:k + 1], shifted_box,
-                                            side, image_size)
-        coords.append(c)
-        codes.append(l)
-        crops.append(crop_input(rgb, window, image_size, mean, std))
+    corners = to_window_frames(boxes.reshape(-1, 2, 2), windows, image_size)
+    coords = corners
+    codes = np.tile(np.array([[2, 3]], dtype=np.float32), (len(boxes), 1))
+    if pts is not None:
+        coords = np.concatenate([to_window_frames(pts, windows, image_size), corners], axis=1)
+        codes = np.concatenate([lab, codes], axis=1)
     mask_input = None
     if framing.dense_box:
         scale = image_size / windows[:, 2:3].astype(np.float64)
-        in_frame = to_window_frame_boxes(boxes, windows, image_size)
-        mask_input = dense_box_prompt(in_frame, np.repeat(scale, 2, axis=1), image_size)
-    return ModelInputs(np.concatenate(coords), np.concatenate(codes), mask_input, windows, np.concatenate(crops))
+        mask_input = dense_box_prompt(corners.reshape(-1, 4), np.repeat(scale, 2, axis=1), image_size)
+    return ModelInputs(coords, codes, mask_input, windows, crop_inputs(rgb, windows, image_size, mean, std))
+
+
+def to_window_frames(xy: np.ndarray, windows: np.ndarray, image_size: int) -> np.ndarray:
+    """(B, N, 2) frame x/y, row k in window k -> each window's input frame (float32): shifted to the
+    window's origin, then scaled by the resize of its square (`geometry.transform_coords`' factor)."""
+    windows = np.asarray(windows, dtype=np.int64).reshape(-1, 3)
+    out = np.asarray(xy, dtype=np.float32) - windows[:, None, :2].astype(np.float32)
+    factors = np.array([[geometry.resized_shape(int(side), int(side), image_size)[0] / int(side)]
+                        for side in windows[:, 2]], dtype=np.float32)  # new / old side, rounded to float32
+    return out * factors[:, :, None]
 
 
 def to_window_frame_boxes(boxes: np.ndarray, windows: np.ndarray, image_size: int) -> np.ndarray:
     """(B, 4) frame boxes -> each in its own window's input frame."""
-    return np.stack([to_window_frame(b.reshape(2, 2), w, image_size).reshape(4) for b, w in zip(boxes, windows)])
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 2, 2)
+    return to_window_frames(boxes, windows, image_size).reshape(-1, 4)
 
 
 def image_inputs(points, labels, boxes, framing: InputFraming, original_hw, image_size: int) -> ModelInputs:

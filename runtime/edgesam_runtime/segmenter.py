@@ -14,7 +14,8 @@ All geometry is `edgesam_runtime.geometry` and `edgesam_runtime.roi`, the same c
 whose model frames its input around each box (ROI framing, recorded in the manifest) keeps the frame
 in `encode` and, in `segment`, cuts one crop per box, encodes the crops batched and maps each crop's
 masks back into the frame: the same calls, no extra flags. A bundle with a mask refiner (manifest
-`refiner`) draws each mask on the refiner's finer grid: its graph runs on ONNX Runtime after the decoder. Calls are thread-safe: the segmenter holds
+`refiner`) draws each mask on the refiner's finer grid: its graph runs after the decoder, on the set's backend
+(OpenVINO beside OpenVINO, else ONNX Runtime). Calls are thread-safe: the segmenter holds
 no mutable state after `open`, and the backends serialise what they must.
 """
 from __future__ import annotations
@@ -27,13 +28,15 @@ import numpy as np
 
 from edgesam_runtime import geometry, roi
 from edgesam_runtime import crops, inputs
-from edgesam_runtime.backends.choice import FORMAT_BACKENDS, auto_choice
+from edgesam_runtime.backends.choice import FORMAT_BACKENDS, auto_choice, openvino_precision
 from edgesam_runtime.bundle import BundleInfo, fixed_prompt_axes, load_bundle, verify_io
 from edgesam_runtime.errors import BackendError, BundleError, InvalidInputError, RuntimeErrorBase
 from edgesam_runtime.limits import Limits, full_mask_bytes
+from edgesam_runtime.threads import ThreadChoice, choose_threads
 from edgesam_runtime.prediction import Prediction, select_outputs
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
+PERFORMANCE = ("latency", "throughput")
 ENCODER_CHUNK = 16  # ROI crops per encoder call (activation memory grows with the batch)
 
 
@@ -90,8 +93,10 @@ def _ms(start: float) -> float:
 
 
 class Segmenter:
-    def __init__(self, info: BundleInfo, backend, graph_io: dict, limits: Limits | None = None, refiner=None):
+    def __init__(self, info: BundleInfo, backend, graph_io: dict, limits: Limits | None = None, refiner=None,
+                 threads: ThreadChoice | None = None):
         self.info = info
+        self.threads = threads  # how many intra-op threads the backend runs with, and why
         self.backend = backend
         self.limits = limits or Limits()
         self.refiner = refiner  # the mask refiner's graph (edgesam_runtime.backends.ort.OrtGraph) or None
@@ -104,24 +109,34 @@ class Segmenter:
 
     @classmethod
     def open(cls, bundle_dir, graph_set: str = "fp32", backend: str = "auto", providers=None,
-             threads: int | None = None, warmup: bool = True, limits: Limits | None = None) -> "Segmenter":
+             threads: int | None = None, warmup: bool = True, limits: Limits | None = None,
+             performance: str = "latency") -> "Segmenter":
         """Validate the bundle and its `graph_set`, start the backend, and (by default) warm it up.
 
         `backend`: "onnxruntime", "openvino", "tensorrt", or "auto" (the format's only backend, else the
         fastest installed one for ONNX graphs: see `edgesam_runtime.backends.choice`; the reason is
-        `segmenter.backend.choice`). `threads`: a positive integer, or None for the backend's choice.
-        `limits`: per-call limits (`edgesam_runtime.limits.Limits`; defaults when None)."""
+        `segmenter.backend.choice`). `threads`: a positive integer, or None for the process's choice
+        (`edgesam_runtime.threads`: $EDGESAM_THREADS, else every usable core); `segmenter.threads` says which.
+        `limits`: per-call limits (`edgesam_runtime.limits.Limits`; defaults when None). `performance`:
+        "latency" (one line camera: each call uses every thread) or "throughput" (several cameras calling
+        at once: OpenVINO runs parallel streams; ONNX Runtime's one session serves concurrent calls alike)."""
         if limits is not None and not isinstance(limits, Limits):
             raise InvalidInputError(f"limits: expected an edgesam_runtime.limits.Limits, got {type(limits).__name__}")
         _check_threads(threads)
+        if performance not in PERFORMANCE:
+            raise InvalidInputError(f"performance: expected one of {PERFORMANCE}, got {performance!r}")
+        try:
+            chosen = choose_threads(threads)
+        except ValueError as exc:  # a bad $EDGESAM_THREADS
+            raise InvalidInputError(str(exc)) from None
         info = load_bundle(bundle_dir, graph_set)
-        impl = _make_backend(info, backend, providers, threads)
+        impl = _make_backend(info, backend, providers, chosen.threads, performance)
         graph_io = impl.io()
-        refiner = _open_refiner(info, impl, threads)
+        refiner = _open_refiner(info, impl, chosen.threads)
         if refiner is not None:
             graph_io["refiner"] = refiner.io()
         verify_io(info, graph_io)
-        seg = cls(info, impl, graph_io, limits, refiner)
+        seg = cls(info, impl, graph_io, limits, refiner, chosen)
         if warmup:
             seg.warmup()
         return seg
@@ -329,10 +344,13 @@ class Segmenter:
 
 
 def _open_refiner(info: BundleInfo, impl, threads):
-    """The refiner's ONNX Runtime session where the bundle has one: on the providers of an ONNX Runtime
-    backend, else on the CPU (it is small; OpenVINO and TensorRT sets share the same fp32 graph)."""
+    """The refiner's graph where the bundle has one: on OpenVINO beside an OpenVINO set, in the float
+    precision of the set's decoder (bf16 float parts of an int8 set run it in bf16); else on ONNX Runtime
+    with an ONNX Runtime backend's providers, or on the CPU beside TensorRT."""
     if info.refiner_file is None:
         return None
+    if impl.name == "openvino":
+        return impl.open_refiner(info.refiner_file, openvino_precision(info.entry("decoder")))
     from edgesam_runtime.backends.ort import OrtGraph
 
     providers = impl.providers if impl.name == "onnxruntime" else ["CPUExecutionProvider"]
@@ -346,7 +364,7 @@ def _check_threads(threads) -> None:
         raise InvalidInputError(f"threads: expected a positive integer or None (the backend's choice), got {threads!r}")
 
 
-def _make_backend(info: BundleInfo, backend: str, providers, threads):
+def _make_backend(info: BundleInfo, backend: str, providers, threads, performance: str = "latency"):
     """Start the backend for the graph set: the one asked for, or with "auto" the one
     `backend_choice.choose_backend` picks; the reason is kept on the backend as `choice`."""
     if backend not in BACKENDS:
@@ -364,7 +382,7 @@ def _make_backend(info: BundleInfo, backend: str, providers, threads):
         reason = "asked for"
     paths = (info.graph_file("encoder"), info.graph_file("decoder"))
     try:
-        impl = _start(backend, info, paths, providers, threads)
+        impl = _start(backend, info, paths, providers, threads, performance)
     except RuntimeErrorBase:
         raise
     except Exception as exc:  # a backend must never take the host down at open time either
@@ -373,7 +391,7 @@ def _make_backend(info: BundleInfo, backend: str, providers, threads):
     return impl
 
 
-def _start(backend: str, info: BundleInfo, paths, providers, threads):
+def _start(backend: str, info: BundleInfo, paths, providers, threads, performance: str):
     if backend == "onnxruntime":
         from edgesam_runtime.backends.ort import OrtBackend
         return OrtBackend(*paths, providers=providers, threads=threads)
@@ -381,8 +399,8 @@ def _start(backend: str, info: BundleInfo, paths, providers, threads):
         from edgesam_runtime.backends.ov import OvBackend
         if providers:
             raise InvalidInputError("providers: ONNX Runtime execution providers do not apply to backend 'openvino'")
-        precisions = tuple(info.entry(part).get("openvino", {}).get("inference_precision", "fp32")
-                           for part in ("encoder", "decoder"))
-        return OvBackend(*paths, precisions=precisions, threads=threads)
+        precisions = tuple(openvino_precision(info.entry(part)) for part in ("encoder", "decoder"))
+        quantized = tuple(info.entry(part).get("precision") == "int8" for part in ("encoder", "decoder"))
+        return OvBackend(*paths, precisions=precisions, threads=threads, performance=performance, quantized=quantized)
     from edgesam_runtime.backends.trt import TrtBackend
     return TrtBackend(*paths, info=info)

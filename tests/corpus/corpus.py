@@ -433,10 +433,12 @@ def bad_run_dirs(root: Path, good_checkpoint: Path) -> list[Input]:
             (folder / "adapter" / EXTRA_WEIGHTS).write_bytes(weights)
         out.append(Input("run_dir", name, folder, culprit))
 
+    from edgesam.models import arch_for
     from edgesam.train.adapter import EXTRA_WEIGHTS, FORMAT, META
 
+    # a well-formed record (the base's own architecture), so each input below has exactly one culprit
     meta = {"format": FORMAT, "strategy": "decoder", "init": "random", "base_checkpoint": str(good_checkpoint),
-            "base_sha256": sha256_file(good_checkpoint), "arch": {"image_size": IMAGE_SIZE},
+            "base_sha256": sha256_file(good_checkpoint), "arch": arch_for("vit_t", IMAGE_SIZE).to_dict(),
             "weights": [EXTRA_WEIGHTS]}
     run_dir("no adapter", META)
     run_dir("adapter record not JSON", META, record="{not json", weights=b"")

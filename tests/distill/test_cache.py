@@ -90,6 +90,30 @@ def test_onnx_backend_matches_torch(tmp_path, teacher_path, line_dir):
     np.testing.assert_allclose(onnx_out, torch_out, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("backend, rel_err", [("openvino", 1e-5), ("openvino_bf16", 2e-2)])
+def test_openvino_backends_match_torch_within_their_precision(tmp_path, teacher_path, line_dir, backend, rel_err):
+    from edgesam_runtime.backends.ov import available
+
+    if not available():
+        pytest.skip("openvino is not installed")
+    view = _maker().view(_image(line_dir), 0)
+    torch_out = load_teacher(teacher_path).encoder(tmp_path)(view.x)
+    got = load_teacher(teacher_path, backend=backend).encoder(tmp_path, threads=1)(view.x)
+    assert got.shape == torch_out.shape and np.abs(torch_out).mean() > 0
+    assert np.abs(got - torch_out).mean() / np.abs(torch_out).mean() < rel_err
+
+
+def test_auto_picks_the_fastest_teacher_backend_per_cpu_class():
+    from edgesam.distill.models import teacher_backend
+
+    amx = {"isa": "amx", "amx": True, "flags": {"avx512_bf16": True, "amx_bf16": True}}
+    avx2 = {"isa": "avx2", "amx": False, "flags": {"avx2": True}}
+    assert teacher_backend("auto", amx, openvino=True)[0] == "openvino_bf16"
+    assert teacher_backend("auto", avx2, openvino=True)[0] == "openvino"
+    assert teacher_backend("auto", amx, openvino=False)[0] == "onnx"
+    assert teacher_backend("torch", amx, openvino=True) == ("torch", "asked for")
+
+
 FILL_SCRIPT = textwrap.dedent("""
     import sys, time
     import torch

@@ -19,7 +19,7 @@ OV_SETS = ("ov_fp32", "ov_bf16", "ov_int8")
 def test_manifest_records_sets_precisions_calibration_scopes_and_cpu(ov_bundle, calib_dir):
     out, manifest = ov_bundle
     assert set(manifest["graphs"]) == {"fp32", *OV_SETS}  # only the fp32 ONNX source besides the IR sets
-    for name, precision, runs_in in (("ov_fp32", "fp32", "fp32"), ("ov_bf16", "bf16", "bf16"), ("ov_int8", "int8", "fp32")):
+    for name, precision, runs_in in (("ov_fp32", "fp32", "fp32"), ("ov_bf16", "bf16", "bf16"), ("ov_int8", "int8", "bf16")):
         encoder = manifest["graphs"][name]["encoder"]
         assert encoder["format"] == "openvino" and encoder["precision"] == precision
         assert encoder["file"].endswith(".xml") and encoder["external_data"][0]["file"].endswith(".bin")
@@ -80,6 +80,11 @@ def test_each_set_runs_through_the_segmenter(ov_bundle, graph_set, tmp_path, mon
     inter = (ref & got).reshape(len(ref), -1).sum(1)[keep]
     union = (ref | got).reshape(len(ref), -1).sum(1)[keep]
     assert (inter / union).mean() >= EXPORT_INT8_MASK_IOU_MIN
+    # an int8 encoder with bf16 float parts never comes from the compiled-model cache (its import corrupted
+    # memory); its float decoder does
+    again = Segmenter.open(out, graph_set, threads=1, warmup=False)
+    bf16 = again.backend.execution_precision["encoder"] == "bf16"
+    assert again.backend.encoder.loaded_from_cache is not bf16 and again.backend.decoder.loaded_from_cache
 
 
 def test_tampered_weights_are_refused(ov_bundle, tmp_path):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgesam_runtime.backends.choice import choose_backend, same_cpu
+from edgesam_runtime.backends.choice import choose_backend, openvino_precision, recommend, same_cpu
 
 AVX2 = {"model": "AMD EPYC", "isa": "avx2", "flags": {"avx2": True, "avx512f": False}}
 OTHER = {"model": "Intel Xeon", "isa": "amx", "flags": {"avx2": True, "avx512f": True}}
@@ -63,3 +63,30 @@ def test_same_cpu_needs_model_and_flags():
     assert same_cpu(AVX2, dict(AVX2))
     assert not same_cpu(AVX2, {**AVX2, "flags": {"avx2": True, "avx512f": True}})
     assert not same_cpu(None, AVX2)
+
+
+AMX = {"model": "Intel Xeon", "isa": "amx", "amx": True,
+       "flags": {"avx2": True, "avx512f": True, "avx512_vnni": True, "avx512_bf16": True, "amx_bf16": True}}
+
+
+def _checked_bundle(ious: dict) -> dict:
+    return {"graphs": {name: {} for name in ious}, "checks": {name: {"mask_iou_mean": iou} for name, iou in ious.items()}}
+
+
+@pytest.mark.parametrize("cpu, ious, expected", [
+    (AMX, {"fp32": 1.0, "int8": 0.98, "ov_fp32": 1.0, "ov_bf16": 0.99, "ov_int8": 0.98}, ("ov_int8", "openvino")),
+    (AMX, {"fp32": 1.0, "ov_bf16": 0.99, "ov_int8": 0.92}, ("ov_bf16", "openvino")),  # int8 lost masks: bf16
+    (VNNI, {"fp32": 1.0, "int8": 0.98, "ov_bf16": 0.99}, ("int8", "openvino")),  # no bf16 math: int8 first
+    (AVX2, {"fp32": 1.0, "int8": 0.98, "ov_int8": 0.99, "ov_fp32": 1.0}, ("int8", "onnxruntime")),
+    (AVX2, {"fp32": 1.0, "ov_fp32": 1.0}, ("fp32", "onnxruntime")),
+])
+def test_recommendation_follows_the_cpu_class_among_accurate_sets(cpu, ious, expected):
+    graph_set, backend, why = recommend(_checked_bundle(ious), BOTH, cpu)
+    assert (graph_set, backend) == expected and "export mask IoU >= 0.97" in why
+    assert recommend(_checked_bundle({"fp32": 0.5}), BOTH, cpu) is None  # nothing accurate: no recommendation
+
+
+def test_openvino_runs_int8_float_parts_in_bf16_and_float_sets_as_recorded():
+    assert openvino_precision({"precision": "int8"}) == "bf16"  # fp32 where the CPU has no bf16 math (OpenVINO)
+    assert openvino_precision({"precision": "fp32"}) == "fp32"
+    assert openvino_precision({"precision": "int8", "openvino": {"inference_precision": "fp32"}}) == "fp32"

@@ -41,3 +41,22 @@ def test_the_request_pool_is_bounded_and_reused(bundle_dir, make_image):
     assert seg.backend.encoder._created <= MAX_REQUESTS
     again = seg.encode(images[3])
     np.testing.assert_array_equal(again.features, embeddings[3].features)
+
+
+def test_throughput_hint_runs_streams_with_the_latency_answers(bundle_dir, make_image):
+    """Several cameras: OpenVINO's streams and a pool of its optimal request count; same embeddings."""
+    from edgesam_runtime import InvalidInputError, Segmenter
+
+    latency = Segmenter.open(bundle_dir, backend="openvino", threads=2, warmup=False)
+    throughput = Segmenter.open(bundle_dir, backend="openvino", threads=2, warmup=False, performance="throughput")
+    assert latency.backend.encoder.streams == 1 and "latency hint" in latency.providers[0]
+    assert throughput.backend.encoder.max_requests >= throughput.backend.encoder.streams >= 1
+    assert "throughput hint" in throughput.providers[0]
+    images = [make_image(seed=s) for s in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(throughput.encode, images))
+    for image, embedding in zip(images, got):
+        np.testing.assert_allclose(embedding.features, latency.encode(image).features, atol=1e-4, rtol=0)
+    with pytest.raises(InvalidInputError, match="performance: expected one of"):
+        Segmenter.open(bundle_dir, backend="openvino", warmup=False, performance="fast")
+

@@ -84,6 +84,25 @@ def test_runtime_draws_masks_on_the_refiner_grid_like_the_reference(refined, gra
     assert (coarse != expected.masks).sum() > 0.01 * expected.masks.size
 
 
+def test_beside_openvino_the_refiner_runs_on_openvino_with_onnxruntime_s_masks(refined, make_image):
+    from edgesam_runtime import Segmenter
+    from edgesam_runtime.backends.ov import OvListGraph, available
+
+    if not available():
+        pytest.skip("openvino is not installed")
+    folder, _ = refined
+    image = make_image()
+    reference = Segmenter.open(folder / "bundle", "fp32", backend="onnxruntime", threads=1, warmup=False)
+    seg = Segmenter.open(folder / "bundle", "fp32", backend="openvino", threads=1, warmup=False)
+    assert isinstance(seg.refiner, OvListGraph) and seg.refiner.execution_precision == "fp32"
+    want = reference.segment(reference.encode(image), boxes=BOXES).masks
+    got = seg.segment(seg.encode(image), boxes=BOXES).masks
+    assert want.reshape(len(BOXES), -1).any(1).all()  # non-empty masks: the comparison means something
+    inter = (want & got).reshape(len(BOXES), -1).sum(1)
+    union = (want | got).reshape(len(BOXES), -1).sum(1)
+    assert (inter / union).min() >= 0.99
+
+
 def test_a_tampered_refiner_graph_is_refused(refined, tmp_path):
     import shutil
 

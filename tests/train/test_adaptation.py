@@ -104,6 +104,9 @@ def test_finetune_with_replay_trains_on_both_and_scores_old_classes_beside_new(t
     assert f"replayed from {old} (50% of each batch)" in setup
     per_class = result.history[-1]["per_class"]
     assert {"crack", "stain"} <= set(per_class) and {"pit", "scratch"} <= set(per_class)
+    assert result.class_groups == {"new": ["crack", "stain"], "replayed": ["pit", "scratch"]}
+    done = [e["message"] for e in _events(run) if e["state"] == "done"]
+    assert "new classes (crack, stain)" in done[-1] and "replayed classes (pit, scratch)" in done[-1]
     recorded = json.loads((run / "adapter/edgesam_adapter.json").read_text())["arch"]["extra"]["trained_on"]
     assert recorded[-2:] == [str(new.resolve()), str(old.resolve())]
 

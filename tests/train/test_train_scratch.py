@@ -13,7 +13,8 @@ def test_random_init_takes_the_scratch_recipe():
     assert cfg.recipe == "scratch" and cfg.strategy == "full" and cfg.loss == "bce_dice"
     assert cfg.framing == InputFraming(mode="roi", roi_margin=1.5, dense_box=True) and cfg.box_prob == 1.0
     pretrained = FinetuneConfig(model="vit_b", checkpoint="sam.pth")
-    assert pretrained.recipe == "sam" and pretrained.strategy == "lora" and pretrained.loss == "focal_dice"
+    assert pretrained.recipe == "adapt" and pretrained.strategy == "lora" and pretrained.loss == "bce_dice"
+    assert pretrained.decoder_mode == "lora"  # low-parameter: adapters only, the decoder is not trained whole
     assert pretrained.framing is None  # as the checkpoint records it
     explicit = FinetuneConfig(model="vit_t", init="random", strategy="lora", loss="focal_dice")
     assert (explicit.strategy, explicit.loss, explicit.input_mode) == ("lora", "focal_dice", "roi")

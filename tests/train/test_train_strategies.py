@@ -16,10 +16,10 @@ from tests.train.conftest import tiny_config
 def _expected_changed(name: str, strategy: str) -> bool:
     if strategy == "full":
         return True
+    if strategy == "lora":  # LoRA on the encoder's attention and the decoder's transformer, nothing else
+        return ".lora_" in name
     if name.startswith("mask_decoder."):
         return True
-    if strategy == "lora":
-        return ".lora_" in name
     if strategy == "partial":  # last 2 blocks of 6, plus the neck
         return name.startswith(("image_encoder.blocks.4.", "image_encoder.blocks.5.", "image_encoder.neck."))
     return False
@@ -32,7 +32,7 @@ def test_strategy_lowers_loss_and_touches_only_its_params(strategy, tiny_data, t
     sam = use_efficient_attention(build_sam(arch_for("vit_t", 64)))
     st = apply_strategy(sam, cfg)
     if strategy == "lora":  # peft starts B at zero; the test must see LoRA move the output
-        assert all(".lora_" in n or n.startswith("mask_decoder.") for n in st.trainable_state())
+        assert all(".lora_" in n for n in st.trainable_state())
     before = {k: v.clone() for k, v in sam.state_dict().items()}
     ds = load_dataset(tiny_data)
     items = [prepare_sample(ds.load(i), 64, np.random.default_rng(i), PromptConfig(box_prob=1.0), 2) for i in (0, 3)]
@@ -61,7 +61,11 @@ def test_lora_pattern_is_anchored_and_skips_patch_embed():
     sam = build_sam(arch_for("vit_t", 64))
     st = apply_strategy(sam, cfg)
     adapted = {n.rsplit(".lora_", 1)[0] for n in st.trainable_state() if ".lora_" in n}
-    assert adapted == {f"image_encoder.blocks.{b}.attn.{m}" for b in (0, 2) for m in ("qkv", "proj")}
+    encoder = {n for n in adapted if n.startswith("image_encoder.")}
+    assert encoder == {f"image_encoder.blocks.{b}.attn.{m}" for b in (0, 2) for m in ("qkv", "proj")}
+    # the decoder is LoRA'd too by default (decoder_mode lora), only in its transformer's attention
+    decoder = adapted - encoder
+    assert decoder and all(n.startswith("mask_decoder.transformer.") and n.endswith("_proj") for n in decoder)
     assert "patch_embed" not in lora_target_pattern(cfg)
 
 

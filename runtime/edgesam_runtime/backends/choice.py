@@ -15,10 +15,26 @@ The first rule that applies decides:
    ran on (on this project's AVX2-only machine OpenVINO ran the ONNX sets slower than ONNX Runtime
    in every side-by-side smoke run, all on a loaded machine). A rule is a guess:
    `--measure-backends` at export, or `edgesam bench` on the line PC, replaces it with a measurement.
+
+OpenVINO runs each graph in the precision its manifest entry records; an int8 graph's float parts
+(what quantization left float) in bf16 (`openvino_precision`): on a CPU with bf16 math that halves
+their cost, elsewhere OpenVINO runs them in fp32, as before.
+
+Which graph set to run (`recommend`) follows the CPU class, among the sets whose export check met
+the accuracy bar (mask IoU against PyTorch >= RECOMMEND_MIN_IOU), because each class has different
+fast kernels:
+
+- bf16 math (AVX512_BF16 or AMX-BF16): int8 on OpenVINO with bf16 float parts, then OpenVINO bf16,
+  then fp32 on OpenVINO (measured on a Xeon with AMX and on a 2-core EPYC with AVX512_BF16, vit_b:
+  benchmarks/cpu_backends);
+- int8 dot products without bf16 (VNNI): int8 on OpenVINO, then fp32 on OpenVINO;
+- AVX2 only: int8 on ONNX Runtime (its u8s8 kernels with 7-bit weights; OpenVINO's int8 gained
+  least there), then fp32. This class was not measured by the run that wrote these rules: it
+  follows the same order of kernels (int8 before float, the backend whose int8 path the CPU has).
 """
 from __future__ import annotations
 
-from edgesam_runtime.envinfo import cpu_features
+from edgesam_runtime.envinfo import cpu_features, has_bf16_math, has_int8_dot
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 # Which backends can run each graph format (OpenVINO reads ONNX too).
@@ -79,6 +95,50 @@ def rule_backend(precision: str, cpu: dict) -> tuple[str, str]:
     if precision == "int8":
         return "onnxruntime", "without VNNI/AMX, OpenVINO's int8 kernels have no dot-product instruction to gain from"
     return "onnxruntime", "float graphs stay on the backend the export's parity checks ran on"
+
+
+def openvino_precision(entry: dict) -> str:
+    """The inference precision OpenVINO runs a graph entry in: the one the manifest records (IR sets),
+    else fp32 for float ONNX graphs (an fp32 set must mean fp32) and bf16 float parts for int8 ones
+    (OpenVINO runs them in fp32 on a CPU without bf16 math)."""
+    recorded = (entry.get("openvino") or {}).get("inference_precision")
+    if recorded:
+        return recorded
+    return "bf16" if entry.get("precision") == "int8" else "fp32"
+
+
+RECOMMEND_MIN_IOU = 0.97  # a set's export check (mask IoU against PyTorch) must reach this to be recommended
+# CPU class -> (graph set, backend) in order of preference
+PREFERENCE = {
+    "bf16": (("ov_int8", "openvino"), ("int8", "openvino"), ("ov_bf16", "openvino"), ("ov_fp32", "openvino"),
+             ("fp32", "openvino"), ("fp32", "onnxruntime")),
+    "vnni": (("ov_int8", "openvino"), ("int8", "openvino"), ("ov_fp32", "openvino"), ("fp32", "openvino"),
+             ("fp32", "onnxruntime")),
+    "avx2": (("int8", "onnxruntime"), ("ov_int8", "openvino"), ("fp32", "onnxruntime"), ("ov_fp32", "openvino")),
+}
+
+
+def cpu_class(cpu: dict) -> str:
+    """bf16 (AVX512_BF16 / AMX-BF16), vnni (int8 dot products, no bf16 math) or avx2 (neither)."""
+    return "bf16" if has_bf16_math(cpu) else ("vnni" if has_int8_dot(cpu) else "avx2")
+
+
+def recommend(manifest: dict, installed: set[str] | None = None, cpu: dict | None = None) -> tuple[str, str, str] | None:
+    """(graph set, backend, why) to run on this CPU: the first of its class's PREFERENCE that the bundle
+    holds, whose backend is installed and whose export check reached RECOMMEND_MIN_IOU; None if none."""
+    cpu = cpu or cpu_features()
+    installed = installed if installed is not None else {"onnxruntime"}
+    checks = manifest.get("checks") or {}
+    klass = cpu_class(cpu)
+    for graph_set, backend in PREFERENCE[klass]:
+        iou = (checks.get(graph_set) or {}).get("mask_iou_mean")
+        if graph_set not in manifest.get("graphs", {}) or backend not in installed:
+            continue
+        if iou is None or iou < RECOMMEND_MIN_IOU:
+            continue
+        return graph_set, backend, (f"{klass} CPU ({cpu.get('isa')}): first of {', '.join(f'{g}@{b}' for g, b in PREFERENCE[klass])} "
+                                    f"in the bundle with export mask IoU >= {RECOMMEND_MIN_IOU} ({iou:.3f})")
+    return None
 
 
 def installed_backends(fmt: str) -> set[str]:

@@ -7,10 +7,19 @@
 - Compiled models are cached on disk (OpenVINO's CACHE_DIR: `$EDGESAM_OPENVINO_CACHE`, else
   `$EDGESAM_CACHE/openvino`, else ~/.cache/edgesam/openvino; "off" disables), so a cold start imports
   the compiled blob instead of compiling again. An unwritable cache folder only costs the speed-up.
+  Except an int8 graph whose float parts run in bf16: OpenVINO 2026.4 corrupted the heap in about
+  half of the processes that imported such a blob on a Xeon with AMX (segmentation faults during
+  and after inference; none in 16 processes that compiled it), so it is compiled at every open.
 - One infer request runs one inference at a time and may not be shared across threads, so each graph
   keeps a small pool: a call borrows an idle request (creating one up to the pool size, else waiting)
   and returns it after copying the outputs out of the request's memory.
-- Performance hint LATENCY: one stream with every core on the one image a line PC handles at a time.
+- Performance hint (`Segmenter.open(performance=...)`): "latency" (default) is one stream with every
+  thread on the one image a line camera hands over at a time; "throughput" is OpenVINO's streams for
+  several cameras calling `segment` at once, each stream with its share of the threads and the pool
+  sized to OpenVINO's optimal number of infer requests.
+- A graph set's float precision is the one its manifest records; an int8 graph's float parts (the
+  ops left float: normalisation, softmax, the neck) run in bf16 where the CPU has bf16 math
+  (`edgesam_runtime.backends.choice.openvino_precision`), in fp32 elsewhere.
 """
 from __future__ import annotations
 
@@ -26,8 +35,10 @@ from edgesam_runtime.errors import BackendError, BundleError
 
 CACHE_ENV, CACHE_BASE_ENV = "EDGESAM_OPENVINO_CACHE", "EDGESAM_CACHE"
 PRECISION_HINTS = {"fp32": "f32", "f32": "f32", "bf16": "bf16", "fp16": "f16", "f16": "f16"}
-CONTRACT_NAMES = {io_spec.ENCODER_INPUT, io_spec.ENCODER_OUTPUT, *io_spec.DECODER_INPUTS, *io_spec.DECODER_OUTPUTS}
-MAX_REQUESTS = 4  # concurrent calls beyond this wait: more requests only add memory on a small CPU
+CONTRACT_NAMES = {io_spec.ENCODER_INPUT, io_spec.ENCODER_OUTPUT, *io_spec.DECODER_INPUTS, *io_spec.DECODER_OUTPUTS,
+                  *io_spec.REFINER_INPUTS, io_spec.REFINER_OUTPUT}
+MAX_REQUESTS = 4  # latency: concurrent calls beyond this wait: more requests only add memory on a small CPU
+PERFORMANCE_HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 _CORE_LOCK = threading.Lock()
 _CORE = None
 
@@ -71,15 +82,21 @@ def cache_dir() -> Path | None:
     return path if os.access(path, os.W_OK) else None
 
 
-def compile_config(precision: str, threads: int | None, cache: Path | None) -> dict:
+def compile_config(precision: str, threads: int | None, cache: Path | None, performance: str = "latency") -> dict:
     if precision not in PRECISION_HINTS:
         raise BundleError(f"OpenVINO inference precision {precision!r}: expected one of {sorted(PRECISION_HINTS)}")
-    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
+    config = {"PERFORMANCE_HINT": PERFORMANCE_HINTS[performance], "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
     if threads:
         config["INFERENCE_NUM_THREADS"] = int(threads)
     if cache is not None:
         config["CACHE_DIR"] = str(cache)
     return config
+
+
+def cacheable(precision: str, quantized: bool) -> bool:
+    """Whether a graph may go through the compiled-model cache: not an int8 graph run with bf16 float
+    parts (importing its blob corrupted memory; see the module docstring)."""
+    return not (quantized and PRECISION_HINTS.get(precision) == "bf16")
 
 
 def port_name(port) -> str:
@@ -107,9 +124,10 @@ def _describe_port(port) -> tuple[str, tuple]:
 class OvGraph:
     """One graph compiled for the CPU, with a pool of infer requests for concurrent callers."""
 
-    def __init__(self, path: Path, precision: str, threads: int | None, device: str = "CPU", use_cache: bool = True):
+    def __init__(self, path: Path, precision: str, threads: int | None, device: str = "CPU", use_cache: bool = True,
+                 performance: str = "latency"):
         self.path = Path(path)
-        config = compile_config(precision, threads, cache_dir() if use_cache else None)
+        config = compile_config(precision, threads, cache_dir() if use_cache else None, performance)
         try:
             self.compiled = core().compile_model(str(self.path), device, config)
         except Exception as exc:
@@ -118,6 +136,9 @@ class OvGraph:
         self.output_names = [port_name(p) for p in self.compiled.outputs]
         self.loaded_from_cache = bool(self._property("LOADED_FROM_CACHE", False))
         self.execution_precision = _precision_name(self._property("INFERENCE_PRECISION_HINT", None), precision)
+        self.streams = int(self._property("NUM_STREAMS", 1) or 1)
+        self.max_requests = MAX_REQUESTS if performance == "latency" else max(
+            1, int(self._property("OPTIMAL_NUMBER_OF_INFER_REQUESTS", self.streams) or self.streams))
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
         self._created = 0
         self._create_lock = threading.Lock()
@@ -138,7 +159,7 @@ class OvGraph:
         except queue.Empty:
             pass
         with self._create_lock:
-            if self._created < MAX_REQUESTS:
+            if self._created < self.max_requests:
                 self._created += 1
                 return self.compiled.create_infer_request()
         return self._idle.get()  # every request busy: wait for one
@@ -159,13 +180,25 @@ class OvGraph:
             self._idle.put(request)  # a failed inference leaves the request reusable
 
 
+class OvListGraph(OvGraph):
+    """An OvGraph answering like an ONNX Runtime session: `run(feeds)` -> outputs in order (the refiner)."""
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        out = super().run(feeds)
+        return [out[name] for name in self.output_names]
+
+
 class OvBackend:
     name = "openvino"
 
     def __init__(self, encoder_path: Path, decoder_path: Path, precisions=("fp32", "fp32"), threads: int | None = None,
-                 **_):
-        self.encoder = OvGraph(encoder_path, precisions[0], threads)
-        self.decoder = OvGraph(decoder_path, precisions[1], threads)
+                 performance: str = "latency", quantized=(False, False), **_):
+        self.performance = performance
+        self.encoder = OvGraph(encoder_path, precisions[0], threads, performance=performance,
+                               use_cache=cacheable(precisions[0], quantized[0]))
+        self.decoder = OvGraph(decoder_path, precisions[1], threads, performance=performance,
+                               use_cache=cacheable(precisions[1], quantized[1]))
+        self.threads = threads
 
     def io(self) -> dict:
         return {"encoder": self.encoder.io(), "decoder": self.decoder.io()}
@@ -191,6 +224,11 @@ class OvBackend:
         """The precision each graph actually runs in (bf16 asked on a CPU without bf16 math runs f32)."""
         return {"encoder": self.encoder.execution_precision, "decoder": self.decoder.execution_precision}
 
+    def open_refiner(self, path: Path, precision: str) -> OvListGraph:
+        """The mask refiner compiled like the decoder (its precision and performance hint)."""
+        return OvListGraph(path, precision, self.threads, performance=self.performance)
+
     @property
     def providers(self) -> list[str]:
-        return [f"OpenVINO CPU (encoder {self.encoder.execution_precision}, decoder {self.decoder.execution_precision})"]
+        return [f"OpenVINO CPU (encoder {self.encoder.execution_precision}, decoder {self.decoder.execution_precision}, "
+                f"{self.performance} hint, {self.encoder.streams} stream{'s' if self.encoder.streams != 1 else ''})"]
