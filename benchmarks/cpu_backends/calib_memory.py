@@ -87,7 +87,7 @@ def measure(backend: str, encoder: Path, size: int, count: int, work: Path, cali
     out = work / f"encoder.{backend}.int8.n{count}"
     cmd = ["/usr/bin/time", "-v", sys.executable, "-c", CHILD[backend], str(encoder), str(out), str(count), str(size),
            str(calib)]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "runtime")])}
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start

@@ -133,7 +133,8 @@ def run_worker(src: Path, config: str, args, accuracy: bool, masks: Path) -> dic
     cmd += ["--accuracy"] if accuracy else []
     cmd += ["--threads", str(args.threads)] if args.threads else []
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "EDGESAM_THREADS")}
-    env["PYTHONPATH"] = str(src)  # the tree under test decides which edgesam is imported
+    # the tree under test decides which edgesam (and, where it has one, which runtime/) is imported
+    env["PYTHONPATH"] = os.pathsep.join([str(src), str(src / "runtime")])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(src))
     if proc.returncode != 0:
         raise RuntimeError(f"{src.name} {config} failed:\n{proc.stderr[-4000:]}")

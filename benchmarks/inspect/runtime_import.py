@@ -39,7 +39,7 @@ CASES = {
 
 def probe(imports: str) -> tuple[float, int, bool]:
     out = subprocess.run([sys.executable, "-c", PROBE.format(imports=imports)], capture_output=True, text=True,
-                         check=True, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}).stdout.split()
+                         check=True, cwd=REPO, env={"PYTHONPATH": str(REPO / "runtime"), "PATH": "/usr/bin:/bin"}).stdout.split()
     return float(out[0]), int(out[1]), out[2] == "True"
 
 

@@ -69,7 +69,7 @@ def main() -> None:
            "--rules", shown(args.rules), "--source", shown(work / "images"), "--boxes", shown(work / "boxes"),
            "--out", shown(run), "--threads", str(args.threads), "--no-progress"]
     print("+ " + " ".join(cmd[2:]), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "runtime")])})
     summary = json.loads((run / "summary.json").read_text())
     result = {
         "frames": summary["frames"], "inspected": summary["inspected"], "bad_frames": summary["bad_frames"],

@@ -1,7 +1,6 @@
 """The teacher cache: keyed by the exact input and the teacher's weights, fp16, and resumable after SIGKILL."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from edgesam.distill.models import load_teacher
 from edgesam.distill.views import ViewMaker
 from edgesam_runtime.roi import WHOLE_IMAGE
 from tests.distill.conftest import IMAGE_SIZE, make_teacher
+from tests.killing import child_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,7 +147,7 @@ def cache_views(line_dir) -> list:
 def test_fill_resumes_after_sigkill_without_recomputing(tmp_path, teacher_path, line_dir):
     torch.set_num_threads(1)
     killed_root, clean_root = tmp_path / "killed", tmp_path / "clean"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = child_env()  # this checkout's edgesam and edgesam_runtime, one thread
     proc = subprocess.Popen([sys.executable, "-c", FILL_SCRIPT, str(teacher_path), str(line_dir), str(killed_root)],
                             stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
     computed = 0
