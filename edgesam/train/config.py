@@ -27,7 +27,7 @@ DEFAULT_REPLAY_SHARE = 0.5
 RECIPES = {
     "adapt": dict(strategy="lora", input_mode=None, roi_margin=None, dense_box=None, loss="bce_dice",
                   image_size=None, epochs=25, batch_size=8, objects_per_image=2, box_prob=0.5, box_jitter=0.05,
-                  lr_encoder=1e-4, lr_decoder=1e-4, lr_adapter=1e-3, weight_decay=0.01, warmup_steps=20, val_every=5),
+                  lr_encoder=1e-4, lr_decoder=1e-4, lr_adapter=3e-3, weight_decay=0.01, warmup_steps=20, val_every=5),
     "sam": dict(strategy="lora", input_mode=None, roi_margin=None, dense_box=None, loss="focal_dice",
                 image_size=None, epochs=10, batch_size=4, objects_per_image=8, box_prob=0.5, box_jitter=0.1,
                 lr_encoder=1e-5, lr_decoder=1e-4, lr_adapter=1e-4, weight_decay=0.01, warmup_steps=20, val_every=1),
