@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from places import DATA, HERE, REPO, shown  # noqa: E402
+
 sys.path.insert(0, str(REPO))
 
 from edgesam.data import load_dataset  # noqa: E402
@@ -38,13 +40,6 @@ from edgesam_runtime.inspector import Inspector  # noqa: E402
 from edgesam_runtime.measure import measure_mask  # noqa: E402
 from edgesam_runtime.rules import load_rules, parse_rules  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
-
-
-def shown(path) -> str:
-    """A path as the results record it: relative to the repository (no machine-specific prefix)."""
-    return os.path.relpath(os.path.abspath(path), REPO)
 TARGET = 0.95
 # the figure each class is limited on in the committed file (the sweep moves these limits)
 LIMITED = {"blowhole": ["max_area_mm2"], "break": ["max_area_mm2"], "crack": ["max_length_mm"],

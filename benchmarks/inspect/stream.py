@@ -19,7 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from places import DATA, HERE, REPO, shown  # noqa: E402
+
 sys.path.insert(0, str(REPO))
 
 from edgesam.data import load_dataset, tight_box  # noqa: E402
@@ -27,13 +29,6 @@ from edgesam_runtime.envinfo import machine_state  # noqa: E402
 from edgesam.eval.plan import build_plan  # noqa: E402
 from edgesam.eval.split import labelled_images  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
-
-
-def shown(path) -> str:
-    """A path as the results record it: relative to the repository (no machine-specific prefix)."""
-    return os.path.relpath(os.path.abspath(path), REPO)
 FRAMES = 200
 
 
