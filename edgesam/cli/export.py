@@ -104,7 +104,10 @@ def export(checkpoint, variant, image_size, out, spec, formats, precisions, half
         if "mask_iou_mean" in figures:
             from edgesam.export.checks import mask_iou_text
 
-            click.echo(f"{name:6s} embeddings max|d| {figures['embed_max_abs']:.3g}  vs PyTorch {mask_iou_text(figures)}")
+            # the refiner's check has no embeddings of its own: its largest logit difference instead
+            diff = (f"embeddings max|d| {figures['embed_max_abs']:.3g}" if "embed_max_abs" in figures
+                    else f"logits max|d| {figures['logits_max_abs']:.3g}")
+            click.echo(f"{name:6s} {diff}  vs PyTorch {mask_iou_text(figures)}")
     click.echo(f"{out}: {', '.join(sorted(manifest['graphs']))}")
 
 

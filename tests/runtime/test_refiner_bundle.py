@@ -115,3 +115,18 @@ def test_a_tampered_refiner_graph_is_refused(refined, tmp_path):
         f.write(b"\0")
     with pytest.raises(BundleError, match="refiner"):
         Segmenter.open(copy, threads=1)
+
+
+def test_export_cli_reports_the_refiner_check(refined):
+    from click.testing import CliRunner
+
+    from edgesam.cli.main import main
+
+    folder, _ = refined
+    out = folder / "bundle-cli"
+    result = CliRunner().invoke(main, ["export", "--checkpoint", str(folder / "model.pth"), "--out", str(out),
+                                      "--precision", "fp32", "--quiet"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
+    assert "logits max|d|" in lines["refiner"] and "mask IoU" in lines["refiner"]
+    assert "embeddings max|d|" in lines["fp32"]
