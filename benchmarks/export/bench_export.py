@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 
 from edgesam_runtime import geometry
@@ -33,7 +32,7 @@ from edgesam.data import load_dataset, read_image, tight_box
 from edgesam.utils.environment import toolchain_environment
 from edgesam.export import ExportConfig, export_bundle
 from edgesam.export.calibration import ImageCalibrationReader, calibration_digest, resolve_calibration_images
-from edgesam.export.checks import decoder_feeds
+from edgesam.export.checks import cpu_session, decoder_feeds
 from edgesam.export.quantize import quantize_graph
 from edgesam.eval import mask_agreement
 from edgesam_runtime.metrics import mask_iou, summarize
@@ -52,13 +51,9 @@ VARIANTS = {
 }
 
 
-def session(path: Path, threads: int) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.enable_cpu_mem_arena = False  # several vit_b sessions side by side would otherwise keep ~5 GB each
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+def session(path: Path, threads: int):
+    # the arena off: several vit_b sessions side by side would otherwise keep ~5 GB each
+    return cpu_session(path, threads, low_memory=True)
 
 
 def latency(encoders: dict[str, Path], x: np.ndarray, runs: int, warmup: int, threads: int) -> dict:

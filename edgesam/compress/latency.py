@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesam_runtime.backends.ort import cpu_session
+
 
 def export_encoders(models: dict, out_dir: Path) -> dict[str, Path]:
     """Export each model's encoder to out_dir/<name>.encoder.onnx (fp32, opset 17)."""
@@ -35,16 +37,7 @@ def time_sessions(paths: dict[str, Path], image_size: int, runs: int = 5, warmup
     activations back after a call: several large encoders (vit_b at 1024 px needs GBs for its
     global-attention maps) can then stay open side by side on a small machine.
     """
-    import onnxruntime as ort
-
-    from edgesam_runtime.threads import no_spinning
-
-    opts = no_spinning(ort.SessionOptions())  # as the runtime runs: no busy-waiting between calls
-    opts.intra_op_num_threads = threads
-    if low_memory:
-        opts.enable_cpu_mem_arena = False
-        opts.enable_mem_pattern = False
-    sessions = {n: ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for n, p in paths.items()}
+    sessions = {n: cpu_session(p, threads or None, low_memory) for n, p in paths.items()}
     x = np.random.default_rng(0).standard_normal((1, 3, image_size, image_size)).astype(np.float32)
     feeds = {n: {s.get_inputs()[0].name: x} for n, s in sessions.items()}
     times: dict[str, list[float]] = {n: [] for n in sessions}

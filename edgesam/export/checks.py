@@ -14,13 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 
 from edgesam_runtime import geometry, io_spec, roi
 from edgesam.eval.agreement import MIN_NONEMPTY_REFERENCE_SHARE, mask_agreement, reference_empty_reason
 from edgesam.models.decode import decode_all
-from edgesam_runtime.threads import no_spinning
+from edgesam_runtime.backends.ort import cpu_session  # noqa: F401  (the export checks' sessions; re-exported)
 
 
 class ParityError(RuntimeError):
@@ -31,14 +30,6 @@ class ParityError(RuntimeError):
 def check_graph(path: Path) -> None:
     """onnx.checker on the file (the path form also validates external data)."""
     onnx.checker.check_model(str(path))
-
-
-def cpu_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
-    opts = no_spinning(ort.SessionOptions())
-    if threads:
-        opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def sample_image(height: int = 200, width: int = 300) -> np.ndarray:

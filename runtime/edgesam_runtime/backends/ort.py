@@ -51,6 +51,20 @@ def session_options(threads: int | None):
     return opts
 
 
+def cpu_session(path, threads: int | None = None, low_memory: bool = False):
+    """A CPU-only session with the runtime's options: the toolchain's export checks and timings open
+    their graphs here, so they measure what line software runs.
+
+    `low_memory` turns off ONNX Runtime's memory arena and pattern planning, so a session gives its
+    activations back after each call (several vit_b encoders at 1024 px can stay open side by side).
+    """
+    opts = session_options(threads)
+    if low_memory:
+        opts.enable_cpu_mem_arena = False
+        opts.enable_mem_pattern = False
+    return _ort().InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 class OrtGraph:
     """One ONNX graph in one session; `io()` describes its inputs/outputs for verification."""
 
