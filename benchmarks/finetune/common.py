@@ -45,8 +45,10 @@ def scores(checkpoint: Path, data: Path) -> dict:
 
 def outcome(run_dir: Path) -> dict:
     """The run's own record of how it ended (status.jsonl's last line): start, best, kept start, share."""
-    done = [json.loads(x) for x in (run_dir / "status.jsonl").read_text().splitlines()][-1]
-    assert done["state"] == "done", f"{run_dir}: the run did not finish"
+    ends = [e for e in map(json.loads, (run_dir / "status.jsonl").read_text().splitlines())
+            if e["state"] == "done" and "start_miou" in e["figures"]]  # the outcome line (not a stage's "done")
+    assert ends, f"{run_dir}: the run did not finish"
+    done = ends[-1]
     setup = [json.loads(x) for x in (run_dir / "status.jsonl").read_text().splitlines() if '"setup"' in x][0]
     return {**{k: done["figures"][k] for k in ("start_miou", "best_miou", "best_epoch", "kept_start", "trainable_params",
                                                "wall_s", "steps", "peak_mem_gib", "adapter_bytes")},

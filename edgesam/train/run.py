@@ -503,14 +503,14 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
         peak_mem_gib=max((r["mem_gib"] for r in hist), default=float("nan")),
         wall_s=time.perf_counter() - t_start, adapter_bytes=adapter_bytes,
         epochs=trainer.epoch, steps=trainer.step, history=hist, class_groups=data.class_groups)
-    if recorder:
+    groups = groups_message(result)
+    if groups and progress:
+        print(groups)
+    if recorder:  # "done" stays the stream's last line: readers take the outcome from it
+        if groups:
+            recorder.status("classes", groups)
         recorder.status("done", outcome_message(result) + f"; adapter {adapter_bytes / 2**20:.2f} MiB",
                         {k: v for k, v in result.to_dict().items() if k != "history"})
-        groups = groups_message(result)
-        if groups:
-            recorder.status("done", groups)
-            if progress:
-                print(groups)
     return result
 
 
@@ -533,11 +533,17 @@ def groups_message(result: FinetuneResult) -> str | None:
     return "mean class mIoU, start -> best epoch: " + "; ".join(parts)
 
 
+def _best_trained(history: list[dict]) -> float:
+    """The best validated score of a trained epoch (epochs without validation record NaN)."""
+    scores = [r["val_miou"] for r in history[1:] if r.get("val_miou") == r.get("val_miou")]
+    return max(scores, default=float("nan"))
+
+
 def outcome_message(result: FinetuneResult) -> str:
     """How the run ended against its start: the line a user must not miss when no epoch beat it."""
     if result.kept_start:
         return (f"NO GAIN: no epoch beat the starting model (val mIoU {result.start_miou:.4f} before training, "
-                f"best epoch {max((r['val_miou'] for r in result.history[1:]), default=float('nan')):.4f}); best "
+                f"best epoch {_best_trained(result.history):.4f}); best "
                 f"and adapter/ hold the START's weights, so merging gives back the model you started from")
     gain = "" if result.start_miou != result.start_miou else (
         f" ({result.best_miou - result.start_miou:+.4f} over the start's {result.start_miou:.4f})")

@@ -61,6 +61,7 @@ def test_a_run_that_never_beats_its_start_keeps_it_and_says_so(tiny_data, tmp_pa
     assert [r["epoch"] for r in _rows(run)] == ["0", "1", "2"]
     done = [e for e in _events(run) if e["state"] == "done"][0]
     assert done["message"].startswith("NO GAIN") and done["figures"]["kept_start"] is True
+    assert "val mIoU 0.6000 before training, best epoch 0.5000" in done["message"]
     assert torch.load(run / "best.pt", weights_only=True)["epoch"] == 0
     assert json.loads((run / "adapter/edgesam_adapter.json").read_text())["epoch"] == 0
     report = merge_run(run, tmp_path / "merged.pth")
@@ -105,8 +106,10 @@ def test_finetune_with_replay_trains_on_both_and_scores_old_classes_beside_new(t
     per_class = result.history[-1]["per_class"]
     assert {"crack", "stain"} <= set(per_class) and {"pit", "scratch"} <= set(per_class)
     assert result.class_groups == {"new": ["crack", "stain"], "replayed": ["pit", "scratch"]}
-    done = [e["message"] for e in _events(run) if e["state"] == "done"]
-    assert "new classes (crack, stain)" in done[-1] and "replayed classes (pit, scratch)" in done[-1]
+    states = [e["state"] for e in _events(run)]
+    assert states[-2:] == ["classes", "done"]  # the outcome stays the last line
+    classes = _events(run)[-2]["message"]
+    assert "new classes (crack, stain)" in classes and "replayed classes (pit, scratch)" in classes
     recorded = json.loads((run / "adapter/edgesam_adapter.json").read_text())["arch"]["extra"]["trained_on"]
     assert recorded[-2:] == [str(new.resolve()), str(old.resolve())]
 
