@@ -22,6 +22,7 @@ from tqdm import tqdm
 from edgesam_runtime import geometry
 from edgesam.compress.config import RecoveryConfig
 from edgesam.models.decode import decode_all
+from edgesam.train.optim import adamw
 from edgesam.train.batches import PromptConfig, prepare_sample
 from edgesam.train.losses import segmentation_loss
 from edgesam.compress.runlog import RunLog
@@ -40,7 +41,7 @@ def recover(pruned, teacher, dataset, config: RecoveryConfig, run_dir: str | Pat
     _freeze(teacher, train_encoder=False)
     _freeze(pruned, train_encoder=True)
     params = [p for p in pruned.image_encoder.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = adamw(params, lr=config.lr, weight_decay=config.weight_decay)
     probe = fixed_items(dataset, size, config, n=config.eval_images, framing=_framing(teacher))
     before = distillation_loss(pruned, teacher, probe, config)
     log(f"recover: distillation loss before {before['loss']:.4f} (embed {before['embed_mse']:.5f}, mask {before['mask_loss']:.4f})")

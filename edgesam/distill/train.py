@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from edgesam.models.decode import decode_all
 from edgesam.train.losses import segmentation_loss
+from edgesam.train.optim import adamw
 
 
 @dataclass
@@ -156,7 +157,7 @@ class Loop:
         self.val_units, self.batch_size, self.epochs, self.seed = val_units, batch_size, epochs, seed
         self.grad_clip = grad_clip
         self.groups = objective.parameter_groups(student, lr)
-        self.optimizer = torch.optim.AdamW(self.groups, weight_decay=weight_decay)
+        self.optimizer = adamw(self.groups, weight_decay=weight_decay)
         self.steps_per_epoch = math.ceil(len(self.units) / batch_size)
         self.total_steps = self.steps_per_epoch * epochs if not max_steps else min(max_steps, self.steps_per_epoch * epochs)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(

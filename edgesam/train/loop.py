@@ -22,6 +22,7 @@ import torch
 from edgesam.models.decode import decode_all
 from edgesam_runtime.roi import mask_grid
 from edgesam.train.batches import PromptConfig, collate, prepare_sample
+from edgesam.train.optim import adamw
 from edgesam.train.losses import mask_loss, segmentation_loss
 
 
@@ -205,9 +206,8 @@ class Trainer:
         self.val_ds, self.validate = val_ds, validate
         self.cache, self.rank, self.world = cache, rank, world
         self.module = ddp_module or LossModule(self.sam, cfg.loss)
-        self.optimizer = torch.optim.AdamW(
-            [{"params": g["params"], "lr": g["lr"], "name": g["name"]} for g in strategy.groups],
-            weight_decay=cfg.weight_decay)
+        self.optimizer = adamw([{"params": g["params"], "lr": g["lr"], "name": g["name"]} for g in strategy.groups],
+                               weight_decay=cfg.weight_decay)
         self.steps_per_epoch = math.ceil(math.ceil(len(self.epoch_items()) / world) / (cfg.batch_size * cfg.grad_accum))
         self.total_steps = self.steps_per_epoch * cfg.epochs
         if cfg.max_steps:
