@@ -88,9 +88,13 @@ def worker(args) -> dict:
     from edgesam.eval.plan import build_plan
     from edgesam.eval.scoring import score
     from edgesam.eval.split import scoring_set
-    from edgesam_runtime import Segmenter
 
     import edgesam
+
+    try:  # the runtime's own distribution; a baseline tree from before the split has it inside edgesam
+        from edgesam_runtime import Segmenter
+    except ImportError:
+        from edgesam.runtime import Segmenter
 
     graph_set, backend = CONFIGS[args.config]
     seg = Segmenter.open(args.bundle, graph_set=graph_set, backend=backend, threads=args.threads, warmup=False)
