@@ -63,3 +63,17 @@ def test_busy_cores_count_only_this_process_s_cores_and_survive_a_missing_proc(m
     assert threads._cpu_times(str(stat), {1}) == (50, 100)
     assert threads._cpu_times(str(stat), None) == (60, 200)
     assert threads.busy_cores(0.0, str(tmp_path / "missing")) is None
+
+
+def test_training_spins_unless_the_user_chose_a_wait_policy(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(threads, "_policy_is_ours", False)
+    with threads.configured(1):
+        assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"  # edgesam's default for everything
+        threads.spin_waiting()  # a training verb, before it imports torch
+        assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert "OMP_WAIT_POLICY" not in os.environ  # put back as it was
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # the user's own choice is never overridden
+    with threads.configured(1):
+        threads.spin_waiting()
+        assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"

@@ -15,6 +15,9 @@ import click
 from edgesam_runtime import threads
 from edgesam.cli.errors import DEBUG_ENV, debug_requested, one_line, to_click_error
 
+# Verbs that train: their OpenMP workers spin between ops instead of sleeping (edgesam_runtime.threads).
+TRAINING_VERBS = frozenset({"finetune", "distill", "prune", "demo", "pipeline"})
+
 # verb -> "module:attribute"; each module parses flags, builds a config and calls one library function.
 COMMANDS = {
     "info": "edgesam.cli.info:info",
@@ -43,6 +46,8 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         module, attr = COMMANDS[name].split(":")
+        if name in TRAINING_VERBS:  # before the verb's module imports torch, whose OpenMP reads it once
+            threads.spin_waiting()
         return getattr(importlib.import_module(module), attr)
 
     @staticmethod
