@@ -520,7 +520,11 @@ def groups_message(result: FinetuneResult) -> str | None:
     if not result.class_groups.get("replayed") or len(result.history) < 2:
         return None
     rows = {row["epoch"]: row["per_class"] for row in result.history}
-    start, best = rows.get(0, {}), rows.get(result.best_epoch, {})
+    compared, what = result.best_epoch, "best epoch"
+    if result.kept_start:  # show what training did do: the best trained epoch, so the trade is visible
+        compared = _best_trained_epoch(result.history)
+        what = f"best trained epoch ({compared}; not kept)"
+    start, best = rows.get(0, {}), rows.get(compared, {})
 
     def mean(per_class, names):
         values = [per_class[n] for n in names if per_class.get(n) is not None]
@@ -530,13 +534,22 @@ def groups_message(result: FinetuneResult) -> str | None:
     for label, names in (("new classes", result.class_groups["new"]), ("replayed classes", result.class_groups["replayed"])):
         a, b = mean(start, names), mean(best, names)
         parts.append(f"{label} ({', '.join(names)}) {a:.4f} -> {b:.4f} ({b - a:+.4f})")
-    return "mean class mIoU, start -> best epoch: " + "; ".join(parts)
+    return f"mean class mIoU, start -> {what}: " + "; ".join(parts)
+
+
+def _validated(history: list[dict]) -> list[dict]:
+    """The trained epochs that were validated (the others record NaN)."""
+    return [r for r in history[1:] if r.get("val_miou") == r.get("val_miou") and r.get("val_miou") is not None]
 
 
 def _best_trained(history: list[dict]) -> float:
-    """The best validated score of a trained epoch (epochs without validation record NaN)."""
-    scores = [r["val_miou"] for r in history[1:] if r.get("val_miou") == r.get("val_miou")]
-    return max(scores, default=float("nan"))
+    """The best validated score of a trained epoch."""
+    return max((r["val_miou"] for r in _validated(history)), default=float("nan"))
+
+
+def _best_trained_epoch(history: list[dict]) -> int | None:
+    rows = _validated(history)
+    return max(rows, key=lambda r: r["val_miou"])["epoch"] if rows else None
 
 
 def outcome_message(result: FinetuneResult) -> str:

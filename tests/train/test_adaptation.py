@@ -137,3 +137,18 @@ def test_ceiling_of_hand_made_masks():
     assert object_ceiling(square, decoder) >= 0.95
     with pytest.raises(ValueError, match="empty"):
         object_ceiling(np.zeros((10, 10), bool), decoder)
+
+
+def test_a_replay_run_that_kept_its_start_still_shows_the_trade_training_made():
+    from edgesam.train.run import FinetuneResult, groups_message
+
+    nan = float("nan")
+    history = [{"epoch": 0, "val_miou": 0.70, "per_class": {"fray": 0.60, "crack": 0.80}},
+               {"epoch": 1, "val_miou": nan, "per_class": {}},
+               {"epoch": 2, "val_miou": 0.69, "per_class": {"fray": 0.70, "crack": 0.68}}]
+    result = FinetuneResult("r", "lora", "pretrained", 0.70, 0.8, 0.70, True, 0, 1, 1.0, 1.0, 1.0, 1, 2, 2,
+                            history=history, class_groups={"new": ["fray"], "replayed": ["crack"]})
+    message = groups_message(result)
+    assert "best trained epoch (2; not kept)" in message
+    assert "new classes (fray) 0.6000 -> 0.7000 (+0.1000)" in message
+    assert "replayed classes (crack) 0.8000 -> 0.6800 (-0.1200)" in message
