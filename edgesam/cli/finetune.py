@@ -23,7 +23,9 @@ FLAGS = [
     ("--loss", "loss", click.Choice(["focal_dice", "bce_dice"]), "mask loss: SAM's focal+Dice or BCE+Dice"),
     ("--data", "data", str, "dataset folder (images/+masks/, COCO json, or per-class folders)"),
     ("--replay", "replay", str, "earlier data mixed into every batch against forgetting: DIR or DIR:FRACTION "
-     "(share of each batch, default 0.5); its validation split is scored beside the new one"),
+     "(share of each batch, default 0.75); its validation split is scored beside the new one"),
+    ("--max-forgetting", "max_forgetting", float,
+     "with --replay: mIoU points the replayed classes may lose in a kept epoch [1.0]"),
     ("--val-fraction", "val_fraction", float, "validation share, split by stem per class"),
     ("--seed", "seed", int, "seed for init, augmentation, prompts and data order"),
     ("--split-seed", "split_seed", int, "seed of the train/val split (kept apart so seeds share one val split)"),
@@ -89,7 +91,8 @@ def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, 
 
     The starting model is scored before the first step (epoch 0); a run in which no epoch beats it keeps
     the start's weights as best and says so. --replay DIR[:FRACTION] mixes earlier data into every batch
-    against forgetting. A LoRA run's adapter/ is a peft adapter: peft's
+    against forgetting; epochs are then ranked by the mean of the new and the replayed classes' mIoU, and one
+    that loses more than --max-forgetting points on the replayed classes is never kept. A LoRA run's adapter/ is a peft adapter: peft's
     PeftModel.from_pretrained(base_sam, "RUN/adapter") loads it onto the base model (a refiner the run
     added lives beside it: use `edgesam merge`).
 
@@ -99,7 +102,7 @@ def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, 
           --strategy lora --epochs 10 --batch-size 4 --out runs/finetune/NAME
       edgesam finetune --print-config > spec.yaml     # start from the defaults
       edgesam finetune -c spec.yaml --compare lora,decoder,partial,full
-      edgesam finetune --checkpoint line3.pth --data /data/line4 --replay /data/line3:0.5
+      edgesam finetune --checkpoint line3.pth --data /data/line4 --replay /data/line3
       torchrun --nproc_per_node 4 $(which edgesam) finetune -c spec.yaml   # DDP, one process per GPU
     """
     from edgesam.train import FinetuneConfig

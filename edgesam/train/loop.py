@@ -23,6 +23,7 @@ from edgesam.models.decode import decode_all
 from edgesam_runtime.roi import mask_grid
 from edgesam.train.batches import PromptConfig, collate, prepare_sample
 from edgesam.train.optim import adamw
+from edgesam.train.selection import EpochRule, class_groups
 from edgesam.train.losses import mask_loss, segmentation_loss
 
 
@@ -197,6 +198,7 @@ class Trainer:
         self.cfg, self.strategy, self.device = cfg, strategy, device
         self.sam = strategy.sam
         self.new_items = len(train_ds)  # replayed items follow them in the train set
+        self.rule = EpochRule(class_groups(train_ds, replay_ds), cfg.max_forgetting / 100)
         self.replay_items = 0 if replay_ds is None else len(replay_ds)
         if replay_ds is not None:
             train_ds = train_ds.joined(replay_ds)
@@ -302,17 +304,17 @@ class Trainer:
             yield self.end_epoch(validate)
             if self.stopped_early:
                 yield {"state": "early_stop", "message": f"no val mIoU gain for {self.bad_epochs} epochs"}
-        yield {"state": "done", "figures": {"best_miou": self.best, "steps": self.step, "epochs": self.epoch}}
+        yield {"state": "done", "figures": {"best_score": self.best, "steps": self.step, "epochs": self.epoch}}
 
     def score_start(self) -> dict:
         """Epoch 0: the starting model scored before the first step, the figure every epoch must beat.
 
         It is the run's first `best`, so a run in which no epoch beats it ends holding the start."""
         val = self.validate(self.sam)
-        self.best = val["miou"]
         row = {"epoch": 0, "step": 0, "train_loss": float("nan"), "val_miou": val["miou"], "val_dice": val["dice"],
                "img_s": float("nan"), "lr": 0.0, "mem_gib": memory_now(self.device), "per_class": val["per_class"]}
         self.history.append(row)
+        self.best = self.rule.score(row)
         return {"state": "start_scored", "improved": True, "validated": True, "figures": row}
 
     @property
@@ -324,7 +326,7 @@ class Trainer:
     def kept_start(self) -> bool:
         """No validated epoch beat the starting model: `best` holds the start's weights."""
         start = self.start_row
-        return start is not None and not any(r["val_miou"] > start["val_miou"] for r in self.history[1:])
+        return start is not None and self.rule.best(self.history) is start
 
     def validation_due(self) -> bool:
         """Validate every `val_every` epochs and always after the last one (validation costs training time)."""
@@ -397,17 +399,17 @@ class Trainer:
     def end_epoch(self, validate: bool = True) -> dict:
         val = self.validate(self.sam) if validate and self.validate is not None else {}
         miou = val.get("miou", float("nan"))
-        improved = miou > self.best
-        if improved:
-            self.best, self.bad_epochs = miou, 0
-        elif val:  # patience counts validations, not the epochs trained between them
-            self.bad_epochs += 1
         row = {"epoch": self.epoch + 1, "step": self.step,
                "train_loss": float(np.mean(self.epoch_loss)) if self.epoch_loss else float("nan"),
                "val_miou": miou, "val_dice": val.get("dice", float("nan")),
                "img_s": self.epoch_images * self.world / self.epoch_time if self.epoch_time else float("nan"),
                "lr": self.optimizer.param_groups[-1]["lr"], "mem_gib": memory_now(self.device),
                "per_class": val.get("per_class", {})}
+        improved = self.rule.beats(row, self.best, self.start_row)
+        if improved:
+            self.best, self.bad_epochs = self.rule.score(row), 0
+        elif val:  # patience counts validations, not the epochs trained between them
+            self.bad_epochs += 1
         self.history.append(row)
         self.epoch += 1
         self.batches_done = 0

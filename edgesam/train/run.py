@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from edgesam.train.config import FinetuneConfig
+from edgesam.train.selection import class_groups, group_mean
 
 LAST, BEST, BASE = "last.pt", "best.pt", "base.pth"
 # last.pt is rewritten after this many optimizer steps or this much training time, whichever comes
@@ -44,6 +45,7 @@ class FinetuneResult:
     steps: int
     history: list = field(default_factory=list)
     class_groups: dict = field(default_factory=dict)  # {"new": [...], "replayed": [...]} class names
+    rule: str = "val mIoU"  # what ranked the epochs (edgesam.train.selection.EpochRule.description)
 
     def to_dict(self):
         return asdict(self)
@@ -341,9 +343,7 @@ class RunData:
     @property
     def class_groups(self) -> dict:
         """The new data's class names and the replayed data's (those not also in the new data)."""
-        new = sorted({r.class_name for r in self.train.records})
-        replayed = sorted({r.class_name for r in self.replay.records} - set(new)) if self.replay is not None else []
-        return {"new": new, "replayed": replayed}
+        return class_groups(self.train, self.replay)
 
     @property
     def all_train(self):
@@ -491,7 +491,7 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
     if world > 1:
         torch.distributed.barrier()
     hist = trainer.history
-    best_row = max(hist, key=lambda r: r["val_miou"] if r["val_miou"] == r["val_miou"] else -1) if hist else {}
+    best_row = (trainer.rule.best(hist) or hist[0]) if hist else {}
     start = trainer.start_row or {}
     result = FinetuneResult(
         run_dir=str(run_dir), strategy=cfg.strategy, init=cfg.init,
@@ -502,7 +502,8 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
         images_per_s=float(np.nanmean([r["img_s"] for r in hist])) if hist else float("nan"),
         peak_mem_gib=max((r["mem_gib"] for r in hist), default=float("nan")),
         wall_s=time.perf_counter() - t_start, adapter_bytes=adapter_bytes,
-        epochs=trainer.epoch, steps=trainer.step, history=hist, class_groups=data.class_groups)
+        epochs=trainer.epoch, steps=trainer.step, history=hist, class_groups=data.class_groups,
+        rule=trainer.rule.description)
     groups = groups_message(result)
     if groups and progress:
         print(groups)
@@ -526,13 +527,9 @@ def groups_message(result: FinetuneResult) -> str | None:
         what = f"best trained epoch ({compared}; not kept)"
     start, best = rows.get(0, {}), rows.get(compared, {})
 
-    def mean(per_class, names):
-        values = [per_class[n] for n in names if per_class.get(n) is not None]
-        return float(np.mean(values)) if values else float("nan")
-
     parts = []
     for label, names in (("new classes", result.class_groups["new"]), ("replayed classes", result.class_groups["replayed"])):
-        a, b = mean(start, names), mean(best, names)
+        a, b = group_mean(start, names), group_mean(best, names)
         parts.append(f"{label} ({', '.join(names)}) {a:.4f} -> {b:.4f} ({b - a:+.4f})")
     return f"mean class mIoU, start -> {what}: " + "; ".join(parts)
 
@@ -554,10 +551,15 @@ def _best_trained_epoch(history: list[dict]) -> int | None:
 
 def outcome_message(result: FinetuneResult) -> str:
     """How the run ended against its start: the line a user must not miss when no epoch beat it."""
+    replayed = bool(result.class_groups.get("replayed"))
     if result.kept_start:
-        return (f"NO GAIN: no epoch beat the starting model (val mIoU {result.start_miou:.4f} before training, "
-                f"best epoch {_best_trained(result.history):.4f}); best "
+        against = (f"on the {result.rule}" if replayed else
+                   f"(val mIoU {result.start_miou:.4f} before training, best epoch {_best_trained(result.history):.4f})")
+        return (f"NO GAIN: no epoch beat the starting model {against}; best "
                 f"and adapter/ hold the START's weights, so merging gives back the model you started from")
+    if replayed:
+        return (f"best epoch {result.best_epoch} by the {result.rule} (val mIoU over all objects "
+                f"{result.best_miou:.4f}, the start's {result.start_miou:.4f})")
     gain = "" if result.start_miou != result.start_miou else (
         f" ({result.best_miou - result.start_miou:+.4f} over the start's {result.start_miou:.4f})")
     return f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}{gain}"

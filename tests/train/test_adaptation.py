@@ -152,3 +152,24 @@ def test_a_replay_run_that_kept_its_start_still_shows_the_trade_training_made():
     assert "best trained epoch (2; not kept)" in message
     assert "new classes (fray) 0.6000 -> 0.7000 (+0.1000)" in message
     assert "replayed classes (crack) 0.8000 -> 0.6800 (-0.1200)" in message
+
+
+def test_with_replay_epochs_are_ranked_by_both_groups_and_forgetting_beyond_the_limit_is_never_kept():
+    """Few new objects beside many old ones: the object-weighted val mIoU falls although the new class gains
+    and the old ones keep within a point; the rule ranks by the two groups' mean and bars forgetting."""
+    from edgesam.train.selection import EpochRule
+
+    groups = {"new": ["fray"], "replayed": ["crack", "uneven"]}
+    start = {"epoch": 0, "val_miou": 0.775, "per_class": {"fray": 0.70, "crack": 0.66, "uneven": 0.84}}
+    within = {"epoch": 5, "val_miou": 0.773, "per_class": {"fray": 0.77, "crack": 0.655, "uneven": 0.835}}
+    forgets = {"epoch": 10, "val_miou": 0.772, "per_class": {"fray": 0.90, "crack": 0.63, "uneven": 0.82}}
+    rule = EpochRule(groups, forget_limit=0.01)
+    assert rule.score(within) == pytest.approx((0.77 + (0.655 + 0.835) / 2) / 2)
+    assert rule.eligible(within, start) and not rule.eligible(forgets, start)
+    assert rule.score(forgets) > rule.score(within)  # the higher score is still barred
+    assert rule.best([start, within, forgets]) is within
+    assert rule.best([start, forgets]) is start  # only forgetting on offer: the start is kept
+    plain = EpochRule({"new": ["fray"], "replayed": []})  # no replay: val mIoU over every object
+    assert plain.best([start, within, forgets]) is start
+    assert "1 points" in rule.description and plain.description == "val mIoU"
+
