@@ -39,8 +39,9 @@ class EpochRule:
     def description(self) -> str:
         if self.groups is None:
             return "val mIoU"
-        return (f"mean of the new and the replayed classes' mIoU, losing at most {100 * self.forget_limit:g} "
-                "points on the replayed classes")
+        points = 100 * self.forget_limit
+        return (f"mean of the new and the replayed classes' mIoU, losing at most {points:g} "
+                f"point{'' if points == 1 else 's'} on the replayed classes")
 
     def score(self, row: dict) -> float:
         if self.groups is None:
