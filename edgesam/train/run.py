@@ -299,7 +299,10 @@ def settings_changed(recorded: dict | None, current: dict) -> list[str]:
     if recorded is None:  # a last.pt from before settings were recorded: trust the caller
         return []
     keys = sorted((set(recorded) | set(current)) - set(RESUME_MAY_CHANGE))
-    return [f"{k}: {recorded.get(k)!r} -> {current.get(k)!r}" for k in keys if recorded.get(k) != current.get(k)]
+    # a setting added after the run was recorded ran at its default: a run started by an older edgesam resumes
+    defaults = FinetuneConfig.defaults()
+    was = {k: recorded[k] if k in recorded else defaults.get(k) for k in keys}
+    return [f"{k}: {was[k]!r} -> {current.get(k)!r}" for k in keys if was[k] != current.get(k)]
 
 
 def validated_dataset(cfg, progress: bool, path: str | None = None):

@@ -49,6 +49,19 @@ class Config:
     def to_dict(self) -> dict:
         return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
+    @classmethod
+    def defaults(cls) -> dict:
+        """Each field's default as to_dict writes it (None for a field without one)."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = plain(f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = plain(f.default_factory())
+            else:
+                out[f.name] = None
+        return out
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 

@@ -131,3 +131,16 @@ def test_auto_resume_continues_an_unfinished_run_only(tiny_data, tmp_path, monke
     victim.unlink()
     with pytest.raises(ResumeError, match="dataset .* changed"):
         finetune(cfg.replace(max_steps=4), progress=False, resume=True)
+
+
+def test_a_run_recorded_before_a_setting_existed_resumes_at_that_settings_default():
+    """An upgrade between a kill and its resume: the recorded config lacks a newer field, which ran at its
+    default; only a real difference refuses the resume."""
+    from edgesam.train import FinetuneConfig
+    from edgesam.train.run import settings_changed
+
+    current = FinetuneConfig(model="vit_t", init="random", data="d").to_dict()
+    older = {k: v for k, v in current.items() if k != "max_forgetting"}
+    assert settings_changed(older, current) == []
+    assert settings_changed(older, {**current, "max_forgetting": 5.0}) == ["max_forgetting: 1.0 -> 5.0"]
+    assert settings_changed({**older, "seed": 3}, current) == ["seed: 3 -> 0"]
