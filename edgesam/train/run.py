@@ -636,7 +636,7 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
             recorder.metrics(trainer.history)
             if event["improved"] or size == 0:
                 size = _write_best(trainer, run_dir, meta, f)
-            say(_epoch_line(f, event["improved"], state == "start_scored"))
+            say(_epoch_line(f, event["improved"], state == "start_scored", trainer.rule))
             _save_last(trainer, run_dir, policy)
         if stop_after_epochs is not None and epochs_done >= stop_after_epochs and state == "epoch":
             break
@@ -657,10 +657,14 @@ def _write_best(trainer, run_dir: Path, meta: dict, row: dict) -> int:
                                             "val_dice": row["val_dice"]})
 
 
-def _epoch_line(row: dict, improved: bool, start: bool) -> str:
+def _epoch_line(row: dict, improved: bool, start: bool, rule) -> str:
+    """The epoch's val mIoU; with replay also the score epochs are ranked by (and when one is barred)."""
+    ranked = "" if rule.groups is None else f", score {rule.score(row):.4f}"
     if start:
-        return f"epoch 0 (the starting model, before any step): val mIoU {row['val_miou']:.4f}; epochs must beat it"
-    return f"epoch {row['epoch']}: val mIoU {row['val_miou']:.4f}" + (" (best)" if improved else "")
+        against = "it" if rule.groups is None else f"its score ({rule.description})"
+        return (f"epoch 0 (the starting model, before any step): val mIoU {row['val_miou']:.4f}{ranked}; "
+                f"epochs must beat {against}")
+    return f"epoch {row['epoch']}: val mIoU {row['val_miou']:.4f}{ranked}" + (" (best)" if improved else "")
 
 
 def make_validator(cfg, val_ds, device, rank, world, progress: bool = False):
