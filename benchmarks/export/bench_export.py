@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgesam_runtime import geometry
+from edgesam_runtime import geometry, io_spec
 from edgesam.data import load_dataset, read_image, tight_box
 from edgesam.utils.environment import toolchain_environment
 from edgesam.export import ExportConfig, export_bundle
@@ -61,12 +61,12 @@ def latency(encoders: dict[str, Path], x: np.ndarray, runs: int, warmup: int, th
     sessions = {name: session(path, threads) for name, path in encoders.items()}
     for _ in range(warmup):
         for s in sessions.values():
-            s.run(None, {"image": x})
+            s.run(None, {io_spec.ENCODER_INPUT: x})
     times = {name: [] for name in sessions}
     for _ in range(runs):
         for name, s in sessions.items():
             start = time.perf_counter()
-            s.run(None, {"image": x})
+            s.run(None, {io_spec.ENCODER_INPUT: x})
             times[name].append(time.perf_counter() - start)
     base = float(np.median(times["fp32"]))
     return {name: {"median_s": float(np.median(t)), "min_s": float(np.min(t)), "runs_s": [float(v) for v in t],
@@ -104,7 +104,7 @@ def accuracy(model, encoders: dict[str, Path], decoders: dict[str, Path], count:
         x, hw, _ = geometry.preprocess(image, size)
         coords, labels = geometry.build_prompt_arrays(None, None, boxes, hw, size)
         for name in enc:
-            emb = enc[name].run(None, {"image": x})[0]
+            emb = enc[name].run(None, {io_spec.ENCODER_INPUT: x})[0]
             low, iou = dec[name].run(None, decoder_feeds(emb, coords, labels))
             low, _ = select_outputs(low, iou, multimask=False)
             masks = geometry.upscale_masks(low, hw, size)[:, 0]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgesam_runtime import geometry
+from edgesam_runtime import geometry, io_spec
 from edgesam_runtime.envinfo import environment
 from edgesam_runtime import Segmenter
 from edgesam_runtime.backends.ort import session_options
@@ -38,11 +38,8 @@ def boxes_for(hw, count, rng):
 
 def official_call(session, features, box, hw, image_size):
     coords, labels = geometry.build_prompt_arrays(None, None, box[None], hw, image_size)
-    m = 4 * features.shape[-1]
-    feeds = {"image_embeddings": features, "point_coords": coords, "point_labels": labels,
-             "mask_input": np.zeros((1, 1, m, m), np.float32), "has_mask_input": np.zeros(1, np.float32),
-             "orig_im_size": np.array(hw, np.float32)}
-    masks = session.run(["masks"], feeds)[0]
+    feeds = {**io_spec.decoder_feeds(features, coords, labels), io_spec.ORIG_IM_SIZE: np.array(hw, np.float32)}
+    masks = session.run([io_spec.MASKS], feeds)[0]
     return masks > 0  # the official graph returns upscaled logits; the host thresholds them
 
 

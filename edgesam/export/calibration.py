@@ -58,7 +58,7 @@ def resolve_calibration_images(calib_data, max_images: int) -> list[Path]:
 
 
 class ImageCalibrationReader(CalibrationDataReader):
-    """Feeds `{"image": preprocessed tensor}` for each calibration image, once."""
+    """Feeds `{io_spec.ENCODER_INPUT: preprocessed tensor}` for each calibration image, once."""
 
     def __init__(self, images: list[Path], image_size: int):
         self.images, self.image_size = list(images), image_size

@@ -19,8 +19,6 @@ import torch
 from edgesam_runtime import io_spec
 from edgesam.export.wrappers import DecoderGraph, EncoderGraph, PairedDecoderGraph, RefinerGraph
 
-OFFICIAL_DYNAMIC_AXES = {"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}}
-
 
 def _export(module, args, path: Path, input_names, output_names, dynamic_axes, opset: int, threshold: int) -> list[str]:
     """Export `module` to `path`; return the file names written (graph first, then external data)."""
@@ -99,4 +97,4 @@ def export_official_decoder(model, path: Path, opset: int = 17) -> list[str]:
     args = (emb, coords, labels, mask, has_mask, torch.tensor([size, size], dtype=torch.float32))
     wrapped = SamOnnxModel(model, return_single_mask=False)
     return _export(wrapped, args, Path(path), io_spec.OFFICIAL_DECODER_INPUTS, io_spec.OFFICIAL_DECODER_OUTPUTS,
-                   OFFICIAL_DYNAMIC_AXES, opset, threshold=1 << 62)
+                   io_spec.OFFICIAL_DECODER_DYNAMIC_AXES, opset, threshold=1 << 62)

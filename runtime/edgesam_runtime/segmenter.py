@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesam_runtime import geometry, roi
+from edgesam_runtime import geometry, io_spec, roi
 from edgesam_runtime import crops, inputs
 from edgesam_runtime.backends.choice import FORMAT_BACKENDS, auto_choice, openvino_precision
 from edgesam_runtime.bundle import BundleInfo, fixed_prompt_axes, load_bundle, verify_io
@@ -104,7 +104,7 @@ class Segmenter:
         self._limits = backend.shape_limits()
         self._dtypes = {name: np.dtype(dt) for part in graph_io.values() for name, (dt, _) in part[0].items()}
         # ROI crops per encoder call: bounded for memory and by an engine's batch profile
-        crops_limit = self._limits.get("num_crops", (1, ENCODER_CHUNK))[1]
+        crops_limit = self._limits.get(io_spec.NUM_CROPS, (1, ENCODER_CHUNK))[1]
         self._encoder_chunk = max(1, min(ENCODER_CHUNK, crops_limit))
 
     @classmethod
@@ -187,7 +187,7 @@ class Segmenter:
     def run_encoder(self, x: np.ndarray) -> np.ndarray:
         """(n, 3, S, S) encoder inputs -> (n, C, e, e) float32; ROI crops go in chunks the graph allows."""
         chunk = self._encoder_chunk
-        parts = [self.backend.run_encoder(self._cast("image", x[i:i + chunk])) for i in range(0, len(x), chunk)]
+        parts = [self.backend.run_encoder(self._cast(io_spec.ENCODER_INPUT, x[i:i + chunk])) for i in range(0, len(x), chunk)]
         return np.asarray(np.concatenate(parts) if len(parts) > 1 else parts[0], dtype=np.float32)
 
     # -- decoder ----------------------------------------------------------------------------------
@@ -265,7 +265,8 @@ class Segmenter:
         else:
             images = np.broadcast_to(images, (b * k,) + images.shape[1:])
         flat = np.ascontiguousarray(low_res.reshape(b * k, 1, *low_res.shape[-2:]), dtype=np.float32)
-        out = self.refiner.run({"image": np.ascontiguousarray(images, dtype=np.float32), "low_res_masks": flat})[0]
+        image_name, masks_name = io_spec.REFINER_INPUTS
+        out = self.refiner.run({image_name: np.ascontiguousarray(images, dtype=np.float32), masks_name: flat})[0]
         return np.asarray(out, dtype=np.float32).reshape(b, k, *out.shape[-2:])
 
     def _prepare(self, embedding: Embedding, pts, lab, box, mask_input) -> roi.ModelInputs:
@@ -297,15 +298,7 @@ class Segmenter:
         """
         batch, count = coords.shape[:2]
         self._check_prompt_shape(batch, count)
-        m = self.info.low_res_size
-        has_mask = mask_input is not None
-        feeds = {
-            "image_embeddings": embedding.features if features is None else features,
-            "point_coords": coords,
-            "point_labels": labels,
-            "mask_input": mask_input if has_mask else np.zeros((batch, 1, m, m), np.float32),
-            "has_mask_input": np.array([1.0 if has_mask else 0.0], np.float32),
-        }
+        feeds = io_spec.decoder_feeds(embedding.features if features is None else features, coords, labels, mask_input)
         low_res, iou = self.backend.run_decoder({k: self._cast(k, v) for k, v in feeds.items()})
         return np.asarray(low_res, dtype=np.float32), np.asarray(iou, dtype=np.float32)
 
@@ -332,7 +325,7 @@ class Segmenter:
                 f"this bundle expects {want} at {self.image_size} (an embedding from another bundle?)")
 
     def _check_prompt_shape(self, batch: int, count: int) -> None:
-        for axis, size in (("num_prompts", batch), ("num_points", count)):
+        for axis, size in ((io_spec.NUM_PROMPTS, batch), (io_spec.NUM_POINTS, count)):
             fixed = self._fixed.get(axis)
             if fixed is not None and size != fixed:
                 raise InvalidInputError(f"prompts: this bundle's decoder is static with {axis}={fixed}; got {size} "
