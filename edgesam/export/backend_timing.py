@@ -7,12 +7,12 @@ towards one backend.
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
 
 from edgesam_runtime import geometry, io_spec
 from edgesam_runtime.envinfo import cpu_features, load_average
+from edgesam_runtime.timing import round_robin
 
 RUNS, WARMUP = 3, 1
 
@@ -46,13 +46,7 @@ def measure_backends(bundle, manifest: dict, log, runs: int = RUNS) -> dict:
         if entries["encoder"]["format"] != "onnx":
             continue
         graphs = _graphs(bundle / entries["encoder"]["file"], backends)
-        times = {b: [] for b in graphs}
-        for i in range(WARMUP + runs):
-            for backend, run in graphs.items():
-                start = time.perf_counter()
-                run(np.ascontiguousarray(x))
-                if i >= WARMUP:
-                    times[backend].append((time.perf_counter() - start) * 1e3)
+        times = round_robin({b: (lambda run=run: run(np.ascontiguousarray(x))) for b, run in graphs.items()}, runs, WARMUP)
         record["graph_sets"][name] = {b: {"encoder_ms": round(statistics.median(t), 2)} for b, t in times.items()}
         log(f"{name}: encoder " + ", ".join(f"{b} {v['encoder_ms']:.1f} ms" for b, v in record["graph_sets"][name].items()))
         del graphs

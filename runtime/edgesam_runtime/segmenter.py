@@ -33,6 +33,7 @@ from edgesam_runtime.bundle import BundleInfo, fixed_prompt_axes, load_bundle, v
 from edgesam_runtime.errors import BackendError, BundleError, InvalidInputError, RuntimeErrorBase
 from edgesam_runtime.limits import Limits, full_mask_bytes
 from edgesam_runtime.threads import ThreadChoice, choose_threads
+from edgesam_runtime.timing import ms_since
 from edgesam_runtime.prediction import Prediction, select_outputs
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
@@ -86,10 +87,6 @@ class Result(Prediction):
         rows = np.arange(len(idx))
         return Result(tuple(m[i:i + 1] for m, i in zip(self.masks, idx)), self.scores[rows, idx][:, None],
                       self.low_res_logits[rows, idx][:, None], dict(self.timings), self.offsets, self.frame_hw)
-
-
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1e3
 
 
 class Segmenter:
@@ -169,11 +166,11 @@ class Segmenter:
                     frame = frame.copy()
                 frame.setflags(write=False)
                 hw = frame.shape[:2]
-                return Embedding(None, hw, hw, self.image_size, {"preprocess_ms": _ms(start), "encoder_ms": 0.0}, frame)
+                return Embedding(None, hw, hw, self.image_size, {"preprocess_ms": ms_since(start), "encoder_ms": 0.0}, frame)
             x, original_hw, resized_hw = geometry.preprocess(image, self.image_size, self.info.pixel_mean, self.info.pixel_std)
         except geometry.GeometryError as exc:
             raise InvalidInputError(str(exc)) from None
-        pre_ms = _ms(start)
+        pre_ms = ms_since(start)
         start = time.perf_counter()
         features = self.run_encoder(x)
         features.setflags(write=False)  # shared by concurrent segment calls: keep it immutable
@@ -182,7 +179,7 @@ class Segmenter:
             kept = x
             kept.setflags(write=False)
         return Embedding(features, tuple(original_hw), tuple(resized_hw), self.image_size,
-                         {"preprocess_ms": pre_ms, "encoder_ms": _ms(start)}, image_input=kept)
+                         {"preprocess_ms": pre_ms, "encoder_ms": ms_since(start)}, image_input=kept)
 
     def run_encoder(self, x: np.ndarray) -> np.ndarray:
         """(n, 3, S, S) encoder inputs -> (n, C, e, e) float32; ROI crops go in chunks the graph allows."""
@@ -213,23 +210,23 @@ class Segmenter:
         prepared = self._prepare(embedding, pts, lab, box, mask_input)
         masks_per_set = 3 if multimask else 1
         self._check_mask_memory(prepared, hw, masks_per_set, crop)
-        timings = {"prompt_ms": _ms(start)}
+        timings = {"prompt_ms": ms_since(start)}
         features = embedding.features
         if prepared.images is not None:
             start = time.perf_counter()
             features = self.run_encoder(prepared.images)
-            timings["encoder_ms"] = _ms(start)
+            timings["encoder_ms"] = ms_since(start)
         start = time.perf_counter()
         low_res, iou = self.decode(embedding, prepared.coords, prepared.labels, prepared.mask_input, features)
-        timings["decoder_ms"] = _ms(start)
+        timings["decoder_ms"] = ms_since(start)
         start = time.perf_counter()
         low_res, iou = select_outputs(low_res, iou, multimask)
         logits = low_res
         if self.refiner is not None:
-            timings["decoder_ms"] += _ms(start)  # selection time, negligible, stays with the decoder
+            timings["decoder_ms"] += ms_since(start)  # selection time, negligible, stays with the decoder
             start = time.perf_counter()
             logits = self.refine(embedding.image_input if prepared.images is None else prepared.images, low_res)
-            timings["refiner_ms"] = _ms(start)
+            timings["refiner_ms"] = ms_since(start)
             start = time.perf_counter()
         offsets = None
         if crop and prepared.windows is not None:
@@ -240,7 +237,7 @@ class Segmenter:
             masks = roi.paste_masks(logits, prepared.windows, hw, self.image_size)
         else:
             masks = geometry.upscale_masks(logits, hw, self.image_size)
-        timings["postprocess_ms"] = _ms(start)
+        timings["postprocess_ms"] = ms_since(start)
         return Result(masks=masks, scores=iou, low_res_logits=low_res, timings=timings, offsets=offsets,
                       frame_hw=tuple(hw))
 
