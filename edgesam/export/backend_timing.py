@@ -11,6 +11,9 @@ import statistics
 import numpy as np
 
 from edgesam_runtime import geometry, io_spec
+from edgesam_runtime.backends import ov as ov_backend
+from edgesam_runtime.backends.ort import OrtGraph, pick_providers
+from edgesam_runtime.backends.ov import OvGraph
 from edgesam_runtime.envinfo import cpu_features, load_average
 from edgesam_runtime.timing import round_robin
 
@@ -21,13 +24,9 @@ def _graphs(path, backends):
     """{backend: callable(x) -> embeddings} for the backends that are installed."""
     out = {}
     if "onnxruntime" in backends:
-        from edgesam_runtime.backends.ort import OrtGraph, pick_providers
-
         graph = OrtGraph(path, pick_providers(["CPUExecutionProvider"]), None)
         out["onnxruntime"] = lambda x: graph.run({io_spec.ENCODER_INPUT: x})
     if "openvino" in backends:
-        from edgesam_runtime.backends.ov import OvGraph
-
         ov_graph = OvGraph(path, "fp32", None, use_cache=False)
         out["openvino"] = lambda x: ov_graph.run({io_spec.ENCODER_INPUT: x})
     return out
@@ -36,7 +35,6 @@ def _graphs(path, backends):
 def measure_backends(bundle, manifest: dict, log, runs: int = RUNS) -> dict:
     """{"cpu", "load_average", "runs", "graph_sets": {set: {backend: {"encoder_ms"}}}} for ONNX sets."""
     from edgesam.export.checks import sample_image
-    from edgesam_runtime.backends import ov as ov_backend
 
     backends = ["onnxruntime"] + (["openvino"] if ov_backend.available() else [])
     x = geometry.preprocess(sample_image(), manifest["model"]["image_size"])[0]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import onnx
 import torch
+from segment_anything.utils.onnx import SamOnnxModel
 
 from edgesam_runtime import io_spec
 from edgesam.export.wrappers import DecoderGraph, EncoderGraph, PairedDecoderGraph, RefinerGraph
@@ -90,8 +91,6 @@ def export_refiner(model, path: Path, opset: int = 17) -> list[str]:
 
 def export_official_decoder(model, path: Path, opset: int = 17) -> list[str]:
     """segment-anything's own ONNX decoder (`SamOnnxModel`: batch 1, `orig_im_size`, upscaled masks)."""
-    from segment_anything.utils.onnx import SamOnnxModel
-
     size = model.image_encoder.img_size
     emb, coords, labels, mask, has_mask = decoder_sample(size, batch=1)
     args = (emb, coords, labels, mask, has_mask, torch.tensor([size, size], dtype=torch.float32))

@@ -24,6 +24,7 @@ from edgesam.eval.plan import ImagePrompts, PromptPlan, build_plan
 from edgesam.eval.scoring import score_masks
 from edgesam.eval.split import scoring_set
 from edgesam_runtime.defect_prompts import DefectPrompt
+from edgesam_runtime.envinfo import machine_state
 from edgesam_runtime.inspector import Inspector
 from edgesam_runtime.measure import Calibration
 from edgesam_runtime.files import write_json_atomic, write_text_atomic
@@ -160,7 +161,6 @@ def compare(new: _Side, baseline: _Side, config: GateConfig, plan: PromptPlan) -
     if latency["p95_growth_percent"] > config.max_latency_growth:
         failures.append(f"latency p95 {latency['new']['p95']:.1f} ms vs baseline {latency['baseline']['p95']:.1f} ms: "
                         f"+{latency['p95_growth_percent']:.1f} % > --max-latency-growth {config.max_latency_growth:g}")
-    from edgesam_runtime.envinfo import machine_state
 
     return {
         "new": config.new, "baseline": config.baseline, "config": asdict(config), "plan": plan.describe(),

@@ -17,7 +17,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgesam_runtime.defect_prompts import read_boxes_file
+from tqdm import tqdm
+
+from edgesam_runtime.defect_prompts import PromptFileError, read_boxes_file
+from edgesam_runtime.envinfo import machine_state
 from edgesam_runtime.errors import RuntimeErrorBase
 from edgesam_runtime.inspector import Inspector
 from edgesam_runtime.measure import Calibration
@@ -162,8 +165,6 @@ class _Stream:
             return None  # the recipe's regions
         path = Path(self.config.boxes) / f"{Path(frame.name).stem}.json"
         if not path.is_file():
-            from edgesam_runtime.defect_prompts import PromptFileError
-
             raise PromptFileError(f"{path}: no boxes file for {frame.name} (write [] for a part without defects)")
         return read_boxes_file(path)
 
@@ -177,8 +178,6 @@ class _Stream:
             verdict_overlay(frame.image, part).save(tmp, format="PNG")
 
     def _progress(self, source):
-        from tqdm import tqdm
-
         total = source.total if self.config.max_frames is None else min(source.total or self.config.max_frames,
                                                                         self.config.max_frames)
         return tqdm(total=total, desc="inspect", unit="frame", disable=not self.config.progress, file=sys.stderr)
@@ -189,8 +188,6 @@ class _Stream:
         return f"{counts} bad={len(self.errors)}"
 
     def summary(self, open_ms: float) -> dict:
-        from edgesam_runtime.envinfo import machine_state
-
         latencies = [r["timings"]["total_ms"] for r in self.records]
         if not latencies:
             raise ValueError(f"{self.config.source}: no frame could be inspected ({len(self.errors)} bad frames; "

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 
 from edgesam.data.io import DataError, list_images, read_image
@@ -59,8 +60,6 @@ class VideoStream:
     """A video file or a camera index through `cv2.VideoCapture`; frames arrive as RGB uint8."""
 
     def __init__(self, target: str | int):
-        import cv2
-
         self.target, self.kind = target, "camera" if isinstance(target, int) else "video"
         self.capture = cv2.VideoCapture(target)
         if not self.capture.isOpened():
@@ -70,8 +69,6 @@ class VideoStream:
         self.total = count if count > 0 else None
 
     def frames(self) -> Iterator[Frame]:
-        import cv2
-
         failed, index = 0, 0
         while failed < MAX_FAILED_READS:
             start = time.perf_counter()
