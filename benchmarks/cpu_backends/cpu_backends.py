@@ -14,7 +14,7 @@ For each configuration (a graph set of the bundle and the backend that runs it):
   embedding error mean|e - e_fp32| / mean|e_fp32| (whole-image models);
 - cold start (Segmenter.open; OpenVINO's compiled-model cache is warm after the first pass), bytes.
 
-Each configuration is warmed on the first image until its timings settle (`edgesam.bench.format_run`:
+Each configuration is warmed on the first image until its timings settle (`edgesam_runtime.timing.warm_until_settled`:
 the last 3 calls within 10 % of their median) before its pass is timed, with every usable core
 (the runtime's default) unless --threads is given; the spread of the timed calls is reported.
 
