@@ -14,7 +14,7 @@ For each configuration (a graph set of the bundle and the backend that runs it):
   embedding error mean|e - e_fp32| / mean|e_fp32| (whole-image models);
 - cold start (Segmenter.open; OpenVINO's compiled-model cache is warm after the first pass), bytes.
 
-Each configuration is warmed on the first image until its timings settle (`edgesam.bench.format_run`:
+Each configuration is warmed on the first image until its timings settle (`edgesam_runtime.timing.warm_until_settled`:
 the last 3 calls within 10 % of their median) before its pass is timed, with every usable core
 (the runtime's default) unless --threads is given; the spread of the timed calls is reported.
 
@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO))
 
 from edgesam_runtime.envinfo import environment, has_bf16_math, has_int8_dot, machine_state, threads_line  # noqa: E402
 from edgesam_runtime.files import write_json_atomic, write_text_atomic  # noqa: E402
+from edgesam_runtime.timing import ms_since, spread, warm_until_settled  # noqa: E402
 
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
 LOCK = "/tmp/edgesam-bench.lock"
@@ -232,13 +233,12 @@ class _Recording:
 def run_config(bundle: Path, graph_set: str, backend: str, plan, threads: int | None, warmup: int) -> dict:
     """Open, warm up until the timings settle (at least `warmup` calls), then every image of the plan once
     through the one scorer of `edgesam.eval`."""
-    from edgesam.bench.format_run import warm_until_settled
     from edgesam.eval.scoring import score
     from edgesam_runtime import Segmenter
 
     start = time.perf_counter()
     seg = Segmenter.open(bundle, graph_set=graph_set, backend=backend, threads=threads, warmup=False)
-    open_ms = (time.perf_counter() - start) * 1e3
+    open_ms = ms_since(start)
     first_item, first = next(plan.samples())
     warm = warm_until_settled(lambda: seg.segment(seg.encode(first.image), boxes=first_item.boxes),
                               min_calls=max(warmup, 3))
@@ -287,7 +287,6 @@ def embedding_error(reference: list, embeddings: list) -> float | None:
 
 def measure(bundle: Path, names: list[str], plan, passes: int, warmup: int, threads: int | None, log=print) -> dict:
     from edgesam_runtime import manifest as mf
-    from edgesam.bench.format_run import spread
 
     manifest = mf.read_manifest(bundle)
     runs = {n: {"encoder_ms": [], "e2e_per_prompt_ms": [], "open_ms": [], "warmup": []} for n in names}

@@ -160,17 +160,14 @@ def mask_agreement(reference: Path, other: Path) -> dict:
             "masks_compared": len(ious), "masks_total": len(ref.files), "empty_where_reference_not": went_empty}
 
 
-def pct(values, q) -> float:
-    return float(np.percentile(values, q))
-
-
 def summarize(runs: list[dict]) -> dict:
+    from edgesam_runtime.timing import percentile, spread
+
     per_box = [t for run in runs for t in run["per_box_ms"]]
     parts = {}
     for key in sorted({k for run in runs for p in run["parts_per_box_ms"] for k in p}):
         parts[key] = statistics.median([p.get(key, 0.0) for run in runs for p in run["parts_per_box_ms"]])
-    p50 = pct(per_box, 50)
-    return {"per_box_ms_p50": p50, "per_box_ms_p95": pct(per_box, 95), "spread": (pct(per_box, 95) - pct(per_box, 5)) / p50,
+    return {"per_box_ms_p50": percentile(per_box, 50), "per_box_ms_p95": percentile(per_box, 95), "spread": spread(per_box),
             "parts_per_box_ms_median": parts, "samples": len(per_box), "warmup": [r["warmup"] for r in runs],
             "providers": runs[0]["providers"], "executed": runs[0]["executed"], "threads": runs[0]["threads"]}
 

@@ -66,7 +66,7 @@ def masks_from(model, embedding: np.ndarray, view) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    from edgesam.bench.format_run import spread, warm_until_settled
+    from edgesam_runtime.timing import ms_since, spread, warm_until_settled
     from edgesam.distill.models import load_teacher, teacher_backend
     from edgesam_runtime.envinfo import machine_state, threads_line
     from edgesam.utils.environment import toolchain_environment
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
                 for i, view in enumerate(data):
                     began = time.perf_counter()
                     embeddings[name][i] = np.asarray(encoders[name](view[0]))
-                    times[name].append(time.perf_counter() - began)
+                    times[name].append(ms_since(began) / 1e3)
                 print(f"pass {p + 1} {name}: {statistics.median(times[name]):.2f} s per view", flush=True)
         end = machine_state(threads)
         model = teachers["torch"].model

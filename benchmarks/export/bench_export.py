@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgesam_runtime import geometry
+from edgesam_runtime import geometry, io_spec
+from edgesam_runtime.timing import round_robin
 from edgesam.data import load_dataset, read_image, tight_box
 from edgesam.utils.environment import toolchain_environment
 from edgesam.export import ExportConfig, export_bundle
@@ -59,15 +60,9 @@ def session(path: Path, threads: int):
 def latency(encoders: dict[str, Path], x: np.ndarray, runs: int, warmup: int, threads: int) -> dict:
     """Interleaved runs (fp32, fp16, int8, fp32, ...) so load changes hit every precision alike."""
     sessions = {name: session(path, threads) for name, path in encoders.items()}
-    for _ in range(warmup):
-        for s in sessions.values():
-            s.run(None, {"image": x})
-    times = {name: [] for name in sessions}
-    for _ in range(runs):
-        for name, s in sessions.items():
-            start = time.perf_counter()
-            s.run(None, {"image": x})
-            times[name].append(time.perf_counter() - start)
+    feeds = {io_spec.ENCODER_INPUT: x}
+    times_ms = round_robin({name: (lambda s=s: s.run(None, feeds)) for name, s in sessions.items()}, runs, warmup)
+    times = {name: [ms / 1e3 for ms in t] for name, t in times_ms.items()}
     base = float(np.median(times["fp32"]))
     return {name: {"median_s": float(np.median(t)), "min_s": float(np.min(t)), "runs_s": [float(v) for v in t],
                    "speedup_vs_fp32": base / float(np.median(t))} for name, t in times.items()}
@@ -104,7 +99,7 @@ def accuracy(model, encoders: dict[str, Path], decoders: dict[str, Path], count:
         x, hw, _ = geometry.preprocess(image, size)
         coords, labels = geometry.build_prompt_arrays(None, None, boxes, hw, size)
         for name in enc:
-            emb = enc[name].run(None, {"image": x})[0]
+            emb = enc[name].run(None, {io_spec.ENCODER_INPUT: x})[0]
             low, iou = dec[name].run(None, decoder_feeds(emb, coords, labels))
             low, _ = select_outputs(low, iou, multimask=False)
             masks = geometry.upscale_masks(low, hw, size)[:, 0]

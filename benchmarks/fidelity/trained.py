@@ -23,21 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from benchmarks.verbs import edgesam  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
 TARGETS = {"int8_iou": 0.97, "int8_miou_points": 1.0, "pruned_iou": 0.95, "pruned_miou_points": 2.0}
-
-
-def edgesam(*args: str) -> None:
-    """One verb as a user runs it (its own process: the figures include nothing this script set up)."""
-    cmd = [sys.executable, "-m", "edgesam", *map(str, args)]
-    print("+ edgesam " + " ".join(map(str, args)), flush=True)
-    subprocess.run(cmd, check=True)
 
 
 def calibration_images(out: Path, count: int) -> Path:

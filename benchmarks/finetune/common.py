@@ -5,23 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import os
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from benchmarks.verbs import edgesam  # noqa: E402  (re-exported: the finetune scripts import it from here)
+
 MAGNETIC_TILE = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
-
-
-def edgesam(*args) -> dict:
-    """One verb in its own process (the figures include nothing this script set up): wall and CPU time."""
-    print("+ edgesam " + " ".join(map(str, args)), flush=True)
-    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    subprocess.run([sys.executable, "-m", "edgesam", *map(str, args)], check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"wall_s": time.perf_counter() - start, "user_cpu_s": after.ru_utime - before.ru_utime}
 
 
 @functools.lru_cache(maxsize=None)

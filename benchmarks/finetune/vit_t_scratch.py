@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from benchmarks.verbs import edgesam  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
 RUNS = REPO / "runs" / "bench" / "scratch"
@@ -38,15 +38,10 @@ def machine() -> dict:
 def train(seed: int, extra: list[str]) -> dict:
     """One finetune in a child process; wall and user CPU time of that process."""
     out = RUNS / f"seed{seed}"
-    cmd = [sys.executable, "-m", "edgesam", "finetune", "--model", "vit_t", "--init", "random", "--data", str(DATA),
-           "--seed", str(seed), "--out", str(out), *extra]
+    args = ["finetune", "--model", "vit_t", "--init", "random", "--data", DATA, "--seed", seed, "--out", out, *extra]
     if (out / "last.pt").exists():
-        cmd.append("--resume")
-    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    subprocess.run(cmd, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"command": " ".join(["edgesam", *cmd[3:]]), "run_dir": str(out), "wall_s": time.perf_counter() - start,
-            "user_cpu_s": after.ru_utime - before.ru_utime, "sys_cpu_s": after.ru_stime - before.ru_stime}
+        args.append("--resume")
+    return {**edgesam(*args), "run_dir": str(out)}
 
 
 def score(run_dir: Path) -> tuple[dict, dict, dict]:

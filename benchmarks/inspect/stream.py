@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from places import DATA, HERE, REPO, shown  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 
+from benchmarks.verbs import edgesam  # noqa: E402
 from edgesam.data import load_dataset, tight_box  # noqa: E402
 from edgesam_runtime.envinfo import machine_state  # noqa: E402
 from edgesam.eval.plan import build_plan  # noqa: E402
@@ -60,11 +60,10 @@ def main() -> None:
     work = gather_frames(Path(args.data), Path(args.work), FRAMES)
     before = machine_state()
     run = work / "run"
-    cmd = [sys.executable, "-m", "edgesam", "--cpu-threads", str(args.threads), "inspect", shown(args.bundle),
-           "--rules", shown(args.rules), "--source", shown(work / "images"), "--boxes", shown(work / "boxes"),
-           "--out", shown(run), "--threads", str(args.threads), "--no-progress"]
-    print("+ " + " ".join(cmd[2:]), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "runtime")])})
+    verb = edgesam("--cpu-threads", args.threads, "inspect", shown(args.bundle), "--rules", shown(args.rules),
+                   "--source", shown(work / "images"), "--boxes", shown(work / "boxes"), "--out", shown(run),
+                   "--threads", args.threads, "--no-progress",
+                   cwd=REPO, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "runtime")])})
     summary = json.loads((run / "summary.json").read_text())
     result = {
         "frames": summary["frames"], "inspected": summary["inspected"], "bad_frames": summary["bad_frames"],
@@ -73,7 +72,7 @@ def main() -> None:
         "parts": summary["parts"], "defects": summary["defects"], "backend": summary["backend"],
         "graph_set": summary["graph_set"], "cpu": before["cpu"], "cpu_line": before["cpu_line"],
         "load_average_before": before["load_average"], "load_average_after": machine_state()["load_average"],
-        "command": "edgesam " + " ".join(cmd[3:]), "bundle": shown(args.bundle),
+        "command": verb["command"], "bundle": shown(args.bundle),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -17,6 +17,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from benchmarks.verbs import edgesam  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 # (model, image size, strategy, batch size)
 CONFIGS = [("vit_t", 64, "lora", 1), ("vit_t", 256, "full", 4), ("vit_b", 256, "lora", 2), ("vit_b", 512, "lora", 2),
@@ -27,13 +30,11 @@ TARGET = 1.5
 def run(model: str, size: int, strategy: str, batch: int, work: Path) -> dict:
     data = work / f"data{size}"
     if not data.exists():
-        subprocess.run([sys.executable, "-m", "edgesam", "data", "synth", str(data), "--count", "8", "--size", str(size)],
-                       cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+        edgesam("data", "synth", data, "--count", 8, "--size", size, cwd=REPO, stdout=subprocess.DEVNULL)
     out = work / f"{model}_{size}_{strategy}_{batch}"
-    subprocess.run([sys.executable, "-m", "edgesam", "--cpu-threads", "2", "finetune", "--model", model,
-                    "--init", "random", "--image-size", str(size), "--data", str(data), "--strategy", strategy,
-                    "--batch-size", str(batch), "--epochs", "1", "--max-steps", "3", "--objects-per-image", "4",
-                    "--device", "cpu", "--out", str(out)], cwd=REPO, check=True, capture_output=True)
+    edgesam("--cpu-threads", 2, "finetune", "--model", model, "--init", "random", "--image-size", size, "--data", data,
+            "--strategy", strategy, "--batch-size", batch, "--epochs", 1, "--max-steps", 3, "--objects-per-image", 4,
+            "--device", "cpu", "--out", out, cwd=REPO, capture_output=True)
     events = [json.loads(line) for line in (out / "status.jsonl").read_text().splitlines()]
     setup = next(e for e in events if e["state"] == "setup")
     done = [e for e in events if e["state"] == "done" and "peak_mem_gib" in e["figures"]][-1]

@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from edgesam.utils.environment import toolchain_environment
 from edgesam.models import create_model
 from edgesam.reference.predictor import SamReferencePredictor
 from edgesam_runtime.files import write_json_atomic, write_text_atomic
+from edgesam_runtime.timing import repeat_ms
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -39,15 +39,6 @@ def test_image() -> tuple[np.ndarray, str]:
     return sample.image, "synthetic"
 
 
-def timed(fn, runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
-
-
 def measure(variant: str, image: np.ndarray, encoder_runs: int, decoder_runs: int) -> dict:
     torch.manual_seed(0)
     predictor = SamReferencePredictor(create_model(variant))
@@ -55,8 +46,8 @@ def measure(variant: str, image: np.ndarray, encoder_runs: int, decoder_runs: in
     box = np.array([w * 0.25, h * 0.25, w * 0.75, h * 0.75], np.float32)
     predictor.set_image(image)  # warm-up
     predictor.predict(boxes=box)
-    enc = timed(lambda: predictor.set_image(image), encoder_runs)
-    dec = timed(lambda: predictor.predict(boxes=box), decoder_runs)
+    enc = repeat_ms(lambda: predictor.set_image(image), encoder_runs)
+    dec = repeat_ms(lambda: predictor.predict(boxes=box), decoder_runs)
     return {"variant": variant, "image_size": predictor.image_size, "set_image_ms": statistics.median(enc),
             "set_image_runs_ms": enc, "predict_box_ms": statistics.median(dec), "predict_runs": decoder_runs}
 

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgesam_runtime import geometry
+from edgesam_runtime import geometry, io_spec
 from edgesam_runtime.envinfo import environment
 from edgesam_runtime import Segmenter
 from edgesam_runtime.backends.ort import session_options
 from edgesam_runtime.files import write_json_atomic, write_text_atomic
+from edgesam_runtime.timing import ms_since, percentile
 
 SIZES = {"magnetic-tile 400x600": (400, 600), "1500x2250": (1500, 2250)}
 BATCHES = (1, 4, 16)
@@ -38,11 +39,8 @@ def boxes_for(hw, count, rng):
 
 def official_call(session, features, box, hw, image_size):
     coords, labels = geometry.build_prompt_arrays(None, None, box[None], hw, image_size)
-    m = 4 * features.shape[-1]
-    feeds = {"image_embeddings": features, "point_coords": coords, "point_labels": labels,
-             "mask_input": np.zeros((1, 1, m, m), np.float32), "has_mask_input": np.zeros(1, np.float32),
-             "orig_im_size": np.array(hw, np.float32)}
-    masks = session.run(["masks"], feeds)[0]
+    feeds = {**io_spec.decoder_feeds(features, coords, labels), io_spec.ORIG_IM_SIZE: np.array(hw, np.float32)}
+    masks = session.run([io_spec.MASKS], feeds)[0]
     return masks > 0  # the official graph returns upscaled logits; the host thresholds them
 
 
@@ -53,21 +51,21 @@ def measure(seg, official, emb, batch, repeats, rng):
         boxes = boxes_for(hw, batch, rng)
         start = time.perf_counter()
         res = seg.segment(emb, boxes=boxes)
-        runtime.append((time.perf_counter() - start) * 1e3 / batch)
+        runtime.append(ms_since(start) / batch)
         parts.append([res.timings[k] / batch for k in ("prompt_ms", "decoder_ms", "postprocess_ms")])
         density.append(float(res.masks.mean()))
         if official is not None:
             start = time.perf_counter()
             for box in boxes:
                 official_call(official, emb.features, box, hw, seg.image_size)
-            official_ms.append((time.perf_counter() - start) * 1e3 / batch)
+            official_ms.append(ms_since(start) / batch)
     row = {"image": list(hw), "boxes_per_call": batch, "repeats": repeats,
-           "runtime_per_box_ms": {"p50": float(np.median(runtime)), "p95": float(np.percentile(runtime, 95))},
+           "runtime_per_box_ms": {"p50": percentile(runtime, 50), "p95": percentile(runtime, 95)},
            "runtime_parts_per_box_ms_p50": dict(zip(("prompt", "decoder", "postprocess"),
                                                     np.median(np.array(parts), 0).round(3).tolist())),
            "mask_positive_fraction": float(np.mean(density))}
     if official_ms:
-        row["official_per_box_ms"] = {"p50": float(np.median(official_ms)), "p95": float(np.percentile(official_ms, 95))}
+        row["official_per_box_ms"] = {"p50": percentile(official_ms, 50), "p95": percentile(official_ms, 95)}
         row["speedup_p50"] = row["official_per_box_ms"]["p50"] / row["runtime_per_box_ms"]["p50"]
     return row
 

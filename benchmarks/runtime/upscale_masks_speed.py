@@ -9,12 +9,12 @@ also checks that both versions equal `upscale_logits(...) > 0`.
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
 
 from edgesam_runtime import geometry
 from edgesam_runtime.geometry import MASK_THRESHOLD, _upscale_matrix, resized_shape
+from edgesam_runtime.timing import repeat_ms
 
 RUNS = 25
 LOW = 256
@@ -60,13 +60,8 @@ def sparse_object() -> np.ndarray:
 
 
 def median_ms(fn, low, hw) -> float:
-    fn(low, hw, TARGET)  # warm the matrix caches
-    times = []
-    for _ in range(RUNS):
-        t0 = time.perf_counter()
-        fn(low, hw, TARGET)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+    # one untimed call warms the matrix caches
+    return float(np.median(repeat_ms(lambda: fn(low, hw, TARGET), RUNS, warmup=1)))
 
 
 def main() -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from edgesam.eval.agreement import Agreement, compare_records
 from edgesam.eval.plan import PromptPlan
 from edgesam.eval.scoring import score
 from edgesam_runtime.metrics import summarize
+from edgesam_runtime.timing import ms_since, percentile, spread, warm_until_settled
 
 
 @dataclass
@@ -28,43 +28,7 @@ class FormatRun:
     calls: list = field(default_factory=list)  # per image: {"prompts", "encode": {...}, "segment": {...}} in ms
     records: list = field(default_factory=list)
     skipped: str | None = None
-    warmup: dict = field(default_factory=dict)  # calls, settled, their ms (see `warm_until_settled`)
-
-
-# Warm-up: repeat the first image until the last SETTLE_WINDOW calls lie within SETTLE_TOLERANCE of
-# their median, after at least SETTLE_MIN_CALLS and at most SETTLE_MAX_CALLS calls or SETTLE_MAX_S s.
-SETTLE_WINDOW, SETTLE_TOLERANCE = 3, 0.10
-SETTLE_MIN_CALLS, SETTLE_MAX_CALLS, SETTLE_MAX_S = 3, 12, 120.0
-
-
-def settled(times_ms: list[float], window: int = SETTLE_WINDOW, tolerance: float = SETTLE_TOLERANCE) -> bool:
-    """True when the last `window` timings all lie within `tolerance` (a fraction) of their median."""
-    if len(times_ms) < window:
-        return False
-    last = times_ms[-window:]
-    mid = float(np.median(last))
-    return mid > 0 and all(abs(t - mid) <= tolerance * mid for t in last)
-
-
-def warm_until_settled(call, min_calls: int = SETTLE_MIN_CALLS, max_calls: int = SETTLE_MAX_CALLS,
-                       max_s: float = SETTLE_MAX_S, clock=time.perf_counter) -> dict:
-    """Run `call()` (one image's encode + segment) until its timings settle; returns the record."""
-    times: list[float] = []
-    began = clock()
-    while len(times) < max_calls:
-        start = clock()
-        call()
-        end = clock()
-        times.append((end - start) * 1e3)
-        if len(times) >= min_calls and (settled(times) or end - began > max_s):
-            break
-    return {"calls": len(times), "settled": settled(times), "ms": [round(t, 2) for t in times],
-            "rule": f"last {SETTLE_WINDOW} calls within {SETTLE_TOLERANCE:.0%} of their median "
-                    f"({min_calls}..{max_calls} calls, at most {max_s:.0f} s)"}
-
-
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1e3
+    warmup: dict = field(default_factory=dict)  # calls, settled, their ms (`edgesam_runtime.timing.warm_until_settled`)
 
 
 def run_format(fmt, plan: PromptPlan, info: dict, warm: bool = True) -> FormatRun:
@@ -80,17 +44,12 @@ def run_format(fmt, plan: PromptPlan, info: dict, warm: bool = True) -> FormatRu
         predictor.segment(handle, item)
 
     first_image()
-    run.cold_start_ms = _ms(start)
+    run.cold_start_ms = ms_since(start)
     if warm:
         run.warmup = warm_until_settled(first_image)
     run.records = score(predictor, plan, keep_masks=True, on_call=lambda it, enc, seg: run.calls.append(
         {"prompts": it.num_prompts, "encode": enc, "segment": seg}))
     return run
-
-
-def _pct(values, q) -> float | None:
-    values = [v for v in values if v is not None]
-    return float(np.percentile(values, q)) if values else None
 
 
 def _encoder_ms(call: dict) -> float:
@@ -110,23 +69,17 @@ def _host_ms(call: dict) -> float | None:
     return None if any(p is None for p in parts) else sum(parts)
 
 
-def spread(values) -> float | None:
-    """(p95 - p5) / p50 of the timed calls: how far one call may stray from the median."""
-    p5, p50, p95 = _pct(values, 5), _pct(values, 50), _pct(values, 95)
-    return None if p50 is None or p50 <= 0 else float((p95 - p5) / p50)
-
-
 def timing_figures(run: FormatRun) -> dict:
     calls = run.calls
     encoder = [_encoder_ms(c) for c in calls]
     host = [_host_ms(c) for c in calls]
     wall_s = sum(c["encode"].get("encode_ms", 0.0) + c["segment"]["segment_ms"] for c in calls) / 1e3
     return {
-        "encoder_ms": {"p50": _pct(encoder, 50), "p95": _pct(encoder, 95), "spread": spread(encoder)},
-        "decoder_per_prompt_ms": {"p50": _pct([_decode_ms(c) / c["prompts"] for c in calls], 50),
-                                  "p95": _pct([_decode_ms(c) / c["prompts"] for c in calls], 95)},
-        "decoder_call_ms": {"p50": _pct([c["segment"].get("decoder_ms", _decode_ms(c)) for c in calls], 50),
-                            "p95": _pct([c["segment"].get("decoder_ms", _decode_ms(c)) for c in calls], 95)},
+        "encoder_ms": {"p50": percentile(encoder, 50), "p95": percentile(encoder, 95), "spread": spread(encoder)},
+        "decoder_per_prompt_ms": {"p50": percentile([_decode_ms(c) / c["prompts"] for c in calls], 50),
+                                  "p95": percentile([_decode_ms(c) / c["prompts"] for c in calls], 95)},
+        "decoder_call_ms": {"p50": percentile([c["segment"].get("decoder_ms", _decode_ms(c)) for c in calls], 50),
+                            "p95": percentile([c["segment"].get("decoder_ms", _decode_ms(c)) for c in calls], 95)},
         "host_ms": {"fraction_of_encoder": None if None in host else float(sum(host) / max(sum(encoder), 1e-9))},
         "images_per_s": len(calls) / wall_s if wall_s > 0 else None,
         "cold_start_ms": run.cold_start_ms,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesam.eval.adapters import SegmenterAdapter, TorchPredictorAdapter
+from edgesam_runtime import Segmenter
 
 
 def file_bytes(paths) -> int:
@@ -54,8 +55,6 @@ class RuntimeFormat:
                 "size_bytes": graph_set_bytes(self.bundle, entries)}
 
     def open(self) -> SegmenterAdapter:
-        from edgesam_runtime import Segmenter
-
         seg = Segmenter.open(self.bundle, graph_set=self.graph_set, backend=self.backend, threads=self.threads,
                              warmup=False)
         precision = seg.info.entry("encoder").get("precision", self.graph_set)

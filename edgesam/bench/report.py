@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgesam_runtime.envinfo import threads_line
 from edgesam_runtime.files import atomic_path, write_json_atomic, write_text_atomic
 
 COLUMNS = (
@@ -51,8 +52,6 @@ def machine_lines(report: dict) -> list[str]:
     lines = [f"CPU: {machine['cpu_line']} (isa {cpu.get('isa')}, {cpu.get('logical_cpus')} logical CPUs); "
              f"load average {machine.get('load_average')} at start, {machine.get('load_average_end')} at end"]
     if machine.get("threads"):
-        from edgesam_runtime.envinfo import threads_line
-
         lines.append(f"threads: {threads_line(machine['threads'])}")
     lines += [f"  {note}" for note in machine.get("notes", [])]
     lines += [f"default for {name}: {d['backend']} ({d['why']})" for name, d in report.get("defaults", {}).items()]

@@ -14,9 +14,12 @@ from edgesam.eval.agreement import empty_masks_line
 from edgesam.eval.plan import PromptPlan, build_plan
 from edgesam.eval.split import scoring_set
 from edgesam.bench.report import write_report
+from edgesam_runtime.backends.choice import FORMAT_BACKENDS, auto_choice, cpu_notes, graph_set_format
 from edgesam_runtime.bundle import load_bundle
+from edgesam_runtime.envinfo import load_average, machine_state
 from edgesam_runtime.errors import BackendError
 from edgesam_runtime.files import sha256_file
+from edgesam_runtime.manifest import read_manifest
 
 
 def _log(message: str) -> None:
@@ -42,8 +45,6 @@ def _reference_checkpoint(config: BenchConfig, manifest: dict, warnings: list) -
 def runtime_formats(config: BenchConfig, manifest: dict) -> tuple[list[RuntimeFormat], dict]:
     """Every (graph set, backend) pair to measure, the default backend first, and for each graph set
     the backend `Segmenter.open` takes by default with its reason."""
-    from edgesam_runtime.backends.choice import FORMAT_BACKENDS, auto_choice, graph_set_format
-
     formats, defaults = [], {}
     for name in config.graph_sets or tuple(manifest["graphs"]):
         if name not in manifest["graphs"]:
@@ -97,9 +98,7 @@ def _measure(fmt, plan, manifest) -> FormatRun:
 
 def run_bench(config: BenchConfig) -> dict:
     """Measure, score, check floors and (with `config.out`) write the report; returns it as a dict."""
-    from edgesam_runtime.envinfo import load_average, machine_state
     from edgesam.utils.environment import toolchain_environment
-    from edgesam_runtime.backends.choice import cpu_notes
 
     warnings: list[str] = []
     bundle = load_bundle(config.bundle, next(iter(load_bundle_graphs(config.bundle))))
@@ -142,6 +141,4 @@ def run_bench(config: BenchConfig) -> dict:
 
 def load_bundle_graphs(bundle_dir) -> dict:
     """The manifest's graph sets (validated), for choosing which to run."""
-    from edgesam_runtime.manifest import read_manifest
-
     return read_manifest(bundle_dir)["graphs"]

@@ -5,6 +5,7 @@ import click
 
 from edgesam.cli.gate import baseline_options, run_baseline_gate
 from edgesam.cli.options import overwrite_option
+from edgesam.utils.outputs import claim_folder
 
 
 def _options(func):
@@ -49,8 +50,6 @@ def _run(bundle, graph_sets, overwrite, **kw):
     from edgesam.data.check import require_valid_dataset
 
     if kw["out"] is not None:
-        from edgesam.utils.outputs import claim_folder
-
         claim_folder(kw["out"], "bench", overwrite)
 
     require_valid_dataset(kw["data"])  # a bad file stops here, not after the bundle and reference load

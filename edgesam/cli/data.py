@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from edgesam.cli.errors import printable
 from edgesam.cli.options import overwrite_option
 from edgesam.utils.outputs import check_new_file, claim_folder, write_new_file
 
@@ -50,7 +51,6 @@ def check(directory: Path, min_area: int, mask_mode: str, json_path: Path | None
     Example:
       edgesam data check ../shared/data/magnetic-tile --json runs/data_check.json
     """
-    from edgesam.cli.errors import printable
     from edgesam.data import check_dataset
 
     if json_path is not None:

@@ -1,18 +1,17 @@
 """`edgesam demo` and `edgesam pipeline`: every stage, from data to a benched bundle, in one command."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
 from edgesam.cli.options import overwrite_option
+from edgesam.utils.outputs import claim_folder
 
 
 def _run(spec, overwrite: bool) -> None:
-    import time
-
     from edgesam.pipeline import StageFailed, run_pipeline
-    from edgesam.utils.outputs import claim_folder
 
     claim_folder(spec.out_dir, "pipeline", overwrite)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from edgesam.cli.options import overwrite_option
+from edgesam.utils.outputs import check_new_file, claim_folder
 
 # flag -> (config field, click type, help); every flag is optional and overrides the -c spec
 FLAGS = [
@@ -85,7 +86,6 @@ def distill(spec, print_config, resume, compare, overwrite, **flags):
         click.echo(comparison_markdown(rows))
         return
     from edgesam.distill import distill as run
-    from edgesam.utils.outputs import check_new_file, claim_folder
 
     if not resume:  # a resumed run continues in its own run dir and writes its own student
         check_new_file(cfg.out, overwrite)

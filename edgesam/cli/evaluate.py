@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from edgesam.cli.options import overwrite_option
+from edgesam.utils.outputs import claim_folder
 
 
 @click.command()
@@ -37,8 +38,6 @@ def evaluate(checkpoint, adapter, base, data, prompt, seed, box_jitter, split, v
     from edgesam.eval import run_eval
 
     if out is not None:
-        from edgesam.utils.outputs import claim_folder
-
         claim_folder(out, "eval", overwrite)
     require_valid_dataset(data)  # a bad file stops here, not halfway through the models
     text = run_eval(checkpoint=checkpoint, adapter=adapter, base=base, data=data, prompt=prompt, seed=seed,

@@ -1,9 +1,12 @@
 """`edgesam finetune`: parse flags (over an optional YAML spec), build a FinetuneConfig, train."""
 from __future__ import annotations
 
+from dataclasses import fields
+
 import click
 
 from edgesam.cli.options import overwrite_option
+from edgesam.utils.outputs import claim_folder
 
 # flag -> (config field, click type, help); every flag is optional and overrides the -c spec
 FLAGS = [
@@ -129,7 +132,6 @@ def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, 
         click.echo(cfg.to_yaml(), nl=False)
         return
     if not resume:  # a resumed run continues in its own run dir
-        from edgesam.utils.outputs import claim_folder
 
         claim_folder(cfg.out_dir, "finetune", overwrite)
     if compare:
@@ -153,8 +155,6 @@ def finetune(spec, print_config, resume, checkpoint_every, compare, no_augment, 
 
 
 def _default(field: str):
-    from dataclasses import fields
-
     from edgesam.train import FinetuneConfig
 
     return next(f.default for f in fields(FinetuneConfig) if f.name == field)

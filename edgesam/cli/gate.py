@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from edgesam.utils.outputs import claim_folder
+
 # bench/check options that only the reference comparison uses: refused beside --baseline
 REFERENCE_ONLY = ("reference", "min_iou", "max_latency_ms", "max_encoder_ms", "torch_fast", "torch_fast_compile")
 
@@ -45,8 +47,6 @@ def run_baseline_gate(ctx: click.Context, bundle: str, kw: dict) -> None:
     if len(sets) != 1 or kw["backends"] not in ("all", "auto") and "," in kw["backends"]:
         raise click.UsageError("check --baseline: give one graph set (--graph-sets) and one backend (--backends)")
     if kw["out"] is not None:
-        from edgesam.utils.outputs import claim_folder
-
         claim_folder(kw["out"], "check", kw["overwrite"])
     config = GateConfig(
         new=bundle, baseline=kw["baseline"], data=kw["data"], rules=kw["rules"],

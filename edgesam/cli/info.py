@@ -1,7 +1,13 @@
 """`edgesam info`: model variants, tool versions, and the CPU features that decide int8/bf16 speed."""
 from __future__ import annotations
 
+import json
+
 import click
+
+from edgesam_runtime.backends.choice import cpu_notes
+from edgesam_runtime.envinfo import CPU_FLAGS, load_average, threads_line
+from edgesam_runtime.threads import thread_record
 
 
 @click.command()
@@ -15,12 +21,8 @@ def info(as_json: bool):
     Example:
       edgesam info
     """
-    import json
-
     from edgesam.models.registry import variant_table
     from edgesam.utils.environment import toolchain_environment
-    from edgesam_runtime.envinfo import CPU_FLAGS, load_average, threads_line
-    from edgesam_runtime.threads import thread_record
 
     env, variants, threads = toolchain_environment(), variant_table(), thread_record()
     if as_json:
@@ -40,7 +42,6 @@ def info(as_json: bool):
         click.echo(f"  {flag:24s} {'unknown' if value is None else 'yes' if value else 'no'}")
     click.echo(f"  {'best matrix tier':24s} {cpu['isa']}")
     click.echo(f"  {'threads':24s} {threads_line(threads)}")
-    from edgesam_runtime.backends.choice import cpu_notes
 
     for note in cpu_notes(cpu):
         click.echo(f"  {note}")

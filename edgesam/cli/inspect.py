@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from edgesam.cli.options import overwrite_option
+from edgesam.utils.outputs import claim_folder
 
 
 def parse_mm_per_px(ctx, param, value):
@@ -57,7 +58,6 @@ def inspect(bundle, source, rules, boxes, recipe, mm_per_px, out, graph_set, bac
       edgesam inspect runs/bundle --recipe part_a.yaml --source 0 --max-frames 1000 --out runs/cam0
     """
     from edgesam.inspection.run import InspectConfig, format_summary, run_inspection
-    from edgesam.utils.outputs import claim_folder
 
     claim_folder(out, "inspect", overwrite)
     config = InspectConfig(bundle=bundle, source=source, out=out, rules=rules, recipe=recipe, boxes=boxes,

@@ -1,9 +1,12 @@
 """`edgesam merge RUN_DIR --out merged.pth`: fold a run's adapter into a plain SAM checkpoint."""
 from __future__ import annotations
 
+import time
+
 import click
 
 from edgesam.cli.options import overwrite_option
+from edgesam.utils.outputs import check_new_file
 
 
 @click.command()
@@ -21,10 +24,7 @@ def merge(run_dir, out, base, verify, overwrite):
     Example:
       edgesam merge runs/finetune/NAME --out merged.pth
     """
-    import time
-
     from edgesam.train.merge import merge_run
-    from edgesam.utils.outputs import check_new_file
 
     check_new_file(out, overwrite)
 

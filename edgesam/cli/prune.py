@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from edgesam.cli.options import overwrite_option
+from edgesam.utils.outputs import check_new_file, claim_folder
 
 
 def _blocks(ctx, param, value):
@@ -69,7 +70,6 @@ def prune(config_path, print_config, overwrite, **flags):
         raise click.UsageError(str(exc))
     from edgesam.compress.pipeline import run_prune
     from edgesam.data.check import require_valid_dataset
-    from edgesam.utils.outputs import check_new_file, claim_folder
 
     check_new_file(job.out, overwrite)
     claim_folder(job.run_dir, "prune", overwrite, "--run-dir")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from edgesam_runtime.backends.ort import cpu_session
+from edgesam_runtime.timing import round_robin
 
 
 def export_encoders(models: dict, out_dir: Path) -> dict[str, Path]:
@@ -40,13 +40,7 @@ def time_sessions(paths: dict[str, Path], image_size: int, runs: int = 5, warmup
     sessions = {n: cpu_session(p, threads or None, low_memory) for n, p in paths.items()}
     x = np.random.default_rng(0).standard_normal((1, 3, image_size, image_size)).astype(np.float32)
     feeds = {n: {s.get_inputs()[0].name: x} for n, s in sessions.items()}
-    times: dict[str, list[float]] = {n: [] for n in sessions}
-    for i in range(warmup + runs):
-        for name, sess in sessions.items():
-            start = time.perf_counter()
-            sess.run(None, feeds[name])
-            if i >= warmup:
-                times[name].append((time.perf_counter() - start) * 1000.0)
+    times = round_robin({n: (lambda s=s, f=feeds[n]: s.run(None, f)) for n, s in sessions.items()}, runs, warmup)
     return {n: {"median_ms": statistics.median(t), "mean_ms": statistics.fmean(t), "min_ms": min(t), "runs": len(t)}
             for n, t in times.items()}
 

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import yaml
 
+from edgesam.data import list_images, load_dataset, read_image
+from edgesam.eval.split import distillation_split, scoring_set
 from edgesam_runtime import geometry
 from edgesam.compress.accuracy import accuracy_line, accuracy_warnings, agreement_with_unpruned, unpruned_reference
 from edgesam.compress.config import PruneJob
@@ -50,9 +52,6 @@ def run_prune(job: PruneJob, log=print) -> dict:
 
 
 def _accuracy_and_recovery(job: PruneJob, teacher, pruned, report: dict, log) -> None:
-    from edgesam.data import load_dataset
-    from edgesam.eval.split import distillation_split, scoring_set
-
     train = val = None
     seed = job.recovery.seed if job.recovery else 0
     if job.recover_data is not None:
@@ -86,8 +85,6 @@ def _latency(teacher, pruned, job: PruneJob) -> dict:
 
 def calibration_batches(job: PruneJob, image_size: int) -> list[torch.Tensor]:
     """Preprocessed image batches for the taylor score, from --calib-data (else --recover-data)."""
-    from edgesam.data import list_images, load_dataset, read_image
-
     source = job.calib_data or job.recover_data
     if source is None:
         raise ValueError("prune: --importance taylor needs images: pass --calib-data DIR or --recover-data DIR")

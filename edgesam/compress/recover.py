@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from edgesam.data import AugmentConfig, Augmenter
 from edgesam_runtime import geometry
 from edgesam.compress.config import RecoveryConfig
 from edgesam.models.decode import decode_all
@@ -26,6 +27,7 @@ from edgesam.train.optim import adamw
 from edgesam.train.batches import PromptConfig, prepare_sample
 from edgesam.train.losses import segmentation_loss
 from edgesam.compress.runlog import RunLog
+from edgesam_runtime.roi import WHOLE_IMAGE
 
 METRIC_COLUMNS = ("epoch", "step", "loss", "embed_mse", "mask_loss", "lr", "img_s")
 STAGE = "prune.recover"
@@ -102,14 +104,10 @@ def _train(student, teacher, dataset, config, optimizer, rng, recorder) -> list[
 
 
 def _framing(model):
-    from edgesam_runtime.roi import WHOLE_IMAGE
-
     return getattr(model, "framing", WHOLE_IMAGE)
 
 
 def _augmenter(config):
-    from edgesam.data import AugmentConfig, Augmenter
-
     return Augmenter(AugmentConfig(), seed=config.seed)
 
 
@@ -145,8 +143,6 @@ def _loss(student, teacher, image, item, t_emb, config):
 def fixed_items(dataset, image_size: int, config: RecoveryConfig, n: int, framing=None) -> list:
     """The first `n` images with tight-box prompts (seeded), framed as the model frames its input:
     a fixed set to compare losses on."""
-    from edgesam_runtime.roi import WHOLE_IMAGE
-
     rng = np.random.default_rng(config.seed + 1)
     prompts = PromptConfig(box_prob=1.0, box_jitter=0.0)
     items = []

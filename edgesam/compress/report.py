@@ -1,6 +1,8 @@
 """Markdown rendering of a prune report (report.md in the run dir)."""
 from __future__ import annotations
 
+from edgesam.compress.accuracy import accuracy_warnings
+
 
 def _f(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
@@ -21,8 +23,6 @@ def format_report(r: dict) -> str:
     lines += ["", f"Blocks kept: {p['kept_blocks']}; heads per block {p['block_heads']}; MLP widths {p['block_mlp_dims']}.",
               f"Config: `{p['config']}`", ""]
     if "accuracy" in r:
-        from edgesam.compress.accuracy import accuracy_warnings
-
         lines += ["## Accuracy (box prompts from ground truth)", "",
                   "Mask IoU vs unpruned leaves out prompts where both models output an empty mask; the empty columns "
                   "count the prompts whose unpruned / pruned mask is empty.", "",

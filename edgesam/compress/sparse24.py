@@ -9,6 +9,7 @@ tensor cores. Whether that pays depends on the GPU and shapes: measure it
 from __future__ import annotations
 
 import torch
+from torch.sparse import SparseSemiStructuredTensor, to_sparse_semi_structured
 
 ENCODER_LINEARS = ("attn.qkv", "attn.proj", "mlp.lin1", "mlp.lin2")
 
@@ -56,8 +57,6 @@ def to_semi_structured(model, force_cutlass: bool = False) -> dict:
 
     Layers whose shapes the kernels do not support are left dense and listed under `skipped`.
     """
-    from torch.sparse import SparseSemiStructuredTensor, to_sparse_semi_structured
-
     if force_cutlass:
         SparseSemiStructuredTensor._FORCE_CUTLASS = True
     converted, skipped = [], []

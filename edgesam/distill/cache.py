@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
+from tqdm import tqdm
 
 from edgesam_runtime.files import atomic_path, write_json_atomic
 
@@ -63,8 +64,6 @@ def fill(cache: TeacherCache, views: Iterable, encode: Callable[[np.ndarray], np
     """
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=total, desc="teacher embeddings", unit="view")
     counts = {"total": total, "computed": 0, "reused": 0}
     keys: list[str] = []

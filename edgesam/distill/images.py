@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesam.data import DataError, Dataset, ImageRecord, list_images, load_dataset, read_image, split_by_stem
+from edgesam.data.check import require_valid_dataset
 from edgesam.data.datasets import class_folders, detect_layout, unlabelled_records
 
 
@@ -33,8 +34,6 @@ def line_images(path: str | Path, check: bool = False, on_image=None) -> Dataset
                 on_image()
         return Dataset(path, [ImageRecord(p.stem, path.name, p) for p in flat], labelled=False, layout="flat")
     if check:
-        from edgesam.data.check import require_valid_dataset
-
         require_valid_dataset(path, labelled=False, on_image=on_image)
     data = load_dataset(path)
     extra: list[ImageRecord] = []

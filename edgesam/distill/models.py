@@ -15,7 +15,14 @@ import numpy as np
 import torch
 
 from edgesam.models import ArchConfig, arch_for, build_sam, load_model
+from edgesam.train.cache import module_hash
+from edgesam_runtime import io_spec
+from edgesam_runtime.backends import ov as ov_backend
+from edgesam_runtime.backends.ort import OrtGraph
+from edgesam_runtime.backends.ov import OvGraph
+from edgesam_runtime.envinfo import cpu_features, has_bf16_math
 from edgesam_runtime.files import sha256_file
+from edgesam_runtime.threads import cpu_threads
 
 # What the student takes over from the teacher: everything but the encoder. A mask refiner reads the
 # encoder's input, not its output, so the teacher's serves the student unchanged.
@@ -37,8 +44,6 @@ class Teacher:
     @property
     def cache_id(self) -> str:
         """Names the cache folder: the encoder's weights as loaded (after any resize) and the backend."""
-        from edgesam.train.cache import module_hash
-
         return f"{self.arch.variant}-{self.image_size}-{self.backend}-{module_hash(self.model.image_encoder)}"
 
     why: str = "asked for"  # why this backend runs the teacher (auto: see `teacher_backend`)
@@ -71,8 +76,6 @@ def teacher_backend(asked: str = "auto", cpu: dict | None = None, openvino: bool
     fp32 elsewhere, ONNX Runtime fp32 without OpenVINO; never torch eager (5-10x slower on a CPU)."""
     if asked != "auto":
         return asked, "asked for"
-    from edgesam_runtime.envinfo import cpu_features, has_bf16_math
-    from edgesam_runtime.backends import ov as ov_backend
 
     cpu = cpu or cpu_features()
     openvino = ov_backend.available() if openvino is None else openvino
@@ -93,20 +96,15 @@ def load_teacher(path: str | Path, image_size: int | None = None, backend: str =
 
 def _runtime_encoder(model, path: Path, backend: str, threads: int | None):
     """The teacher's encoder exported once (the bundle's own encoder graph), run by the runtime's backend."""
-    from edgesam_runtime import io_spec
     from edgesam.export.onnx_export import export_encoder
-    from edgesam_runtime.threads import cpu_threads
 
     if not path.is_file():  # the exporter moves a finished graph into place, never a partial one
         path.parent.mkdir(parents=True, exist_ok=True)
         export_encoder(model, path)
     threads = threads or cpu_threads()
     if backend == "onnx":
-        from edgesam_runtime.backends.ort import OrtGraph
-
         graph = OrtGraph(path, ["CPUExecutionProvider"], threads)  # idle pool threads sleep (no spinning)
         return lambda x: graph.run({io_spec.ENCODER_INPUT: np.ascontiguousarray(x, np.float32)})[0]
-    from edgesam_runtime.backends.ov import OvGraph
 
     graph = OvGraph(path, "bf16" if backend == "openvino_bf16" else "fp32", threads, use_cache=False)
     return lambda x: graph.run({io_spec.ENCODER_INPUT: np.ascontiguousarray(x, np.float32)})[io_spec.ENCODER_OUTPUT]

@@ -12,10 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from edgesam.compress.flops import encoder_flops
+from edgesam.compress.latency import encoder_latency as side_by_side
 from edgesam.data import read_image
+from edgesam.distill.agreement import TeacherAnswers, agreement
 from edgesam.distill.cache import TeacherCache, fill
 from edgesam.distill.config import DistillConfig
+from edgesam.distill.report import format_report
+from edgesam.models import count_parameters, save_checkpoint
+from edgesam.models.attention import use_efficient_attention, use_official_attention
 from edgesam.utils.config import ConfigError
 from edgesam.distill.images import evenly, labelled_part, line_images, split_images
 from edgesam.distill.models import build_student, load_teacher
@@ -90,8 +97,6 @@ class Job:
 def _checked_images(path, progress: bool):
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(desc="checking images", unit="img", leave=False)
     try:
         return line_images(path, check=True, on_image=bar.update if bar is not None else None)
@@ -103,9 +108,6 @@ def _checked_images(path, progress: bool):
 def distill(config: DistillConfig, progress: bool = True, resume: bool = False, stop_after_epochs: int | None = None,
             log=print) -> dict:
     """Run a whole distillation per `config`; returns the report (also in `<run dir>/report.json`)."""
-    from edgesam.models import save_checkpoint
-    from edgesam.models.attention import use_efficient_attention, use_official_attention
-
     cfg = config.validate()
     run_dir = cfg.run_path
     _check_run_dir(cfg, run_dir, resume)
@@ -133,7 +135,6 @@ def distill(config: DistillConfig, progress: bool = True, resume: bool = False, 
     report = _evaluate(job, progress)
     report.update({"out": str(cfg.out_path), "run_dir": str(run_dir), "wall_s": time.perf_counter() - started})
     write_json_atomic(run_dir / f"{REPORT}.json", finite(report))
-    from edgesam.distill.report import format_report
 
     write_text_atomic(run_dir / f"{REPORT}.md", format_report(report))
     recorder.status("done", f"wrote {cfg.out_path}", _headline(report))
@@ -190,8 +191,6 @@ def _run_stages(job: Job, recorder, run_dir: Path, progress: bool, resume: bool,
     state = torch.load(run_dir / LAST, map_location="cpu", weights_only=True) if resume else None
     stages = [("embed", EmbeddingObjective(cfg.loss, cfg.cos_weight), cfg.epochs, cfg.lr, cfg.max_steps)]
     if cfg.mask_epochs:
-        from edgesam.distill.agreement import TeacherAnswers
-
         answers = TeacherAnswers(job.teacher.model, job.held, cfg.seed, cfg.mask_prompts, cfg.box_side, kinds=("box",))
         stages.append(("mask", MaskObjective(job.teacher.model, answers=answers), cfg.mask_epochs, cfg.mask_lr,
                        cfg.mask_max_steps))
@@ -224,8 +223,6 @@ def _drive(loop: Loop, recorder, run_dir: Path, prior: list[dict], progress: boo
     """Consume one stage's events: progress, status lines, metrics, last/best checkpoints."""
     bar = None
     if progress and not loop.finished:
-        from tqdm import tqdm
-
         bar = tqdm(total=loop.total_steps, initial=loop.step, desc=f"distill {loop.objective.name}", unit="step")
     for event in loop.run():
         figures = event.get("figures", {})
@@ -276,10 +273,6 @@ def stage_student(teacher, cfg: DistillConfig, stage: str):
 
 def _evaluate(job: Job, progress: bool) -> dict:
     """Embedding error, mask agreement and task mIoU on the held-out images; encoder latency of both."""
-    from edgesam.distill.agreement import agreement
-    from edgesam.models import count_parameters
-    from edgesam.compress.flops import encoder_flops
-
     cfg, teacher, student = job.cfg, job.teacher, job.student
     report = {"config": cfg.to_dict(), "teacher": teacher.describe(), "student_arch": job.arch.to_dict(),
               "framing": job.framing.to_dict(), "train_images": len(job.train), "held_out_images": len(job.held),
@@ -302,8 +295,6 @@ def _evaluate(job: Job, progress: bool) -> dict:
 
 def encoder_latency(teacher_model, student_model, runs: int, work_dir: Path) -> dict:
     """ONNX Runtime encoder latency of both, side by side (round-robin), and the student's speed-up."""
-    from edgesam.compress.latency import encoder_latency as side_by_side
-
     lat = side_by_side({"teacher": teacher_model, "student": student_model}, runs=runs, work_dir=work_dir)
     lat["speedup"] = lat["teacher"]["median_ms"] / lat["student"]["median_ms"]
     lat["backend"] = "onnxruntime CPUExecutionProvider, fp32, round-robin"

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgesam.eval.plan import ImagePrompts
+from edgesam_runtime.timing import ms_since
 
 
 class MaskPredictor(Protocol):
@@ -25,10 +26,6 @@ class MaskPredictor(Protocol):
     def encode(self, image: np.ndarray) -> tuple[Any, dict]: ...
 
     def segment(self, handle: Any, item: ImagePrompts) -> tuple[np.ndarray, dict]: ...
-
-
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1e3
 
 
 def _one_mask_per_prompt(prediction, multimask: bool) -> np.ndarray:
@@ -54,12 +51,12 @@ class TorchPredictorAdapter:
         start = time.perf_counter()
         self.predictor.set_image(image)
         self._sync()
-        return None, {"encode_ms": _ms(start)}
+        return None, {"encode_ms": ms_since(start)}
 
     def segment(self, handle, item: ImagePrompts):
         start = time.perf_counter()
         prediction = self.predictor.predict(item.points, item.labels, item.boxes, multimask=item.multimask)
-        return _one_mask_per_prompt(prediction, item.multimask), {"segment_ms": _ms(start)}
+        return _one_mask_per_prompt(prediction, item.multimask), {"segment_ms": ms_since(start)}
 
 
 class SegmenterAdapter:
@@ -72,12 +69,12 @@ class SegmenterAdapter:
     def encode(self, image):
         start = time.perf_counter()
         embedding = self.segmenter.encode(image)
-        return embedding, {"encode_ms": _ms(start), **embedding.timings}
+        return embedding, {"encode_ms": ms_since(start), **embedding.timings}
 
     def segment(self, embedding, item: ImagePrompts):
         start = time.perf_counter()
         result = self.segmenter.segment(embedding, item.points, item.labels, item.boxes, multimask=item.multimask)
-        return _one_mask_per_prompt(result, item.multimask), {"segment_ms": _ms(start), **result.timings}
+        return _one_mask_per_prompt(result, item.multimask), {"segment_ms": ms_since(start), **result.timings}
 
 
 class BoxFillAdapter:

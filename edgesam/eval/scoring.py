@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from tqdm import tqdm
 
 from edgesam_runtime import metrics
 from edgesam.eval.plan import ImagePrompts, PromptPlan
@@ -101,6 +102,5 @@ def score(predictor, plan: PromptPlan, *, boundary: bool = False, keep_masks: bo
 def _maybe_progress(it, desc: str | None, total: int):
     if not desc:
         return it
-    from tqdm import tqdm
 
     return tqdm(it, desc=desc, total=total, leave=False)

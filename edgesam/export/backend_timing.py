@@ -7,12 +7,15 @@ towards one backend.
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
 
 from edgesam_runtime import geometry, io_spec
+from edgesam_runtime.backends import ov as ov_backend
+from edgesam_runtime.backends.ort import OrtGraph, pick_providers
+from edgesam_runtime.backends.ov import OvGraph
 from edgesam_runtime.envinfo import cpu_features, load_average
+from edgesam_runtime.timing import round_robin
 
 RUNS, WARMUP = 3, 1
 
@@ -21,13 +24,9 @@ def _graphs(path, backends):
     """{backend: callable(x) -> embeddings} for the backends that are installed."""
     out = {}
     if "onnxruntime" in backends:
-        from edgesam_runtime.backends.ort import OrtGraph, pick_providers
-
         graph = OrtGraph(path, pick_providers(["CPUExecutionProvider"]), None)
         out["onnxruntime"] = lambda x: graph.run({io_spec.ENCODER_INPUT: x})
     if "openvino" in backends:
-        from edgesam_runtime.backends.ov import OvGraph
-
         ov_graph = OvGraph(path, "fp32", None, use_cache=False)
         out["openvino"] = lambda x: ov_graph.run({io_spec.ENCODER_INPUT: x})
     return out
@@ -36,7 +35,6 @@ def _graphs(path, backends):
 def measure_backends(bundle, manifest: dict, log, runs: int = RUNS) -> dict:
     """{"cpu", "load_average", "runs", "graph_sets": {set: {backend: {"encoder_ms"}}}} for ONNX sets."""
     from edgesam.export.checks import sample_image
-    from edgesam_runtime.backends import ov as ov_backend
 
     backends = ["onnxruntime"] + (["openvino"] if ov_backend.available() else [])
     x = geometry.preprocess(sample_image(), manifest["model"]["image_size"])[0]
@@ -46,13 +44,7 @@ def measure_backends(bundle, manifest: dict, log, runs: int = RUNS) -> dict:
         if entries["encoder"]["format"] != "onnx":
             continue
         graphs = _graphs(bundle / entries["encoder"]["file"], backends)
-        times = {b: [] for b in graphs}
-        for i in range(WARMUP + runs):
-            for backend, run in graphs.items():
-                start = time.perf_counter()
-                run(np.ascontiguousarray(x))
-                if i >= WARMUP:
-                    times[backend].append((time.perf_counter() - start) * 1e3)
+        times = round_robin({b: (lambda run=run: run(np.ascontiguousarray(x))) for b, run in graphs.items()}, runs, WARMUP)
         record["graph_sets"][name] = {b: {"encoder_ms": round(statistics.median(t), 2)} for b, t in times.items()}
         log(f"{name}: encoder " + ", ".join(f"{b} {v['encoder_ms']:.1f} ms" for b, v in record["graph_sets"][name].items()))
         del graphs

@@ -6,18 +6,24 @@ folders named like label folders (`masks`, `labels`, ...) are skipped so a datas
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
+import platform
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 from onnxruntime.quantization import CalibrationDataReader
+from onnxruntime.quantization.calibrate import CalibrationMethod, TensorData, TensorsData
+from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
 
 from edgesam_runtime import geometry, io_spec
 from edgesam.data import read_image
 from edgesam.data.io import IMAGE_EXTENSIONS
+from edgesam.export import config as export_config
 from edgesam_runtime.threads import no_spinning
 
 LABEL_FOLDERS = {"masks", "mask", "labels", "label", "annotations", "gt"}
@@ -41,9 +47,7 @@ def find_images(root: Path) -> list[Path]:
 def resolve_calibration_images(calib_data, max_images: int) -> list[Path]:
     """The calibration images to use: `calib_data` (or the repo's `calibration/` set), at most
     `max_images` of them spread evenly over the sorted list. Raises CalibrationError if none."""
-    from edgesam.export.config import default_calibration_dir
-
-    root = Path(calib_data) if calib_data else default_calibration_dir()
+    root = Path(calib_data) if calib_data else export_config.default_calibration_dir()
     hint = "INT8 needs calibration images from your line: pass --calib-data DIR (see calibration/README.md)"
     if not root.is_dir():
         what = "calib_data" if calib_data else "the default calibration set"
@@ -58,7 +62,7 @@ def resolve_calibration_images(calib_data, max_images: int) -> list[Path]:
 
 
 class ImageCalibrationReader(CalibrationDataReader):
-    """Feeds `{"image": preprocessed tensor}` for each calibration image, once."""
+    """Feeds `{io_spec.ENCODER_INPUT: preprocessed tensor}` for each calibration image, once."""
 
     def __init__(self, images: list[Path], image_size: int):
         self.images, self.image_size = list(images), image_size
@@ -167,10 +171,6 @@ def stream_minmax_ranges(model_path: Path, op_types, reader: CalibrationDataRead
 
     Returns onnxruntime's `TensorsData`, the form `quantize_static` reads from a calibration cache.
     """
-    import onnxruntime as ort
-    from onnxruntime.quantization.calibrate import CalibrationMethod, TensorData, TensorsData
-    from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
-
     model = load_model_with_shape_infer(Path(model_path))
     tensors = calibration_tensors(model, op_types)
     if not tensors:
@@ -182,7 +182,7 @@ def stream_minmax_ranges(model_path: Path, op_types, reader: CalibrationDataRead
     names = [out for pair in pairs.values() for out in pair]
     lowest, highest, count = {}, {}, 0
     with freed_memory_returned():
-        session = ort.InferenceSession(str(augmented), _lean_session_options(ort), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(augmented), _lean_session_options(), providers=["CPUExecutionProvider"])
         while (feeds := reader.get_next()) is not None:
             values = dict(zip(names, session.run(names, feeds)))
             for tensor, (lo_name, hi_name) in pairs.items():
@@ -199,7 +199,7 @@ def stream_minmax_ranges(model_path: Path, op_types, reader: CalibrationDataRead
         for t in pairs})
 
 
-def _lean_session_options(ort):
+def _lean_session_options():
     """Session options for the least memory per image, measured on vit_b at 1024 px (whose global
     attention blocks each make 805 MB tensors): a plain run peaks at ~3.3 GB of activations."""
     opts = no_spinning(ort.SessionOptions())
@@ -239,9 +239,6 @@ GLIBC_DEFAULT_MMAP_THRESHOLD = 128 * 1024
 
 
 def _glibc():
-    import ctypes
-    import platform
-
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:

@@ -120,16 +120,8 @@ def reference_sample(model, image: np.ndarray | None = None) -> ParitySample:
 
 
 def decoder_feeds(embeddings, coords, labels, mask_input=None) -> dict:
-    b = coords.shape[0]
-    m = io_spec.low_res_size(embeddings.shape[-1] * io_spec.PATCH_SIZE)
-    has = mask_input is not None
-    return {
-        "image_embeddings": embeddings.astype(np.float32),
-        "point_coords": coords.astype(np.float32),
-        "point_labels": labels.astype(np.float32),
-        "mask_input": mask_input.astype(np.float32) if has else np.zeros((b, 1, m, m), np.float32),
-        "has_mask_input": np.array([1.0 if has else 0.0], np.float32),
-    }
+    feeds = io_spec.decoder_feeds(embeddings, coords, labels, mask_input)
+    return {name: value.astype(np.float32) for name, value in feeds.items()}
 
 
 def measure(encoder: Path, decoder: Path, ref: ParitySample, session=cpu_session) -> dict:
@@ -210,7 +202,7 @@ def measure_official(decoder: Path, ref: ParitySample, original_hw: tuple[int, i
     diffs = []
     for b in range(ref.coords.shape[0]):
         feeds = decoder_feeds(ref.embeddings, ref.coords[b:b + 1], ref.labels[b:b + 1])
-        feeds["orig_im_size"] = np.array(original_hw, np.float32)
+        feeds[io_spec.ORIG_IM_SIZE] = np.array(original_hw, np.float32)
         _, _, low = sess.run(None, feeds)
         diffs.append(float(np.abs(low - ref.low_res[0, b:b + 1]).max()))
     return {"logits_max_abs": max(diffs)}
@@ -223,7 +215,8 @@ def measure_refiner(path: Path, model, ref: ParitySample, session=cpu_session) -
     low = ref.low_res[0][:, :1]
     image = ref.image if ref.image.shape[0] == low.shape[0] else np.repeat(ref.image, low.shape[0], axis=0)
     expected = model.mask_refiner(torch.from_numpy(image), torch.from_numpy(low)).numpy()
-    got = session(path).run(None, {"image": image, "low_res_masks": np.ascontiguousarray(low)})[0]
+    image_name, masks_name = io_spec.REFINER_INPUTS
+    got = session(path).run(None, {image_name: image, masks_name: np.ascontiguousarray(low)})[0]
     g = got.shape[-1]
     agreement = mask_agreement((got > 0).reshape(-1, g, g), (expected > 0).reshape(-1, g, g),
                                [f"prompt set {b}" for b in range(got.shape[0])]).to_dict()

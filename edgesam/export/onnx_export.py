@@ -15,11 +15,10 @@ from pathlib import Path
 
 import onnx
 import torch
+from segment_anything.utils.onnx import SamOnnxModel
 
 from edgesam_runtime import io_spec
 from edgesam.export.wrappers import DecoderGraph, EncoderGraph, PairedDecoderGraph, RefinerGraph
-
-OFFICIAL_DYNAMIC_AXES = {"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}}
 
 
 def _export(module, args, path: Path, input_names, output_names, dynamic_axes, opset: int, threshold: int) -> list[str]:
@@ -92,11 +91,9 @@ def export_refiner(model, path: Path, opset: int = 17) -> list[str]:
 
 def export_official_decoder(model, path: Path, opset: int = 17) -> list[str]:
     """segment-anything's own ONNX decoder (`SamOnnxModel`: batch 1, `orig_im_size`, upscaled masks)."""
-    from segment_anything.utils.onnx import SamOnnxModel
-
     size = model.image_encoder.img_size
     emb, coords, labels, mask, has_mask = decoder_sample(size, batch=1)
     args = (emb, coords, labels, mask, has_mask, torch.tensor([size, size], dtype=torch.float32))
     wrapped = SamOnnxModel(model, return_single_mask=False)
     return _export(wrapped, args, Path(path), io_spec.OFFICIAL_DECODER_INPUTS, io_spec.OFFICIAL_DECODER_OUTPUTS,
-                   OFFICIAL_DYNAMIC_AXES, opset, threshold=1 << 62)
+                   io_spec.OFFICIAL_DECODER_DYNAMIC_AXES, opset, threshold=1 << 62)

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesam_runtime import io_spec
+from edgesam.data import read_image
+from edgesam_runtime import geometry, io_spec
+from edgesam_runtime.backends.ov import OvGraph
 from edgesam_runtime.envinfo import cpu_features, package_version
 from edgesam_runtime.manifest import graph_entry
 from edgesam_runtime.files import sha256_file
@@ -61,8 +63,6 @@ class OvCheckSession:
     call on a graph compiled by OpenVINO (no compiled-model cache: staging paths are temporary)."""
 
     def __init__(self, path: Path, precision: str):
-        from edgesam_runtime.backends.ov import OvGraph
-
         self.graph = OvGraph(path, precision, threads=None, use_cache=False)
 
     def run(self, _names, feeds: dict) -> list:
@@ -205,9 +205,6 @@ class _ImageDataset:
         self.images, self.image_size = list(images), image_size
 
     def __iter__(self):
-        from edgesam_runtime import geometry
-        from edgesam.data import read_image
-
         for path in self.images:
             yield geometry.preprocess(read_image(path), self.image_size)[0]
 

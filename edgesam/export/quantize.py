@@ -17,12 +17,18 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+import onnxruntime as ort
+from onnxruntime.quantization import (
+    CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static,
+)
+from onnxruntime.quantization.calibrate import TensorsData, create_calibrator, save_tensors_data
+from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edgesam.export.calibration import (
     ImageCalibrationReader, cache_dir, cache_key, calibration_digest, stream_minmax_ranges,
 )
 from edgesam_runtime.files import sha256_file
+from edgesam_runtime.threads import no_spinning
 
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
            "percentile": CalibrationMethod.Percentile}
@@ -60,8 +66,6 @@ def settings(config) -> dict:
 
 def pre_process(src: Path, dst: Path, log) -> str:
     """Shape inference + graph optimization before quantization; returns what was done."""
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     try:
         # ONNX shape inference suffices: the encoder is static; ORT's symbolic pass fails on SAM's rel-pos code.
         quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
@@ -113,8 +117,6 @@ def calibrate(prepared: Path, reader: CalibrationDataReader, config, work: Path,
     a time: memory does not grow with the number of images, but one vit_b image at 1024 px still
     needs over 11 GB.
     """
-    from onnxruntime.quantization.calibrate import save_tensors_data
-
     if config.calib_method == "minmax":
         data = stream_minmax_ranges(prepared, config.int8_op_types, reader, work, log)
     else:
@@ -123,13 +125,9 @@ def calibrate(prepared: Path, reader: CalibrationDataReader, config, work: Path,
 
 
 def _histogram_ranges(prepared: Path, reader: CalibrationDataReader, config, work: Path):
-    import onnxruntime as ort
-    from onnxruntime.quantization.calibrate import TensorsData, create_calibrator
-
     calibrator = create_calibrator(prepared, list(config.int8_op_types), augmented_model_path=str(work / "augmented.onnx"),
                                    calibrate_method=METHODS[config.calib_method])
     calibrator.infer_session = None  # replaced below: never hold two copies of the weights
-    from edgesam_runtime.threads import no_spinning
 
     opts = no_spinning(ort.SessionOptions())
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # tensor names must survive
@@ -215,9 +213,6 @@ def quantize_dynamic_graph(src: Path, dst: Path, config, log) -> dict:
     Only MatMuls are quantized (ONNX Runtime has no dynamic Gemm), so the graph is prepared with shape
     inference alone: the optimizer's MatMul+Add -> Gemm fusion would leave nothing to quantize.
     """
-    from onnxruntime.quantization import quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".quant-") as work:
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True, skip_optimization=True)

@@ -10,6 +10,11 @@ import time
 from pathlib import Path
 
 import edgesam
+from edgesam.export.backend_timing import measure_backends
+from edgesam.export.fp16 import convert_to_fp16
+from edgesam.export.openvino import export_openvino_sets, require_openvino
+from edgesam.export.tensorrt import build_bundle_engines, require_tensorrt
+from edgesam.models import VARIANTS, load_model
 from edgesam_runtime import io_spec
 from edgesam.utils.environment import toolchain_environment
 from edgesam.export import checks
@@ -37,12 +42,8 @@ def export_bundle(model_or_checkpoint, out_dir, config: ExportConfig | None = No
                          f"its input as {framing_of(arch).describe()}, which that graph cannot express")
     calib = _calibration(config) if config.needs_calibration else None  # fail before any work
     if "engine" in config.formats:
-        from edgesam.export.tensorrt import require_tensorrt
-
         require_tensorrt()
     if config.openvino_precisions:
-        from edgesam.export.openvino import require_openvino
-
         require_openvino("int8" in config.openvino_precisions)
     log = _logger(progress)
     with staged_dir(out_dir, overwrite=overwrite) as tmp:
@@ -56,16 +57,12 @@ def export_bundle(model_or_checkpoint, out_dir, config: ExportConfig | None = No
         if "int8" in config.onnx_precisions:
             _export_int8(tmp, config, manifest, ref, calib, arch, log)
         if config.openvino_precisions:
-            from edgesam.export.openvino import export_openvino_sets
-
             export_openvino_sets(tmp, config, manifest, ref, calib, arch, log)
         if config.decoder_style == "official":
             _export_official(model, tmp, config, manifest, ref, log)
         if "engine" in config.formats:
             _build_engines(tmp, config, manifest, log)
         if config.measure_backends:
-            from edgesam.export.backend_timing import measure_backends
-
             manifest["backend_timings"] = measure_backends(tmp, manifest, log)
         write_manifest(tmp, manifest)
     log(f"bundle written to {out_dir}")
@@ -73,8 +70,6 @@ def export_bundle(model_or_checkpoint, out_dir, config: ExportConfig | None = No
 
 
 def _resolve_model(model_or_checkpoint, arch, checkpoint_path):
-    from edgesam.models import load_model
-
     if isinstance(model_or_checkpoint, (str, Path)):
         model, arch = load_model(checkpoint=model_or_checkpoint)
         return model.eval(), arch, Path(model_or_checkpoint)
@@ -86,8 +81,6 @@ def _resolve_model(model_or_checkpoint, arch, checkpoint_path):
 
 def _arch_from_model(model):
     """The registered architecture matching a bare model (its width and input size)."""
-    from edgesam.models import VARIANTS
-
     enc = model.image_encoder
     width, depth = enc.patch_embed.proj.out_channels, len(enc.blocks)
     pruned = any(b.mlp.lin1.out_features != 4 * width or b.attn.qkv.out_features != 3 * width for b in enc.blocks)
@@ -208,8 +201,6 @@ def _export_refiner(model, arch, tmp: Path, config, manifest, ref, log) -> None:
 
 
 def _export_fp16(tmp: Path, config, manifest, ref, log) -> None:
-    from edgesam.export.fp16 import convert_to_fp16
-
     log("converting to fp16")
     kept = {}
     for part in ("encoder", "decoder"):
@@ -257,6 +248,4 @@ def _export_official(model, tmp: Path, config, manifest, ref, log) -> None:
 
 
 def _build_engines(tmp: Path, config, manifest, log) -> None:
-    from edgesam.export.tensorrt import build_bundle_engines
-
     build_bundle_engines(tmp, config, manifest, log)

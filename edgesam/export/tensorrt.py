@@ -48,11 +48,11 @@ def decoder_profile(config, image_size: int, embed_dim: int = 256, roi: bool = F
     embeddings = (((1, embed_dim, e, e), (b_opt, embed_dim, e, e), (b_max, embed_dim, e, e)) if roi
                   else ((1, embed_dim, e, e),) * 3)
     return {
-        "image_embeddings": embeddings,
-        "point_coords": ((1, 1, 2), (b_opt, n_opt, 2), (b_max, n_max, 2)),
-        "point_labels": ((1, 1), (b_opt, n_opt), (b_max, n_max)),
-        "mask_input": ((1, 1, m, m), (b_opt, 1, m, m), (b_max, 1, m, m)),
-        "has_mask_input": ((1,),) * 3,
+        io_spec.IMAGE_EMBEDDINGS: embeddings,
+        io_spec.POINT_COORDS: ((1, 1, 2), (b_opt, n_opt, 2), (b_max, n_max, 2)),
+        io_spec.POINT_LABELS: ((1, 1), (b_opt, n_opt), (b_max, n_max)),
+        io_spec.MASK_INPUT: ((1, 1, m, m), (b_opt, 1, m, m), (b_max, 1, m, m)),
+        io_spec.HAS_MASK_INPUT: ((1,),) * 3,
     }
 
 

@@ -23,11 +23,12 @@ from edgesam.eval.agreement import MIN_NONEMPTY_REFERENCE_SHARE, name_list
 from edgesam.eval.plan import ImagePrompts, PromptPlan, build_plan
 from edgesam.eval.scoring import score_masks
 from edgesam.eval.split import scoring_set
-from edgesam.inspection.run import latency_figures
 from edgesam_runtime.defect_prompts import DefectPrompt
+from edgesam_runtime.envinfo import machine_state
 from edgesam_runtime.inspector import Inspector
 from edgesam_runtime.measure import Calibration
 from edgesam_runtime.files import write_json_atomic, write_text_atomic
+from edgesam_runtime.timing import latency_figures, ms_since
 
 GATE_FILES = ("gate.json", "gate.md")
 
@@ -116,7 +117,7 @@ def _plan(config: GateConfig) -> PromptPlan:
 def _answer(side: _Side, item: ImagePrompts, sample, prompts) -> None:
     start = time.perf_counter()
     part = side.inspector.inspect(sample.image, prompts)
-    side.latencies.append((time.perf_counter() - start) * 1e3)
+    side.latencies.append(ms_since(start))
     masks = np.stack([d.mask for d in part.defects])
     side.records += score_masks(item, masks, sample.masks)
     side.verdicts[item.key] = (part.verdict.verdict, part.verdict.rule)
@@ -160,7 +161,6 @@ def compare(new: _Side, baseline: _Side, config: GateConfig, plan: PromptPlan) -
     if latency["p95_growth_percent"] > config.max_latency_growth:
         failures.append(f"latency p95 {latency['new']['p95']:.1f} ms vs baseline {latency['baseline']['p95']:.1f} ms: "
                         f"+{latency['p95_growth_percent']:.1f} % > --max-latency-growth {config.max_latency_growth:g}")
-    from edgesam_runtime.envinfo import machine_state
 
     return {
         "new": config.new, "baseline": config.baseline, "config": asdict(config), "plan": plan.describe(),

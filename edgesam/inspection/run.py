@@ -17,13 +17,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from tqdm import tqdm
 
-from edgesam_runtime.defect_prompts import read_boxes_file
+from edgesam_runtime.defect_prompts import PromptFileError, read_boxes_file
+from edgesam_runtime.envinfo import machine_state
 from edgesam_runtime.errors import RuntimeErrorBase
 from edgesam_runtime.inspector import Inspector
 from edgesam_runtime.measure import Calibration
 from edgesam_runtime.files import atomic_path, write_json_atomic
+from edgesam_runtime.timing import latency_figures, ms_since
 
 OUTPUTS = ("frames.jsonl", "summary.json", "overlays")
 OVERLAYS = ("all", "flagged", "none")  # flagged: NG and REVIEW parts only
@@ -63,10 +65,6 @@ def _log(message: str) -> None:
     print(f"[inspect] {message}", file=sys.stderr, flush=True)
 
 
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1e3
-
-
 def refuse_existing(out: Path) -> None:
     taken = [name for name in OUTPUTS if (out / name).exists() or (out / f"{name}.part").exists()]
     if taken:
@@ -89,7 +87,7 @@ def run_inspection(config: InspectConfig) -> dict:
     start = time.perf_counter()
     inspector = Inspector.open(config.bundle, rules=config.rules, recipe=config.recipe, calibration=calibration,
                                graph_set=config.graph_set, backend=config.backend, threads=config.threads)
-    open_ms = _ms(start)
+    open_ms = ms_since(start)
     if config.boxes is None and inspector.recipe is None:
         raise ValueError("prompts: give --boxes DIR (a boxes file per image) or --recipe FILE (fixed regions), or "
                          "put recipe.yaml in the bundle")
@@ -147,7 +145,7 @@ class _Stream:
             return self._bad(head, f"internal error ({type(exc).__name__}: {exc}); please report it")
         start = time.perf_counter()
         self._write_overlay(frame, part)
-        timings = {**part.timings, "read_ms": frame.read_ms, "write_ms": _ms(start)}
+        timings = {**part.timings, "read_ms": frame.read_ms, "write_ms": ms_since(start)}
         self.records.append({"frame": frame.index, "verdict": part.verdict.verdict, "timings": timings})
         for class_name, verdicts in part.counts().items():
             per_class = self.defect_counts.setdefault(class_name, {})
@@ -167,8 +165,6 @@ class _Stream:
             return None  # the recipe's regions
         path = Path(self.config.boxes) / f"{Path(frame.name).stem}.json"
         if not path.is_file():
-            from edgesam_runtime.defect_prompts import PromptFileError
-
             raise PromptFileError(f"{path}: no boxes file for {frame.name} (write [] for a part without defects)")
         return read_boxes_file(path)
 
@@ -182,8 +178,6 @@ class _Stream:
             verdict_overlay(frame.image, part).save(tmp, format="PNG")
 
     def _progress(self, source):
-        from tqdm import tqdm
-
         total = source.total if self.config.max_frames is None else min(source.total or self.config.max_frames,
                                                                         self.config.max_frames)
         return tqdm(total=total, desc="inspect", unit="frame", disable=not self.config.progress, file=sys.stderr)
@@ -194,8 +188,6 @@ class _Stream:
         return f"{counts} bad={len(self.errors)}"
 
     def summary(self, open_ms: float) -> dict:
-        from edgesam_runtime.envinfo import machine_state
-
         latencies = [r["timings"]["total_ms"] for r in self.records]
         if not latencies:
             raise ValueError(f"{self.config.source}: no frame could be inspected ({len(self.errors)} bad frames; "
@@ -222,13 +214,6 @@ class _Stream:
             "note": "latency: the inspect call per frame (encode, segment, measure, judge), every frame from the "
                     "first on; frames_per_s: the whole loop, reading and writing included",
         }
-
-
-def latency_figures(values_ms) -> dict:
-    arr = np.asarray(values_ms, np.float64)
-    return {"n": int(arr.size), "p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
-            "p99": float(np.percentile(arr, 99)), "max": float(arr.max()), "mean": float(arr.mean()),
-            "first": float(arr[0])}
 
 
 def format_summary(summary: dict) -> str:

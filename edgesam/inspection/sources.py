@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 
 from edgesam.data.io import DataError, list_images, read_image
+from edgesam_runtime.timing import ms_since
 
 MAX_FAILED_READS = 5  # consecutive failed reads of a video or camera: the stream has ended (or the camera is gone)
 
@@ -25,10 +27,6 @@ class Frame:
     read_ms: float = 0.0
     error: str | None = None
     path: Path | None = None  # the image file of a folder source
-
-
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1e3
 
 
 class ImageFolder:
@@ -50,9 +48,9 @@ class ImageFolder:
             try:
                 image = read_image(path)
             except DataError as exc:
-                yield Frame(index, path.name, None, _ms(start), str(exc), path)
+                yield Frame(index, path.name, None, ms_since(start), str(exc), path)
                 continue
-            yield Frame(index, path.name, image, _ms(start), None, path)
+            yield Frame(index, path.name, image, ms_since(start), None, path)
 
     def close(self) -> None:
         pass
@@ -62,8 +60,6 @@ class VideoStream:
     """A video file or a camera index through `cv2.VideoCapture`; frames arrive as RGB uint8."""
 
     def __init__(self, target: str | int):
-        import cv2
-
         self.target, self.kind = target, "camera" if isinstance(target, int) else "video"
         self.capture = cv2.VideoCapture(target)
         if not self.capture.isOpened():
@@ -73,8 +69,6 @@ class VideoStream:
         self.total = count if count > 0 else None
 
     def frames(self) -> Iterator[Frame]:
-        import cv2
-
         failed, index = 0, 0
         while failed < MAX_FAILED_READS:
             start = time.perf_counter()
@@ -83,12 +77,12 @@ class VideoStream:
                 failed += 1
                 if self.total is not None and index >= self.total:
                     return  # the end of the file
-                yield Frame(index, f"frame{index:06d}", None, _ms(start), "the frame could not be read or decoded")
+                yield Frame(index, f"frame{index:06d}", None, ms_since(start), "the frame could not be read or decoded")
                 index += 1
                 continue
             failed = 0
             image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else bgr
-            yield Frame(index, f"frame{index:06d}", image, _ms(start))
+            yield Frame(index, f"frame{index:06d}", image, ms_since(start))
             index += 1
 
     def close(self) -> None:

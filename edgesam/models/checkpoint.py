@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import json
+import pickletools
+import zipfile
 from pathlib import Path
 
 import torch
@@ -110,8 +112,6 @@ def diagnose_unreadable(path: Path, exc: BaseException) -> str:
 
 def _zip_pickle(path: Path) -> bytes | None:
     """The pickle inside a torch.save zip archive; None when the archive cannot be read."""
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as archive:
             name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
@@ -122,8 +122,6 @@ def _zip_pickle(path: Path) -> bytes | None:
 
 def _pickle_verdict(pickled, torch_message: str) -> str:
     """Refused for code (naming the first foreign global), or corrupt when the pickle does not parse."""
-    import pickletools
-
     strings, foreign = [], None
     try:
         for opcode, arg, _ in pickletools.genops(pickled):

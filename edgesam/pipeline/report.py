@@ -11,7 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesam.bench.report import COLUMNS, table_rows
+from edgesam.eval import BoxFillAdapter, SegmenterAdapter, build_plan, evaluate, model_adapter, score, scoring_set
+from edgesam.eval.agreement import name_list
+from edgesam.predict.overlay import overlay
+from edgesam_runtime import Segmenter
 from edgesam_runtime.files import atomic_path, write_json_atomic, write_text_atomic
+from edgesam_runtime.manifest import read_manifest
 
 SAMPLES = 4
 
@@ -35,8 +41,6 @@ def write_pipeline_report(ctx: dict) -> dict:
 
 def validation_plan(paths: dict, spec, max_images: int | None = None):
     """Box prompts (tight) on the validation split finetune held out: what `eval --split val` scores."""
-    from edgesam.eval import build_plan, scoring_set
-
     return build_plan(scoring_set(paths["data"], "val", spec.val_fraction, spec.seed), "box", spec.seed,
                       max_images=max_images)
 
@@ -47,7 +51,6 @@ def task_accuracy(paths: dict, spec) -> dict:
     Predicting the whole box is the floor any useful model must clear; printing both keeps a weak
     or collapsed model from hiding behind "IoU 1.0 against its own reference".
     """
-    from edgesam.eval import BoxFillAdapter, evaluate, model_adapter
     from edgesam.models import create_model
 
     plan = validation_plan(paths, spec)
@@ -61,10 +64,6 @@ def task_accuracy(paths: dict, spec) -> dict:
 
 def _sample_predictions(paths: dict, spec) -> list[dict]:
     """Segment a few validation images with the bundle's lowest-precision ONNX set, on the plan's prompts."""
-    from edgesam.eval import SegmenterAdapter, score
-    from edgesam_runtime.manifest import read_manifest
-    from edgesam_runtime import Segmenter
-
     manifest = read_manifest(paths["bundle"])
     graph_set = next((g for g in ("int8", "fp16", "fp32") if g in manifest["graphs"]), "fp32")
     plan = validation_plan(paths, spec, max_images=SAMPLES)
@@ -93,8 +92,6 @@ def _plot(samples: list[dict], stage_seconds: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from edgesam.predict.overlay import overlay
-
     cols = max(len(samples), 1) + 1
     fig, axes = plt.subplots(1, cols, figsize=(3.2 * cols, 3.4))
     for ax, s in zip(axes, samples):
@@ -120,9 +117,6 @@ def _plot(samples: list[dict], stage_seconds: dict, path: Path) -> None:
 
 
 def format_report(ctx: dict, png_name: str) -> str:
-    from edgesam.bench.report import COLUMNS, table_rows
-    from edgesam.eval.agreement import name_list
-
     spec, fine = ctx["spec"], ctx.get("finetune") or {}
     init = fine.get("init", "pretrained")
     lines = [f"# edgesam pipeline report ({time.strftime('%Y-%m-%d %H:%M')})", ""]

@@ -5,8 +5,14 @@ the previous one wrote (paths under the pipeline's out dir) and records its figu
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+from edgesam.bench.config import BenchConfig
+from edgesam.bench.run import run_bench
+from edgesam.data import check_dataset, synthesize_dataset
+from edgesam.distill import DistillConfig
+from edgesam.export import ExportConfig
 from edgesam.pipeline.report import write_pipeline_report
 from edgesam.pipeline.runner import Stage
 from edgesam.pipeline.spec import PipelineSpec
@@ -26,8 +32,6 @@ def _file_sig(path: Path) -> str | None:
 
 # ------------------------------------------------------------------------------------------ data
 def run_data(ctx: dict) -> dict:
-    from edgesam.data import check_dataset, synthesize_dataset
-
     spec, paths = ctx["spec"], ctx["paths"]
     if spec.data is None:
         s = spec.synth
@@ -113,8 +117,6 @@ def prune_fingerprint(ctx: dict) -> dict:
 
 # --------------------------------------------------------------------------------------- distill
 def distill_config(spec: PipelineSpec, paths: dict):
-    from edgesam.distill import DistillConfig
-
     base = {"teacher": str(paths["merged"]), "images": str(paths["data"]), "out": str(paths["student"]),
             "run_dir": str(paths["distill_run"]), "cache_dir": str(paths["distill_cache"]),
             "val_fraction": spec.val_fraction, "split_seed": spec.seed, "seed": spec.seed,
@@ -123,8 +125,6 @@ def distill_config(spec: PipelineSpec, paths: dict):
 
 
 def run_distill_stage(ctx: dict) -> dict:
-    import shutil
-
     from edgesam.distill import distill
 
     cfg = distill_config(ctx["spec"], ctx["paths"])
@@ -145,8 +145,6 @@ def distill_fingerprint(ctx: dict) -> dict:
 
 # ---------------------------------------------------------------------------------------- export
 def export_config(spec: PipelineSpec, paths: dict):
-    from edgesam.export import ExportConfig
-
     overrides = dict(spec.export)
     free = paths["data"] / "free" / "images"
     if "calib_data" not in overrides and free.is_dir():
@@ -170,8 +168,6 @@ def export_fingerprint(ctx: dict) -> dict:
 
 # ----------------------------------------------------------------------------------------- bench
 def bench_config(spec: PipelineSpec, paths: dict):
-    from edgesam.bench.config import BenchConfig
-
     options = {"max_images": 12, **spec.bench}
     return BenchConfig(bundle=str(paths["bundle"]), data=str(paths["data"]), reference=str(spec.final_checkpoint()),
                        out=str(paths["bench"]), min_iou=spec.min_iou, max_latency_ms=spec.max_latency_ms,
@@ -179,8 +175,6 @@ def bench_config(spec: PipelineSpec, paths: dict):
 
 
 def run_bench_stage(ctx: dict) -> dict:
-    from edgesam.bench.run import run_bench
-
     report = run_bench(bench_config(ctx["spec"], ctx["paths"]))
     if not report["floors"]["passed"]:
         raise RuntimeError("floors missed: " + "; ".join(report["floors"]["missed"]))

@@ -4,8 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from edgesam.data import read_image
+from edgesam_runtime import Segmenter
 from edgesam_runtime.prompts import Prompts, from_flags, read_prompt_file
 from edgesam_runtime.files import atomic_path, write_json_atomic
 from edgesam.predict.overlay import overlay
@@ -47,8 +49,6 @@ def write_prediction(image: np.ndarray, prediction, prompts: Prompts, stem: str,
 
     Returns the paths and one warning line per empty mask (also recorded in the JSON).
     """
-    from PIL import Image
-
     best = prediction.best()
     union = best.masks[:, 0].any(axis=0)
     paths = [out / f"{stem}_mask.png", out / f"{stem}_overlay.png", out / f"{stem}.json"]
@@ -98,8 +98,6 @@ def run_predict(image_path, checkpoint, variant, image_size, boxes, points, prom
 def run_predict_bundle(image_path, bundle, graph_set, boxes, points, prompt_file, multimask, out
                        ) -> tuple[list[Path], list[str]]:
     """Same outputs as `run_predict`, from an exported bundle through the torch-free runtime."""
-    from edgesam_runtime import Segmenter
-
     prompts = gather_prompts(boxes, points, prompt_file)
     image = read_image(image_path)
     segmenter = Segmenter.open(bundle, graph_set=graph_set)

@@ -20,8 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgesam_runtime import schema
 from edgesam_runtime.errors import InvalidInputError
 from edgesam_runtime.measure import is_finite_number
+from edgesam_runtime.yamlio import read_yaml_mapping
 
 DEFAULT_CLASS = "defect"
 
@@ -65,8 +67,6 @@ def parse_boxes(items, source: str = "boxes") -> list[DefectPrompt]:
 
 def read_boxes_file(path) -> list[DefectPrompt]:
     """A boxes file; size, encoding, depth and finite numbers are checked as for every file read (edgesam_runtime.schema)."""
-    from edgesam_runtime import schema
-
     path = Path(path)
     return parse_boxes(schema.load_json(path, error=PromptFileError), str(path))
 
@@ -95,8 +95,6 @@ class Recipe:
 
 
 def load_recipe(path) -> Recipe:
-    from edgesam_runtime.yamlio import read_yaml_mapping
-
     path = Path(path)
     return parse_recipe(read_yaml_mapping(path, PromptFileError), str(path))
 

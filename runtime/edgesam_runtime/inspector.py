@@ -24,6 +24,7 @@ from edgesam_runtime.errors import InvalidInputError
 from edgesam_runtime.measure import Measurement, measure_mask, stability_scores
 from edgesam_runtime.rules import Rules, Verdict, load_rules
 from edgesam_runtime.segmenter import Segmenter
+from edgesam_runtime.timing import ms_since
 
 BUNDLE_RULES = "rules.yaml"  # optional files of a bundle (not hashed by the manifest: the line's own)
 BUNDLE_RECIPE = "recipe.yaml"
@@ -57,10 +58,6 @@ class PartInspection:
     def to_dict(self) -> dict:
         return {**self.verdict.to_dict(), "defects": [d.to_dict() for d in self.defects],
                 "timings": {k: round(v, 3) for k, v in self.timings.items()}}
-
-
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1e3
 
 
 class Inspector:
@@ -114,12 +111,12 @@ class Inspector:
         if prompts:
             step = time.perf_counter()
             embedding = self.segmenter.encode(image)
-            timings["encode_ms"] = _ms(step)
+            timings["encode_ms"] = ms_since(step)
             step = time.perf_counter()
             masks, scores, stability = self._segment(embedding, prompts)
-            timings["segment_ms"] = _ms(step)
+            timings["segment_ms"] = ms_since(step)
         part = self.judge(prompts, masks, scores, stability, keep_masks)
-        part.timings = {**timings, **part.timings, "total_ms": _ms(start)}
+        part.timings = {**timings, **part.timings, "total_ms": ms_since(start)}
         return part
 
     def _segment(self, embedding, prompts: list[DefectPrompt]):
@@ -145,13 +142,13 @@ class Inspector:
         calibration = self.rules.calibration
         measurements = [measure_mask(m, calibration, None if predicted_iou is None else predicted_iou[k],
                                      None if stability is None else stability[k]) for k, m in enumerate(masks)]
-        measure_ms = _ms(step)
+        measure_ms = ms_since(step)
         step = time.perf_counter()
         verdicts = [self.rules.judge_defect(p.class_name, m, p.claimed) for p, m in zip(prompts, measurements)]
         part = self.rules.judge_part([(p.class_name, m, v) for p, m, v in zip(prompts, measurements, verdicts)])
         defects = [Defect(p, m, v, mask if keep_masks else None)
                    for p, m, v, mask in zip(prompts, measurements, verdicts, masks)]
-        return PartInspection(defects, part, {"measure_ms": measure_ms, "judge_ms": _ms(step)})
+        return PartInspection(defects, part, {"measure_ms": measure_ms, "judge_ms": ms_since(step)})
 
 
 def _check_prompts(prompts) -> None:

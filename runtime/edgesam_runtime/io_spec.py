@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 NUM_MASK_OUTPUTS = 4  # SAM's mask tokens: index 0 single-mask, 1..3 multimask
 PATCH_SIZE = 16
 
@@ -33,22 +35,41 @@ class TensorSpec:
     shape: tuple  # ints, or axis names for dynamic axes
 
 
-ENCODER_INPUT = "image"
-ENCODER_OUTPUT = "image_embeddings"
-DECODER_INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input")
-DECODER_OUTPUTS = ("low_res_masks", "iou_predictions")
+# Tensor names: every graph, exporter, backend and check spells them through these constants.
+IMAGE = "image"
+IMAGE_EMBEDDINGS = "image_embeddings"
+POINT_COORDS = "point_coords"
+POINT_LABELS = "point_labels"
+MASK_INPUT = "mask_input"
+HAS_MASK_INPUT = "has_mask_input"
+LOW_RES_MASKS = "low_res_masks"
+IOU_PREDICTIONS = "iou_predictions"
+REFINED_MASKS = "refined_masks"
+ORIG_IM_SIZE = "orig_im_size"  # official decoder only
+MASKS = "masks"  # official decoder only: masks upscaled to orig_im_size
+
+# Names of the dynamic axes (also the keys of a bundle's shape limits).
+NUM_PROMPTS = "num_prompts"
+NUM_POINTS = "num_points"
+NUM_CROPS = "num_crops"
+NUM_MASKS = "num_masks"
+
+ENCODER_INPUT = IMAGE
+ENCODER_OUTPUT = IMAGE_EMBEDDINGS
+DECODER_INPUTS = (IMAGE_EMBEDDINGS, POINT_COORDS, POINT_LABELS, MASK_INPUT, HAS_MASK_INPUT)
+DECODER_OUTPUTS = (LOW_RES_MASKS, IOU_PREDICTIONS)
 
 # Dynamic axes of the decoder: B prompt sets per call, N points per set.
 DECODER_DYNAMIC_AXES = {
-    "point_coords": {0: "num_prompts", 1: "num_points"},
-    "point_labels": {0: "num_prompts", 1: "num_points"},
-    "mask_input": {0: "num_prompts"},
-    "low_res_masks": {0: "num_prompts"},
-    "iou_predictions": {0: "num_prompts"},
+    POINT_COORDS: {0: NUM_PROMPTS, 1: NUM_POINTS},
+    POINT_LABELS: {0: NUM_PROMPTS, 1: NUM_POINTS},
+    MASK_INPUT: {0: NUM_PROMPTS},
+    LOW_RES_MASKS: {0: NUM_PROMPTS},
+    IOU_PREDICTIONS: {0: NUM_PROMPTS},
 }
 # ROI-framed models: the encoder takes a batch of crops, the decoder one embedding per prompt set.
-ENCODER_BATCH_AXES = {ENCODER_INPUT: {0: "num_crops"}, ENCODER_OUTPUT: {0: "num_crops"}}
-PAIRED_DECODER_DYNAMIC_AXES = {**DECODER_DYNAMIC_AXES, "image_embeddings": {0: "num_prompts"}}
+ENCODER_BATCH_AXES = {ENCODER_INPUT: {0: NUM_CROPS}, ENCODER_OUTPUT: {0: NUM_CROPS}}
+PAIRED_DECODER_DYNAMIC_AXES = {**DECODER_DYNAMIC_AXES, IMAGE_EMBEDDINGS: {0: NUM_PROMPTS}}
 
 
 def encoder_dynamic_axes(roi: bool) -> dict | None:
@@ -69,7 +90,7 @@ def low_res_size(image_size: int) -> int:
 
 def encoder_specs(image_size: int, embed_dim: int = 256, roi: bool = False) -> tuple[list[TensorSpec], list[TensorSpec]]:
     e = embedding_size(image_size)
-    batch = "num_crops" if roi else 1
+    batch = NUM_CROPS if roi else 1
     return (
         [TensorSpec(ENCODER_INPUT, "float32", (batch, 3, image_size, image_size))],
         [TensorSpec(ENCODER_OUTPUT, "float32", (batch, embed_dim, e, e))],
@@ -79,35 +100,48 @@ def encoder_specs(image_size: int, embed_dim: int = 256, roi: bool = False) -> t
 def decoder_specs(image_size: int, embed_dim: int = 256, roi: bool = False) -> tuple[list[TensorSpec], list[TensorSpec]]:
     e, m = embedding_size(image_size), low_res_size(image_size)
     inputs = [
-        TensorSpec("image_embeddings", "float32", ("num_prompts" if roi else 1, embed_dim, e, e)),
-        TensorSpec("point_coords", "float32", ("num_prompts", "num_points", 2)),
-        TensorSpec("point_labels", "float32", ("num_prompts", "num_points")),
-        TensorSpec("mask_input", "float32", ("num_prompts", 1, m, m)),
-        TensorSpec("has_mask_input", "float32", (1,)),
+        TensorSpec(IMAGE_EMBEDDINGS, "float32", (NUM_PROMPTS if roi else 1, embed_dim, e, e)),
+        TensorSpec(POINT_COORDS, "float32", (NUM_PROMPTS, NUM_POINTS, 2)),
+        TensorSpec(POINT_LABELS, "float32", (NUM_PROMPTS, NUM_POINTS)),
+        TensorSpec(MASK_INPUT, "float32", (NUM_PROMPTS, 1, m, m)),
+        TensorSpec(HAS_MASK_INPUT, "float32", (1,)),
     ]
     outputs = [
-        TensorSpec("low_res_masks", "float32", ("num_prompts", NUM_MASK_OUTPUTS, m, m)),
-        TensorSpec("iou_predictions", "float32", ("num_prompts", NUM_MASK_OUTPUTS)),
+        TensorSpec(LOW_RES_MASKS, "float32", (NUM_PROMPTS, NUM_MASK_OUTPUTS, m, m)),
+        TensorSpec(IOU_PREDICTIONS, "float32", (NUM_PROMPTS, NUM_MASK_OUTPUTS)),
     ]
     return inputs, outputs
 
 
-REFINER_INPUTS = ("image", "low_res_masks")
-REFINER_OUTPUT = "refined_masks"
-REFINER_DYNAMIC_AXES = {"image": {0: "num_masks"}, "low_res_masks": {0: "num_masks"}, REFINER_OUTPUT: {0: "num_masks"}}
+def decoder_feeds(embeddings, coords, labels, mask_input=None) -> dict:
+    """The decoder's feeds for B prompt sets: an absent mask prompt is zeros with has_mask_input 0.
+    Arrays pass as given; callers cast them to the graph's dtypes."""
+    m = low_res_size(embeddings.shape[-1] * PATCH_SIZE)
+    has_mask = mask_input is not None
+    return {
+        IMAGE_EMBEDDINGS: embeddings,
+        POINT_COORDS: coords,
+        POINT_LABELS: labels,
+        MASK_INPUT: mask_input if has_mask else np.zeros((coords.shape[0], 1, m, m), np.float32),
+        HAS_MASK_INPUT: np.array([1.0 if has_mask else 0.0], np.float32),
+    }
+
+
+REFINER_INPUTS = (IMAGE, LOW_RES_MASKS)
+REFINER_OUTPUT = REFINED_MASKS
+REFINER_DYNAMIC_AXES = {IMAGE: {0: NUM_MASKS}, LOW_RES_MASKS: {0: NUM_MASKS}, REFINER_OUTPUT: {0: NUM_MASKS}}
 
 
 def refiner_specs(image_size: int, grid: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
     m = low_res_size(image_size)
     return (
-        [TensorSpec("image", "float32", ("num_masks", 3, image_size, image_size)),
-         TensorSpec("low_res_masks", "float32", ("num_masks", 1, m, m))],
-        [TensorSpec(REFINER_OUTPUT, "float32", ("num_masks", 1, grid, grid))],
+        [TensorSpec(IMAGE, "float32", (NUM_MASKS, 3, image_size, image_size)),
+         TensorSpec(LOW_RES_MASKS, "float32", (NUM_MASKS, 1, m, m))],
+        [TensorSpec(REFINER_OUTPUT, "float32", (NUM_MASKS, 1, grid, grid))],
     )
 
 
 # Official segment-anything decoder ONNX interface (`--decoder-style official`), for tools that consume it.
-OFFICIAL_DECODER_INPUTS = (
-    "image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size",
-)
-OFFICIAL_DECODER_OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
+OFFICIAL_DECODER_INPUTS = (*DECODER_INPUTS, ORIG_IM_SIZE)
+OFFICIAL_DECODER_OUTPUTS = (MASKS, IOU_PREDICTIONS, LOW_RES_MASKS)
+OFFICIAL_DECODER_DYNAMIC_AXES = {POINT_COORDS: {1: NUM_POINTS}, POINT_LABELS: {1: NUM_POINTS}}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesam_runtime import schema
+
 
 class PromptError(ValueError):
     """A prompt that is malformed: names the entry and what was expected."""
@@ -90,8 +92,6 @@ def parse_prompt_list(items: list, source: str = "prompts", names: list[str] | N
 
 def read_prompt_file(path: str | Path) -> Prompts:
     """A JSON prompt file, read and checked by `edgesam_runtime.schema` (size, depth, finite numbers), then entry by entry."""
-    from edgesam_runtime import schema
-
     if not Path(path).is_file():
         raise PromptError(f"{path}: not a readable JSON prompt file (no such file)")
     items = schema.load_json(path, "prompts", PromptError)

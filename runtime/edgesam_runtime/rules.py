@@ -24,6 +24,7 @@ from pathlib import Path
 
 from edgesam_runtime.errors import InvalidInputError
 from edgesam_runtime.measure import Calibration, Measurement, is_finite_number
+from edgesam_runtime.yamlio import read_yaml_mapping
 
 OK, NG, REVIEW = "OK", "NG", "REVIEW"
 VERDICTS = (OK, REVIEW, NG)  # in rising severity
@@ -116,8 +117,6 @@ class Rules:
 
 def load_rules(path, calibration: Calibration | None = None) -> Rules:
     """Read and validate a rules file; `calibration` replaces the file's `mm_per_px` (a station's own)."""
-    from edgesam_runtime.yamlio import read_yaml_mapping
-
     path = Path(path)
     return parse_rules(read_yaml_mapping(path, RulesError), str(path), calibration)
 

@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesam_runtime import geometry, roi
+from edgesam_runtime import geometry, io_spec, roi
 from edgesam_runtime import crops, inputs
 from edgesam_runtime.backends.choice import FORMAT_BACKENDS, auto_choice, openvino_precision
 from edgesam_runtime.bundle import BundleInfo, fixed_prompt_axes, load_bundle, verify_io
 from edgesam_runtime.errors import BackendError, BundleError, InvalidInputError, RuntimeErrorBase
 from edgesam_runtime.limits import Limits, full_mask_bytes
 from edgesam_runtime.threads import ThreadChoice, choose_threads
+from edgesam_runtime.timing import ms_since
 from edgesam_runtime.prediction import Prediction, select_outputs
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
@@ -88,10 +89,6 @@ class Result(Prediction):
                       self.low_res_logits[rows, idx][:, None], dict(self.timings), self.offsets, self.frame_hw)
 
 
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1e3
-
-
 class Segmenter:
     def __init__(self, info: BundleInfo, backend, graph_io: dict, limits: Limits | None = None, refiner=None,
                  threads: ThreadChoice | None = None):
@@ -104,7 +101,7 @@ class Segmenter:
         self._limits = backend.shape_limits()
         self._dtypes = {name: np.dtype(dt) for part in graph_io.values() for name, (dt, _) in part[0].items()}
         # ROI crops per encoder call: bounded for memory and by an engine's batch profile
-        crops_limit = self._limits.get("num_crops", (1, ENCODER_CHUNK))[1]
+        crops_limit = self._limits.get(io_spec.NUM_CROPS, (1, ENCODER_CHUNK))[1]
         self._encoder_chunk = max(1, min(ENCODER_CHUNK, crops_limit))
 
     @classmethod
@@ -169,11 +166,11 @@ class Segmenter:
                     frame = frame.copy()
                 frame.setflags(write=False)
                 hw = frame.shape[:2]
-                return Embedding(None, hw, hw, self.image_size, {"preprocess_ms": _ms(start), "encoder_ms": 0.0}, frame)
+                return Embedding(None, hw, hw, self.image_size, {"preprocess_ms": ms_since(start), "encoder_ms": 0.0}, frame)
             x, original_hw, resized_hw = geometry.preprocess(image, self.image_size, self.info.pixel_mean, self.info.pixel_std)
         except geometry.GeometryError as exc:
             raise InvalidInputError(str(exc)) from None
-        pre_ms = _ms(start)
+        pre_ms = ms_since(start)
         start = time.perf_counter()
         features = self.run_encoder(x)
         features.setflags(write=False)  # shared by concurrent segment calls: keep it immutable
@@ -182,12 +179,12 @@ class Segmenter:
             kept = x
             kept.setflags(write=False)
         return Embedding(features, tuple(original_hw), tuple(resized_hw), self.image_size,
-                         {"preprocess_ms": pre_ms, "encoder_ms": _ms(start)}, image_input=kept)
+                         {"preprocess_ms": pre_ms, "encoder_ms": ms_since(start)}, image_input=kept)
 
     def run_encoder(self, x: np.ndarray) -> np.ndarray:
         """(n, 3, S, S) encoder inputs -> (n, C, e, e) float32; ROI crops go in chunks the graph allows."""
         chunk = self._encoder_chunk
-        parts = [self.backend.run_encoder(self._cast("image", x[i:i + chunk])) for i in range(0, len(x), chunk)]
+        parts = [self.backend.run_encoder(self._cast(io_spec.ENCODER_INPUT, x[i:i + chunk])) for i in range(0, len(x), chunk)]
         return np.asarray(np.concatenate(parts) if len(parts) > 1 else parts[0], dtype=np.float32)
 
     # -- decoder ----------------------------------------------------------------------------------
@@ -213,23 +210,23 @@ class Segmenter:
         prepared = self._prepare(embedding, pts, lab, box, mask_input)
         masks_per_set = 3 if multimask else 1
         self._check_mask_memory(prepared, hw, masks_per_set, crop)
-        timings = {"prompt_ms": _ms(start)}
+        timings = {"prompt_ms": ms_since(start)}
         features = embedding.features
         if prepared.images is not None:
             start = time.perf_counter()
             features = self.run_encoder(prepared.images)
-            timings["encoder_ms"] = _ms(start)
+            timings["encoder_ms"] = ms_since(start)
         start = time.perf_counter()
         low_res, iou = self.decode(embedding, prepared.coords, prepared.labels, prepared.mask_input, features)
-        timings["decoder_ms"] = _ms(start)
+        timings["decoder_ms"] = ms_since(start)
         start = time.perf_counter()
         low_res, iou = select_outputs(low_res, iou, multimask)
         logits = low_res
         if self.refiner is not None:
-            timings["decoder_ms"] += _ms(start)  # selection time, negligible, stays with the decoder
+            timings["decoder_ms"] += ms_since(start)  # selection time, negligible, stays with the decoder
             start = time.perf_counter()
             logits = self.refine(embedding.image_input if prepared.images is None else prepared.images, low_res)
-            timings["refiner_ms"] = _ms(start)
+            timings["refiner_ms"] = ms_since(start)
             start = time.perf_counter()
         offsets = None
         if crop and prepared.windows is not None:
@@ -240,7 +237,7 @@ class Segmenter:
             masks = roi.paste_masks(logits, prepared.windows, hw, self.image_size)
         else:
             masks = geometry.upscale_masks(logits, hw, self.image_size)
-        timings["postprocess_ms"] = _ms(start)
+        timings["postprocess_ms"] = ms_since(start)
         return Result(masks=masks, scores=iou, low_res_logits=low_res, timings=timings, offsets=offsets,
                       frame_hw=tuple(hw))
 
@@ -265,7 +262,8 @@ class Segmenter:
         else:
             images = np.broadcast_to(images, (b * k,) + images.shape[1:])
         flat = np.ascontiguousarray(low_res.reshape(b * k, 1, *low_res.shape[-2:]), dtype=np.float32)
-        out = self.refiner.run({"image": np.ascontiguousarray(images, dtype=np.float32), "low_res_masks": flat})[0]
+        image_name, masks_name = io_spec.REFINER_INPUTS
+        out = self.refiner.run({image_name: np.ascontiguousarray(images, dtype=np.float32), masks_name: flat})[0]
         return np.asarray(out, dtype=np.float32).reshape(b, k, *out.shape[-2:])
 
     def _prepare(self, embedding: Embedding, pts, lab, box, mask_input) -> roi.ModelInputs:
@@ -297,15 +295,7 @@ class Segmenter:
         """
         batch, count = coords.shape[:2]
         self._check_prompt_shape(batch, count)
-        m = self.info.low_res_size
-        has_mask = mask_input is not None
-        feeds = {
-            "image_embeddings": embedding.features if features is None else features,
-            "point_coords": coords,
-            "point_labels": labels,
-            "mask_input": mask_input if has_mask else np.zeros((batch, 1, m, m), np.float32),
-            "has_mask_input": np.array([1.0 if has_mask else 0.0], np.float32),
-        }
+        feeds = io_spec.decoder_feeds(embedding.features if features is None else features, coords, labels, mask_input)
         low_res, iou = self.backend.run_decoder({k: self._cast(k, v) for k, v in feeds.items()})
         return np.asarray(low_res, dtype=np.float32), np.asarray(iou, dtype=np.float32)
 
@@ -332,7 +322,7 @@ class Segmenter:
                 f"this bundle expects {want} at {self.image_size} (an embedding from another bundle?)")
 
     def _check_prompt_shape(self, batch: int, count: int) -> None:
-        for axis, size in (("num_prompts", batch), ("num_points", count)):
+        for axis, size in ((io_spec.NUM_PROMPTS, batch), (io_spec.NUM_POINTS, count)):
             fixed = self._fixed.get(axis)
             if fixed is not None and size != fixed:
                 raise InvalidInputError(f"prompts: this bundle's decoder is static with {axis}={fixed}; got {size} "

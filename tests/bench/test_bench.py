@@ -109,19 +109,3 @@ def test_backends_choose_the_rows(bench_setup):
     assert rows("all") == [("fp32", "onnxruntime", True), ("fp32@openvino", "openvino", False)]
     assert rows("auto") == [("fp32", "onnxruntime", True)]
     assert rows("openvino") == [("fp32@openvino", "openvino", False)]
-
-
-def test_warm_up_runs_until_the_timings_settle():
-    """A configuration whose first calls are slow is warmed until three calls agree within 10 %."""
-    from edgesam.bench import format_run
-
-    ticks = iter([0.0, 0.0, 9.0, 9.0, 14.0, 14.0, 17.0, 17.0, 18.0, 18.0, 19.0, 19.0, 20.0, 20.0, 99.0])
-    calls = []
-    record = format_run.warm_until_settled(lambda: calls.append(1), max_s=1e9, clock=lambda: next(ticks))
-    # call times 9 s, 5 s, 3 s, 1 s, 1 s, 1 s: settled after the sixth
-    assert record["calls"] == len(calls) == 6 and record["settled"] and record["ms"][-3:] == [1000.0] * 3
-    ticks = iter([0.0] + [float(t) for t in range(1, 40)])
-    capped = format_run.warm_until_settled(lambda: None, max_s=1e9, max_calls=4, clock=lambda: next(ticks) ** 2)
-    assert capped["calls"] == 4 and not capped["settled"]  # ever slower calls: the cap ends it, unsettled
-    assert not format_run.settled([1000.0, 1000.0, 1300.0]) and format_run.settled([1000.0, 1050.0, 980.0])
-    assert format_run.spread([1.0, 1.0, 1.0]) == 0.0 and format_run.spread([]) is None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesam_runtime import io_spec
 from edgesam_runtime.errors import BackendError, BundleError
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -110,11 +111,12 @@ class OrtBackend:
         return {}
 
     def run_encoder(self, image: np.ndarray) -> np.ndarray:
-        return self.encoder.run({"image": image})[0]
+        return self.encoder.run({io_spec.ENCODER_INPUT: image})[0]
 
     def run_decoder(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         out = dict(zip(self.decoder.output_names, self.decoder.run(feeds)))
-        return out["low_res_masks"], out["iou_predictions"]
+        masks, scores = io_spec.DECODER_OUTPUTS
+        return out[masks], out[scores]
 
     @property
     def providers(self) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesam_runtime import io_spec
 from edgesam_runtime.errors import BackendError, BundleError
 
 
@@ -125,18 +126,19 @@ class TrtBackend:
 
     def shape_limits(self) -> dict:
         """Engine profile bounds on prompt sets (B) and points per set (N): {axis: (min, max)}."""
-        lo, hi = self.decoder.profile("point_coords")
-        limits = {"num_prompts": (lo[0], hi[0]), "num_points": (lo[1], hi[1])}
-        enc_lo, enc_hi = self.encoder.profile("image")
-        limits["num_crops"] = (enc_lo[0], enc_hi[0])  # ROI bundles: crops per encoder call
+        lo, hi = self.decoder.profile(io_spec.POINT_COORDS)
+        limits = {io_spec.NUM_PROMPTS: (lo[0], hi[0]), io_spec.NUM_POINTS: (lo[1], hi[1])}
+        enc_lo, enc_hi = self.encoder.profile(io_spec.ENCODER_INPUT)
+        limits[io_spec.NUM_CROPS] = (enc_lo[0], enc_hi[0])  # ROI bundles: crops per encoder call
         return limits
 
     def run_encoder(self, image: np.ndarray) -> np.ndarray:
-        return self.encoder.run({"image": image})["image_embeddings"]
+        return self.encoder.run({io_spec.ENCODER_INPUT: image})[io_spec.ENCODER_OUTPUT]
 
     def run_decoder(self, feeds: dict[str, np.ndarray]):
         out = self.decoder.run(feeds)
-        return out["low_res_masks"], out["iou_predictions"]
+        masks, scores = io_spec.DECODER_OUTPUTS
+        return out[masks], out[scores]
 
     @property
     def providers(self) -> list[str]:
