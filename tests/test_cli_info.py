@@ -1,4 +1,5 @@
 """`edgesam info` and the verb list."""
+import pytest
 import json
 
 from click.testing import CliRunner
@@ -6,6 +7,7 @@ from click.testing import CliRunner
 from edgesam.cli.main import COMMANDS, main
 
 
+@pytest.mark.slow
 def test_info_reports_variants_and_versions():
     result = CliRunner().invoke(main, ["info", "--json"])
     assert result.exit_code == 0, result.output

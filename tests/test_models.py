@@ -21,6 +21,7 @@ def vit_b_state(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_official_state_dict_loads_strictly(vit_b_state):
     model, arch = load_model(checkpoint=vit_b_state)
     assert arch.variant == "vit_b" and arch.image_size == 1024
@@ -30,6 +31,7 @@ def test_official_state_dict_loads_strictly(vit_b_state):
     assert all(torch.equal(got[k], ref[k]) for k in ("image_encoder.pos_embed", "mask_decoder.iou_prediction_head.layers.2.bias"))
 
 
+@pytest.mark.slow
 def test_renamed_key_is_refused_with_names(vit_b_state, tmp_path):
     state = torch.load(vit_b_state, weights_only=True)
     state["image_encoder.blocks.0.attn.qkv.weights"] = state.pop("image_encoder.blocks.0.attn.qkv.weight")
@@ -43,6 +45,7 @@ def test_renamed_key_is_refused_with_names(vit_b_state, tmp_path):
     assert str(bad) in msg
 
 
+@pytest.mark.slow
 def test_shape_mismatch_and_wrong_variant_are_named(tmp_path):
     arch = arch_for("vit_t", 64)
     path = save_checkpoint(build_sam(arch), tmp_path / "t.pth", arch)
@@ -55,6 +58,7 @@ def test_shape_mismatch_and_wrong_variant_are_named(tmp_path):
         create_model("vit_b", path)
 
 
+@pytest.mark.slow
 def test_small_variant_records_its_architecture(tmp_path):
     arch = arch_for("vit_t", 128).replace(extra={"init": "random"})
     model = build_sam(arch)
@@ -65,6 +69,7 @@ def test_small_variant_records_its_architecture(tmp_path):
         assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
 
 
+@pytest.mark.slow
 def test_official_shape_is_saved_plain_and_stock_loadable(vit_b_state, tmp_path):
     model = create_model(checkpoint=vit_b_state)
     out = save_checkpoint(model, tmp_path / "plain.pth", VARIANTS["vit_b"])
@@ -72,6 +77,7 @@ def test_official_shape_is_saved_plain_and_stock_loadable(vit_b_state, tmp_path)
     sam_model_registry["vit_b"](checkpoint=str(out))  # strict load inside segment-anything
 
 
+@pytest.mark.slow
 def test_image_size_option_resizes_position_tables(vit_b_state):
     model = create_model(checkpoint=vit_b_state, image_size=512)
     enc = model.image_encoder
@@ -138,6 +144,7 @@ def test_arch_validation_messages():
         arch_for("vit_t").replace(block_heads=(1, 2))
 
 
+@pytest.mark.slow
 def test_a_checkpoint_write_that_fails_midway_names_the_file_and_leaves_nothing(tmp_path):
     """A full disk, simulated by a file-size limit: torch's writer fails with a RuntimeError."""
     import subprocess

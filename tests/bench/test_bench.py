@@ -19,6 +19,7 @@ def base_args(setup, out):
             "--torch-fast", "off", "--threads", 1, "--out", out]
 
 
+@pytest.mark.slow
 def test_bench_with_reachable_floor_exits_0_and_writes_report(bench_setup, tmp_path):
     result = invoke(["bench"] + base_args(bench_setup, tmp_path) + ["--min-iou", 0.9, "--max-latency-ms", 60000])
     assert result.exit_code == 0, result.output

@@ -34,6 +34,7 @@ def silent(tmp_path_factory):
     return {"checkpoint": checkpoint, "bundle": root / "bundle", "manifest": manifest, "root": root}
 
 
+@pytest.mark.slow
 def test_check_fails_on_a_model_that_outputs_nothing(silent, bench_setup, tmp_path):
     args = [silent["bundle"], "--data", bench_setup["data"], "--reference", silent["checkpoint"], "--max-images", 3,
             "--torch-fast", "off", "--threads", 1, "--out", tmp_path, "--min-iou", 0.97, "--backends", "auto"]

@@ -25,6 +25,7 @@ def cli_run(tiny, synth_dir, tmp_path_factory):
     return result, tmp
 
 
+@pytest.mark.slow
 def test_cli_writes_a_reloadable_pruned_checkpoint(cli_run, tiny):
     result, tmp = cli_run
     assert result.exit_code == 0, result.output

@@ -100,6 +100,7 @@ def _cases():
 CASES = list(_cases())
 
 
+@pytest.mark.slow
 def test_the_corpus_is_large_enough_and_matches_its_catalog(corpus):
     assert sum(len(names) for names in CATALOG.values()) >= 80  # distinct bad inputs
     assert len(CASES) >= 40

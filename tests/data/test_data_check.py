@@ -88,6 +88,7 @@ def test_cli_synth_and_help(tmp_path):
         assert "Example" in help_text and "edgesam data" in help_text
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_magnetic_tile_integration(magnetic_tile, tmp_path):
     ds = load_dataset(magnetic_tile)

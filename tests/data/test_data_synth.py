@@ -73,6 +73,7 @@ def test_free_images_have_texture_but_no_defects(synth_root):
     assert 2.0 < np.abs(np.diff(image, axis=1)).mean() < 15.0  # grain and lines, not flat, not noise
 
 
+@pytest.mark.slow
 def test_speed_32_images_at_256():
     import tempfile
 

@@ -20,6 +20,8 @@ from edgesam_runtime.roi import WHOLE_IMAGE
 from tests.distill.conftest import IMAGE_SIZE, make_teacher
 from tests.killing import child_env
 
+pytestmark = pytest.mark.slow  # long integration tests: CI runs them (`pytest -m slow`)
+
 REPO = Path(__file__).resolve().parents[2]
 
 

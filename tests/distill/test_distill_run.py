@@ -12,6 +12,8 @@ import torch
 from tests.distill.conftest import IMAGE_SIZE, tiny_config
 from tests.tolerances import RUNTIME_LOGITS_ATOL
 
+pytestmark = pytest.mark.slow  # long integration tests: CI runs them (`pytest -m slow`)
+
 
 @pytest.fixture(scope="module")
 def run(teacher_path, line_dir, tmp_path_factory):

@@ -94,6 +94,7 @@ def test_agreement_scores_through_edgesam_eval_and_matches_its_task_miou(teacher
         assert figures["iou_vs_teacher"]["mean"] == 1.0 and figures["teacher_empty"] == figures["both_empty"]
 
 
+@pytest.mark.slow
 def test_agreement_counts_a_student_that_outputs_nothing(teacher_path, line_dir):
     """A student whose masks are all empty scores IoU 0 wherever the teacher answered, and is named."""
     import copy
@@ -137,6 +138,7 @@ def test_cli_prints_its_config_and_names_missing_inputs():
     assert missing.exit_code == 2 and "teacher" in missing.output
 
 
+@pytest.mark.slow
 def test_compare_distils_each_student_from_one_teacher_cache(teacher_path, line_dir, tmp_path):
     import json
 

@@ -22,6 +22,7 @@ def tiny_spec(out, data, **changes) -> PipelineSpec:
     return PipelineSpec(**base)
 
 
+@pytest.mark.slow
 def test_distill_runs_between_merge_and_export_and_hands_export_the_student(tmp_path, teacher_path, line_dir):
     spec = tiny_spec(tmp_path / "pipe", line_dir)
     assert [s.name for s in build_stages(spec)] == ["data", "finetune", "merge", "distill", "export", "bench", "report"]

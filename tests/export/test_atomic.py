@@ -33,6 +33,7 @@ def test_interrupted_export_leaves_nothing(tiny_model, tmp_path, monkeypatch):
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_tampered_graph_fails_parity_and_keeps_the_old_bundle(tiny_model, fp32_bundle, tmp_path, monkeypatch):
     model, arch = tiny_model
     src, _ = fp32_bundle

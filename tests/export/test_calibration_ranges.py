@@ -1,6 +1,7 @@
 """Streaming MinMax calibration: the same ranges as onnxruntime's calibrator, from reductions only."""
 from __future__ import annotations
 
+import pytest
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from edgesam.export.quantize import pre_process
 OP_TYPES = ("MatMul", "Conv", "Gemm")
 
 
+@pytest.mark.slow
 def test_streamed_ranges_equal_onnxruntime_minmax(fp32_bundle, calib_dir, tmp_path):
     from onnxruntime.quantization.calibrate import create_calibrator
 

@@ -39,6 +39,7 @@ def test_graphs_are_opset_17_with_the_shared_names(fp32_bundle):
     assert dims["image_embeddings"] == [1, 256, 4, 4]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch,points,with_mask", [(1, 2, False), (5, 7, True)])
 def test_onnxruntime_matches_pytorch_for_any_prompt_batch(fp32_bundle, tiny_model, batch, points, with_mask):
     out, _ = fp32_bundle
@@ -60,6 +61,7 @@ def test_onnxruntime_matches_pytorch_for_any_prompt_batch(fp32_bundle, tiny_mode
     np.testing.assert_allclose(iou, ref_iou.numpy(), atol=EXPORT_FP32_LOGITS_ATOL)
 
 
+@pytest.mark.slow
 def test_exporter_is_pinned_to_torchscript(monkeypatch, tiny_model, tmp_path):
     """dynamo=False is what exports opset 17 cleanly; a silent switch back to dynamo would change the graphs."""
     from edgesam.export import onnx_export
@@ -76,6 +78,7 @@ def test_exporter_is_pinned_to_torchscript(monkeypatch, tiny_model, tmp_path):
     assert seen["dynamo"] is False and seen["opset_version"] == 17
 
 
+@pytest.mark.slow
 def test_large_graphs_keep_weights_in_one_external_file(tiny_model, tmp_path):
     """vit_h's encoder is beyond protobuf's 2 GB: weights go to <graph>.data (forced here by a 0-byte threshold)."""
     from edgesam.export import onnx_export

@@ -10,6 +10,7 @@ from edgesam.utils.config import ConfigError
 from tests.tolerances import EXPORT_INT8_MASK_IOU_MIN
 
 
+@pytest.mark.slow
 def test_dynamic_int8_without_calibration_images(tiny_model, tmp_path, monkeypatch):
     monkeypatch.setattr("edgesam.export.config.default_calibration_dir", lambda: tmp_path / "nowhere")
     model, arch = tiny_model

@@ -13,6 +13,8 @@ from edgesam.utils.config import ConfigError
 from edgesam_runtime.manifest import MANIFEST_NAME, verify_graphs
 from tests.tolerances import EXPORT_INT8_MASK_IOU_MIN, RUNTIME_LOGITS_ATOL
 
+pytestmark = pytest.mark.slow  # long integration tests: CI runs them (`pytest -m slow`)
+
 OV_SETS = ("ov_fp32", "ov_bf16", "ov_int8")
 
 

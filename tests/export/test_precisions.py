@@ -23,6 +23,7 @@ def _run(bundle, graph_set, manifest):
     return checks.measure(enc, dec, ref)
 
 
+@pytest.mark.slow
 def test_every_set_is_listed_verified_and_runs(full_bundle, tiny_model):
     out, manifest = full_bundle
     assert set(manifest["graphs"]) == {"fp32", "fp16", "int8"}
@@ -88,6 +89,7 @@ def test_int8_encoder_has_the_expected_qdq_nodes_and_exclusions(full_bundle):
     assert q["calibration"]["count"] == 8 and len(q["calibration"]["sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_calibration_cache_is_reused(full_bundle, export_config, tmp_path):
     out, manifest = full_bundle
     images = resolve_calibration_images(export_config.calib_data, export_config.calib_max_images)
@@ -121,6 +123,7 @@ def test_default_calibration_set_is_found():
     assert sum(p.stat().st_size for p in images) < 1 << 20
 
 
+@pytest.mark.slow
 def test_official_decoder_matches_ours(full_bundle):
     out, manifest = full_bundle
     assert manifest["official_decoder"]["file"] == "decoder.official.onnx"

@@ -11,6 +11,8 @@ from edgesam.cli.main import main
 from edgesam.eval.scoring import PromptRecord
 from edgesam.inspection.gate import GateConfig, _Side, compare
 
+pytestmark = pytest.mark.slow  # long integration tests: CI runs them (`pytest -m slow`)
+
 
 def _check(bundles, new, out, *extra):
     args = ["check", str(new), "--baseline", str(bundles["baseline"]), "--data", str(bundles["data"]),

@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from edgesam.cli.main import main
 
+pytestmark = pytest.mark.slow  # long integration tests: CI runs them (`pytest -m slow`)
+
 RECIPE = "part_size: [100, 100]\nregions:\n  - {name: centre, class: stain, box: [25, 25, 75, 75]}\n"
 
 

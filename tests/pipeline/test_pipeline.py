@@ -7,6 +7,8 @@ from click.testing import CliRunner
 from edgesam.cli.main import main
 from edgesam.pipeline import PipelineSpec, StageFailed, SynthSpec, run_pipeline
 
+pytestmark = pytest.mark.slow  # long integration tests: CI runs them (`pytest -m slow`)
+
 STAGES = ["data", "finetune", "merge", "prune", "export", "bench", "report"]
 
 

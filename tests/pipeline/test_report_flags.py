@@ -1,4 +1,5 @@
 """The pipeline report says it when masks are empty: in report.md, in the stage headlines, on report.png."""
+import pytest
 import numpy as np
 
 from edgesam.pipeline import PipelineSpec
@@ -10,6 +11,7 @@ def _bench_row(fmt, empty):
             "iou_vs_reference": {"mean": None, "p5": None}, "task_iou": {"mean": 0.0}}
 
 
+@pytest.mark.slow
 def test_empty_masks_are_named_in_the_report(tmp_path):
     bench = {"formats": [_bench_row("pytorch", 3), _bench_row("fp32", 3)], "images": 1, "prompts": 3,
              "floors": {"min_iou": None, "max_latency_ms": None, "max_encoder_ms": None, "passed": True},

@@ -30,6 +30,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_runtime_never_imports_torch(bundle_dir, backend):
     out = subprocess.run([sys.executable, "-c", SCRIPT, str(bundle_dir), backend], capture_output=True, text=True,

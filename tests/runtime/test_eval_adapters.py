@@ -12,6 +12,7 @@ def data(tmp_path_factory):
     return synthesize_dataset(tmp_path_factory.mktemp("adapters"), count=4, seed=1, size=90)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["box", "point"])
 def test_runtime_and_reference_score_the_same_plan_alike(segmenter, tiny_model, data, kind):
     plan = build_plan(load_dataset(data), kind, seed=0, box_jitter=0.1)
@@ -28,6 +29,7 @@ def test_runtime_and_reference_score_the_same_plan_alike(segmenter, tiny_model, 
 from tests.runtime.test_roi_bundle import roi_bundle, roi_checkpoint  # noqa: E402,F401  (fixtures)
 
 
+@pytest.mark.slow
 def test_a_roi_framed_model_is_scored_through_its_own_calls(roi_bundle, roi_checkpoint, data):
     """The scorer never touches encoders: a model that crops around each box is scored unchanged."""
     from edgesam.models import create_model

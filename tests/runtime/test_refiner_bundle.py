@@ -8,6 +8,8 @@ import pytest
 from edgesam_runtime import roi
 from tests.tolerances import RUNTIME_LOGITS_ATOL
 
+pytestmark = pytest.mark.slow  # long integration tests: CI runs them (`pytest -m slow`)
+
 FRAMING = roi.InputFraming(mode="roi", roi_margin=1.5, dense_box=True)
 BOXES = np.array([[10, 10, 40, 50], [60, 20, 135, 85], [100, 70, 139, 89]], np.float32)
 

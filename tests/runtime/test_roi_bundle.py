@@ -10,6 +10,8 @@ import pytest
 from edgesam_runtime import roi
 from tests.tolerances import RUNTIME_LOGITS_ATOL
 
+pytestmark = pytest.mark.slow  # long integration tests: CI runs them (`pytest -m slow`)
+
 FRAMING = roi.InputFraming(mode="roi", roi_margin=2.0, dense_box=True)
 BOXES = np.array([[10, 10, 40, 50], [60, 20, 135, 85], [0, 0, 6, 6], [100, 70, 139, 89]], np.float32)
 HAS_OPENVINO = importlib.util.find_spec("openvino") is not None

@@ -98,6 +98,7 @@ def _megabytes(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) / 1e6
 
 
+@pytest.mark.slow
 def test_the_runtime_installs_without_the_toolchain_and_stays_small(probe, record_property):
     assert "edgesam-runtime" in probe["distributions"] and "onnxruntime" in probe["distributions"]
     assert not set(TOOLCHAIN_ONLY) & set(probe["distributions"]), probe["distributions"]
@@ -111,6 +112,7 @@ def test_the_runtime_installs_without_the_toolchain_and_stays_small(probe, recor
     assert 0 < size_mb <= MAX_SITE_PACKAGES_MB
 
 
+@pytest.mark.slow
 def test_the_runtime_alone_segments_like_the_toolchains_environment(probe, bundle_dir, make_image):
     """The same bundle, image and boxes: the venv's masks match this environment's runtime."""
     from edgesam_runtime import Segmenter

@@ -27,6 +27,7 @@ def _events(run_dir):
     return [json.loads(x) for x in (run_dir / "status.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_epoch_zero_is_the_start_scored_before_any_step(tiny_data, tmp_path):
     from edgesam.eval import build_plan, evaluate, model_adapter, train_val
     from edgesam.models import create_model
@@ -43,6 +44,7 @@ def test_epoch_zero_is_the_start_scored_before_any_step(tiny_data, tmp_path):
     assert result.start_miou == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_run_that_never_beats_its_start_keeps_it_and_says_so(tiny_data, tmp_path, monkeypatch):
     """Validation scores that only fall: best, the adapter and the merged checkpoint are the start's."""
     import edgesam.train.run as run_module
@@ -70,6 +72,7 @@ def test_a_run_that_never_beats_its_start_keeps_it_and_says_so(tiny_data, tmp_pa
     assert base.keys() == merged.keys() and all(torch.equal(base[k], merged[k]) for k in base)
 
 
+@pytest.mark.slow
 def test_a_run_that_beats_its_start_reports_the_gain(tiny_data, tmp_path, monkeypatch):
     import edgesam.train.run as run_module
 
@@ -95,6 +98,7 @@ def test_replay_fills_its_share_of_every_batch_and_the_new_data_comes_once():
     assert epoch_order(n, 1, 1, replay=replay, batch_size=batch, replay_share=0.5) != order  # reshuffled per epoch
 
 
+@pytest.mark.slow
 def test_finetune_with_replay_trains_on_both_and_scores_old_classes_beside_new(tmp_path):
     new = synthesize_dataset(tmp_path / "new", count=10, seed=1, size=64, classes=("crack", "stain"))
     old = synthesize_dataset(tmp_path / "old", count=10, seed=2, size=64, classes=("pit", "scratch"))

@@ -35,6 +35,7 @@ def _sam_outputs(model):
     return torch.cat([out["low_res_logits"].flatten(), out["iou_predictions"].flatten()])
 
 
+@pytest.mark.slow
 def test_peft_loads_a_lora_run_onto_its_base(tiny_data, tmp_path):
     from peft import PeftModel
 
@@ -76,6 +77,7 @@ def test_peft_loads_a_lora_run_onto_its_base(tiny_data, tmp_path):
     assert (_sam_outputs(merged) - peft_out).abs().max() < MERGE_LOGITS_ATOL
 
 
+@pytest.mark.slow
 def test_written_files_are_what_peft_save_pretrained_writes(tmp_path):
     import peft.utils
 
@@ -101,6 +103,7 @@ def test_written_files_are_what_peft_save_pretrained_writes(tmp_path):
     ("decoder", "train", ("mask_decoder.output_hypernetworks_mlps",), [META, EXTRA_WEIGHTS]),  # no LoRA: no peft
     ("partial", "lora", (".lora_B.", "image_encoder.blocks.5."), [PEFT_CONFIG, PEFT_WEIGHTS, META, EXTRA_WEIGHTS]),
 ])
+@pytest.mark.slow
 def test_runs_beyond_lora_carry_their_tensors_and_merge(tmp_path, strategy, decoder_mode, perturb, files):
     torch.manual_seed(0)
     arch = arch_for("vit_t", 64)
@@ -126,6 +129,7 @@ def test_runs_beyond_lora_carry_their_tensors_and_merge(tmp_path, strategy, deco
     assert (merged_logits - base_logits).abs().max() > 100 * MERGE_LOGITS_ATOL
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Found missing adapter keys")  # peft only warns; the test is that we refuse
 def test_a_peft_tensor_that_does_not_load_is_refused(tmp_path):
     torch.manual_seed(0)

@@ -62,6 +62,7 @@ def test_cli_merge_reports_missing_adapter(tmp_path):
     assert r.exit_code != 0 and "edgesam_adapter.json" in r.output
 
 
+@pytest.mark.slow
 def test_cli_eval_side_by_side(tiny_data, tmp_path):
     import json
 

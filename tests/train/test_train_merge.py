@@ -62,6 +62,7 @@ def test_merge_refuses_zero_adapter_and_wrong_base(tmp_path):
     assert not (tmp_path / "m.pth").exists()
 
 
+@pytest.mark.slow
 def test_merged_vit_b_loads_into_segment_anything_strictly(tmp_path):
     torch.manual_seed(0)
     sam = sam_model_registry["vit_b"]()

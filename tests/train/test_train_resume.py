@@ -40,6 +40,7 @@ def assert_same_run(a, b):
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+@pytest.mark.slow
 def test_interrupted_inside_an_epoch_resumes_to_the_same_run(tiny_data, tmp_path, monkeypatch):
     # 4 training images, 3 per accumulated step: steps 1-2 in epoch 1 and 3-4 in epoch 2, the 2nd of each
     # partial. Dying inside step 4 resumes from step 3's checkpoint, in the middle of epoch 2.

@@ -15,6 +15,7 @@ def _rows(run_dir):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_resume_matches_uninterrupted_run(tiny_data, tmp_path):
     kw = dict(strategy="lora", lora_dropout=0.1, epochs=2, batch_size=2, box_prob=0.5)  # dropout: torch RNG matters
     full = finetune(tiny_config(tiny_data, tmp_path / "full", **kw), progress=False)

@@ -26,6 +26,7 @@ def test_roi_needs_box_prompts():
         FinetuneConfig(model="vit_t", init="random", box_prob=0.5)
 
 
+@pytest.mark.slow
 def test_short_scratch_run_learns_and_segments(tiny_data, tmp_path):
     from edgesam.data import load_dataset, sample_box
     from edgesam.eval import train_val
