@@ -48,7 +48,7 @@ FLAGS = [
     ("--lr-decoder", "lr_decoder", float, "learning rate of the decoder"),
     ("--lr-refiner", "lr_refiner", float, "learning rate of the mask refiner"),
     ("--grad-accum", "grad_accum", int, "gradient accumulation steps"),
-    ("--amp", "amp", click.Choice(["auto", "bf16", "fp16", "off"]), "autocast (auto: bf16 on CUDA)"),
+    ("--amp", "amp", click.Choice(["auto", "bf16", "fp16", "off"]), "autocast (auto: bf16 on CUDA and on CPUs with bf16 math)"),
     ("--grad-checkpointing/--no-grad-checkpointing", "grad_checkpointing", None, "recompute encoder blocks"),
     ("--efficient-attention/--official-attention", "efficient_attention", None, "SDPA attention for training"),
     ("--val-every", "val_every", int, "validate every N epochs (and after the last)"),

@@ -104,7 +104,7 @@ class FinetuneConfig(Config):
     warmup_steps: int | None = None
     grad_clip: float = 1.0  # 0 disables
     grad_accum: int = 1
-    amp: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    amp: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with bf16 math (AVX512_BF16, AMX), else fp32
     grad_checkpointing: bool = False
     efficient_attention: bool = True
     patience: int = 0  # early stopping after N validations without val mIoU gain; 0 disables

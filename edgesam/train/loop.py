@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from edgesam.models.decode import decode_all
+from edgesam_runtime.envinfo import cpu_features, has_bf16_math
 from edgesam_runtime.roi import mask_grid
 from edgesam.train.batches import PromptConfig, collate, prepare_sample
 from edgesam.train.optim import adamw
@@ -148,13 +149,24 @@ def lr_lambda(warmup: int, total: int):
 
 
 def autocast_context(cfg, device: torch.device):
-    """bf16 autocast on CUDA by default (`amp: auto`), fp32 elsewhere."""
-    mode = cfg.amp
-    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+    """bf16 autocast by default (`amp: auto`) on CUDA and on CPUs with bf16 math, fp32 elsewhere."""
+    mode = resolved_amp(cfg.amp, device)
+    if mode == "off":
         return contextlib.nullcontext(), None
     dtype = torch.float16 if mode == "fp16" else torch.bfloat16
     scaler = torch.amp.GradScaler(device.type) if mode == "fp16" else None
     return torch.autocast(device.type, dtype=dtype), scaler
+
+
+def resolved_amp(amp: str, device: torch.device) -> str:
+    """`auto` -> bf16 on CUDA and on a CPU with bf16 math (AVX512_BF16, AMX), else off. On such a CPU bf16
+    trained the scratch recipe 1.12x faster to the same val mIoU (0.808 vs 0.809; benchmarks/finetune/
+    cpu_amp.md); without bf16 math it would be emulated, slower than fp32."""
+    if amp != "auto":
+        return amp
+    if device.type == "cuda":
+        return "bf16"
+    return "bf16" if device.type == "cpu" and has_bf16_math(cpu_features()) else "off"
 
 
 def memory_now(device: torch.device) -> float:

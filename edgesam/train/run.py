@@ -189,7 +189,9 @@ def estimate_memory_gib(sam, strategy, cfg, image_size: int, device: torch.devic
     was at most 1.31x the estimate (benchmarks/memory).
     """
     enc = sam.image_encoder
-    bytes_act = 2 if (cfg.amp in ("bf16", "fp16") or (cfg.amp == "auto" and device.type == "cuda")) else 4
+    from edgesam.train.loop import resolved_amp
+
+    bytes_act = 2 if resolved_amp(cfg.amp, device) in ("bf16", "fp16") else 4
     total = sum(p.numel() for p in sam.parameters())
     trainable = strategy.trainable_params
     grid = image_size // 16
@@ -409,7 +411,7 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
     from edgesam.eval.split import train_val
     from edgesam.models.attention import use_efficient_attention
     from edgesam.train.cache import EmbeddingCache
-    from edgesam.train.loop import LossModule, Trainer, reset_peak_memory
+    from edgesam.train.loop import LossModule, Trainer, reset_peak_memory, resolved_amp
     from edgesam.train.record import RunRecorder
     from edgesam.train.strategies import apply_strategy
 
@@ -469,12 +471,15 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
         total = sum(p.numel() for n, p in sam.named_parameters() if ".lora_" not in n)
         replayed = (f" + {len(data.replay)} replayed from {cfg.replay_source[0]} ({cfg.replay_source[1]:.0%} of each "
                     f"batch)" if data.replay is not None else "")
+        trainer_amp = resolved_amp(cfg.amp, device)
         msg = (f"{cfg.strategy} ({cfg.init} init, recipe {cfg.recipe}: {cfg.framing.describe()}, loss {cfg.loss}) "
                f"on {arch.variant}@{image_size}: {strategy.trainable_params:,} "
                f"trainable params ({strategy.trainable_params / total:.1%} of the model's {total:,}); train "
                f"{len(data.train)}{replayed} / val {len(data.val)} images; memory estimate "
-               f"{est['total']:.2f} GiB peak {'resident' if device.type == 'cpu' else 'on the GPU'} ({parts})")
+               f"{est['total']:.2f} GiB peak {'resident' if device.type == 'cpu' else 'on the GPU'} ({parts}); "
+               f"autocast {trainer_amp} (amp {cfg.amp})")
         recorder.status("setup", msg, {"memory_estimate_gib": est, "device": str(device), "world": world,
+                                       "autocast": trainer_amp,
                                        "resumed_from_epoch": trainer.epoch if resume_state else None,
                                        "resumed_from_step": trainer.step if resume_state else None})
         recorder.status("preflight", preflight_message(preflight), preflight)

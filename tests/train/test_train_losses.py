@@ -44,3 +44,15 @@ def test_best_of_m_picks_lowest_and_trains_its_iou():
 def test_shape_errors_are_clear():
     with pytest.raises(ValueError, match="target"):
         segmentation_loss(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), torch.zeros(1, 3))
+
+
+def test_auto_autocast_is_bf16_on_cuda_and_on_cpus_with_bf16_math_only(monkeypatch):
+    import edgesam.train.loop as loop
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(loop, "cpu_features", lambda: {"flags": {"avx512_bf16": True}, "amx": False})
+    assert loop.resolved_amp("auto", cpu) == "bf16"
+    monkeypatch.setattr(loop, "cpu_features", lambda: {"flags": {"avx2": True, "avx512_bf16": False}, "amx": False})
+    assert loop.resolved_amp("auto", cpu) == "off"
+    assert loop.resolved_amp("auto", torch.device("cuda")) == "bf16"
+    assert loop.resolved_amp("off", torch.device("cuda")) == "off" and loop.resolved_amp("fp16", cpu) == "fp16"
