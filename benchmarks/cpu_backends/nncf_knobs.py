@@ -1,0 +1,101 @@
+"""Experiment (CPU): what NNCF's SmoothQuant and bias correction cost in peak memory and give in accuracy,
+quantizing the vit_b encoder IR as `edgesam export --format openvino --precision int8` does (mixed preset,
+transformer model type, fast bias correction), one fresh process per setting so each peak RSS is its own.
+
+For each of: default | no SmoothQuant | no bias correction | neither, the child quantizes with
+`--images` calibration images and reports its maximum resident set size (Linux ru_maxrss); then, in this
+process, every quantized model's embeddings are compared with the fp32 graph's on `--check` images
+(cosine similarity per image; the calibration images come first, then images it never saw).
+
+    .venv/bin/python benchmarks/cpu_backends/nncf_knobs.py --encoder ENCODER.onnx --image-size 1024
+
+ENCODER.onnx: e.g. the fp32 encoder calib_memory.py exports under its --work. Results: results/nncf_knobs.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data" / "magnetic-tile" / "free" / "images"
+SETTINGS = {"default": {}, "no SmoothQuant": {"smooth_quant": False}, "no bias correction": {"bias_correction": False},
+            "neither": {"smooth_quant": False, "bias_correction": False}}
+
+CHILD = """
+import json, resource, sys
+import nncf, openvino as ov
+from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
+from edgesam.export.calibration import resolve_calibration_images
+from edgesam.export.openvino import _ImageDataset, quiet_nncf
+encoder, size, calib, count, knobs, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5]), sys.argv[6]
+images = resolve_calibration_images(calib, count)
+advanced = {}
+if not knobs.get("smooth_quant", True):
+    advanced["smooth_quant_alphas"] = AdvancedSmoothQuantParameters(matmul=-1)  # a negative alpha turns it off
+if not knobs.get("bias_correction", True):
+    advanced["disable_bias_correction"] = True
+with quiet_nncf():
+    quantized = nncf.quantize(ov.convert_model(encoder), nncf.Dataset(_ImageDataset(images, size)),
+                              preset=nncf.QuantizationPreset.MIXED, target_device=nncf.TargetDevice.CPU,
+                              subset_size=len(images), fast_bias_correction=True, model_type=nncf.ModelType.TRANSFORMER,
+                              advanced_parameters=AdvancedQuantizationParameters(**advanced))
+ov.save_model(quantized, out, compress_to_fp16=False)
+print(json.dumps({"peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}))
+"""
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def main(argv=None) -> None:
+    import openvino as ov
+
+    from edgesam.export.calibration import resolve_calibration_images
+    from edgesam.export.openvino import _ImageDataset
+    from edgesam_runtime.envinfo import describe_cpu, load_average
+    from edgesam_runtime.files import write_text_atomic
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--encoder", required=True)
+    ap.add_argument("--image-size", type=int, default=1024)
+    ap.add_argument("--images", type=int, default=1, help="calibration images")
+    ap.add_argument("--check", type=int, default=4, help="images compared with fp32 (the calibration ones first)")
+    ap.add_argument("--data", default=str(DATA))
+    args = ap.parse_args(argv)
+    load_before = load_average()
+    core = ov.Core()
+    inputs = list(iter(_ImageDataset(resolve_calibration_images(args.data, args.check), args.image_size)))
+    reference = core.compile_model(ov.convert_model(args.encoder), "CPU")
+    expected = [reference(x)[0] for x in inputs]
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for name, knobs in SETTINGS.items():
+            out = os.path.join(work, name.replace(" ", "_") + ".xml")
+            done = subprocess.run([sys.executable, "-c", CHILD, args.encoder, str(args.image_size), args.data,
+                                   str(args.images), json.dumps(knobs), out], check=True, capture_output=True, text=True)
+            peak = json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_gb"]
+            model = core.compile_model(out, "CPU")
+            rows.append((name, peak, [cosine(e, model(x)[0]) for e, x in zip(expected, inputs)]))
+            print(rows[-1], flush=True)
+    lines = ["# NNCF int8 of the vit_b encoder: SmoothQuant and bias correction, memory against accuracy", "",
+             f"Command: `.venv/bin/python benchmarks/cpu_backends/nncf_knobs.py {' '.join(argv or sys.argv[1:])}`", "",
+             f"CPU: {describe_cpu()}; load average before {load_before}, after {load_average()}.", "",
+             f"{args.images} calibration image(s) (magnetic-tile free/), {args.image_size} px, random-init vit_b; cosine of "
+             f"the embeddings against the fp32 graph on {args.check} images, the calibration image(s) first.", "",
+             "| setting | peak RSS GB | cosine vs fp32 per image |", "|---|---|---|"]
+    lines += [f"| {n} | {p:.2f} | {', '.join(f'{c:.4f}' for c in cs)} |" for n, p, cs in rows]
+    out_md = REPO / "benchmarks" / "cpu_backends" / "results" / "nncf_knobs.md"
+    write_text_atomic(out_md, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
