@@ -117,6 +117,11 @@ class ExportConfig(Config):
     # NNCF overflow fix: 7-bit weights, so int8 products cannot saturate on CPUs without VNNI (AVX2 line PCs,
     # where the fix measured 11.6 % -> 8.8 % relative embedding error on vit_t); "enable", "first_layer", "disable".
     openvino_int8_overflow_fix: str = "enable"
+    # NNCF's SmoothQuant and bias correction: on vit_b at 1024 px they cost 0.7 GB and 1.4 GB of the 6.7 GB
+    # calibration peak (4.3 GB without both), and on one calibration image SmoothQuant generalised worst
+    # (benchmarks/cpu_backends/results/nncf_knobs.md); on by default until a trained model's masks say otherwise
+    openvino_int8_smooth_quant: bool = True
+    openvino_int8_bias_correction: bool = True
     measure_backends: bool = False  # time the encoder on each installed CPU backend, for backend="auto"
 
     def __post_init__(self):
@@ -143,6 +148,9 @@ class ExportConfig(Config):
         if self.openvino_int8_overflow_fix not in ("enable", "first_layer", "disable"):
             raise ConfigError("openvino_int8_overflow_fix: expected enable, first_layer or disable, got "
                                     f"{self.openvino_int8_overflow_fix!r}")
+        for name in ("openvino_int8_smooth_quant", "openvino_int8_bias_correction"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}: expected true or false, got {getattr(self, name)!r}")
         if self.openvino_int8_max_drop is not None and not 0 < float(self.openvino_int8_max_drop) < 1:
             raise ConfigError(f"openvino_int8_max_drop: expected a fraction in (0, 1), got {self.openvino_int8_max_drop}")
         if self.int8_mode not in ("auto", "static", "dynamic"):

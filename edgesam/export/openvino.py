@@ -245,7 +245,8 @@ def quantize_encoder(model, onnx_path: Path, config, images, image_size: int, lo
         "method": "nncf.quantize" if control is None else "nncf.quantize_with_accuracy_control",
         "nncf": package_version("nncf"), "model_type": "transformer", "preset": config.openvino_int8_preset,
         "target_device": "CPU", "subset_size": len(images), "fast_bias_correction": True,
-        "overflow_fix": config.openvino_int8_overflow_fix,
+        "overflow_fix": config.openvino_int8_overflow_fix, "smooth_quant": config.openvino_int8_smooth_quant,
+        "bias_correction": config.openvino_int8_bias_correction,
         "ignored_scope": scope_record, "accuracy_control": control,
         "calibration": {"count": len(images), "sha256": calibration_digest(images), "source": str(root),
                         "files": [Path(p).name for p in images], "preprocess": "edgesam_runtime.geometry.preprocess",
@@ -257,10 +258,17 @@ def quantize_encoder(model, onnx_path: Path, config, images, image_size: int, lo
 
 
 def _advanced(config):
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    from nncf.quantization.advanced_parameters import (
+        AdvancedQuantizationParameters, AdvancedSmoothQuantParameters, OverflowFix,
+    )
 
     fix = {"enable": OverflowFix.ENABLE, "first_layer": OverflowFix.FIRST_LAYER, "disable": OverflowFix.DISABLE}
-    return AdvancedQuantizationParameters(overflow_fix=fix[config.openvino_int8_overflow_fix])
+    optional = {}
+    if not config.openvino_int8_smooth_quant:
+        optional["smooth_quant_alphas"] = AdvancedSmoothQuantParameters(matmul=-1)  # a negative alpha turns it off
+    if not config.openvino_int8_bias_correction:
+        optional["disable_bias_correction"] = True
+    return AdvancedQuantizationParameters(overflow_fix=fix[config.openvino_int8_overflow_fix], **optional)
 
 
 def quantize_decoder(model, encoder_onnx: Path, config, images, image_size: int):

@@ -39,3 +39,17 @@ def test_modes_formats_and_calibration_needs():
         ExportConfig(int8_mode="fast")
     with pytest.raises(ConfigError, match="overflow_fix"):
         ExportConfig(openvino_int8_overflow_fix="sometimes")
+
+
+def test_nncf_smooth_quant_and_bias_correction_can_be_turned_off():
+    """The two NNCF steps that cost most of vit_b's calibration memory (results/nncf_knobs.md) reach
+    nncf.quantize's advanced parameters when a config turns them off; by default NNCF's own choice stands."""
+    pytest.importorskip("nncf")
+    from edgesam.export.openvino import _advanced
+
+    default = _advanced(ExportConfig())
+    assert default.disable_bias_correction is False and default.smooth_quant_alphas.matmul >= 0
+    lean = _advanced(ExportConfig(openvino_int8_smooth_quant=False, openvino_int8_bias_correction=False))
+    assert lean.disable_bias_correction is True and lean.smooth_quant_alphas.matmul < 0
+    with pytest.raises(ConfigError, match="openvino_int8_smooth_quant"):
+        ExportConfig(openvino_int8_smooth_quant="no")
