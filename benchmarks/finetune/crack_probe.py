@@ -1,0 +1,214 @@
+"""Probe (CPU): what holds magnetic-tile `crack` at ~0.66 val mIoU when its mask grid allows 0.99?
+
+Two measurements, written to crack_probe.json / crack_probe.md beside this script:
+
+1. The labels. Per class, how soft the ground truth's edges are: the share of mask pixels with an
+   intermediate value (neither 0 nor 255) and the IoU between the mask cut at 64 and at 192. Beside
+   it, for each crack, the width of the annotation (area / skeleton length) against the width of the
+   visible line (annotated pixels darker than the surface beside the annotation by two robust sigmas,
+   over the same length), in pixels.
+2. The refiner. On the frozen scratch model (`--checkpoint`, the benchmark's seed 0 by default), a
+   fresh refiner is trained alone (encoder and decoder fixed, the recipe's augmentation, targets and
+   loss) for each variant: the recipe's size, wider and deeper, without the affine augmentation (its
+   nearest-neighbour mask warp), and four times longer. Each is scored on the validation split (all
+   classes) and on the training split's cracks: if a variant lifts the training cracks, capacity or
+   schedule is short; if none does, the labels are.
+
+Reproduce (repo root, quiet machine; about 10 minutes on 2 cores):
+  flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/crack_probe.py
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+from benchmarks.finetune.common import MAGNETIC_TILE, REPO  # noqa: E402
+
+CLASSES = ("blowhole", "break", "crack", "fray", "uneven")
+VARIANTS = {  # name: (width, depth, steps, affine augmentation)
+    "recipe size": (48, 3, 600, True),
+    "wider and deeper": (96, 5, 600, True),
+    "no affine augmentation": (48, 3, 600, False),
+    "4x longer": (48, 3, 2400, True),
+}
+
+
+def label_softness(data: Path) -> dict:
+    from PIL import Image
+
+    out = {}
+    for name in CLASSES:
+        soft, iou = [], []
+        for path in sorted((data / name / "masks").glob("*.png")):
+            mask = np.asarray(Image.open(path).convert("L"))
+            if (mask > 127).sum() < 16:
+                continue
+            low, high = mask > 64, mask > 192
+            soft.append(((mask > 0) & (mask < 255)).sum() / (mask > 127).sum())
+            iou.append((low & high).sum() / (low | high).sum())
+        out[name] = {"masks": len(soft), "intermediate_share": float(np.mean(soft)), "iou_64_192": float(np.mean(iou))}
+    return out
+
+
+def crack_widths(data: Path) -> list[dict]:
+    """Annotated width (area / skeleton length, the runtime's own measurement) and visible width (dark
+    pixels / the same length) per crack."""
+    import cv2
+    from PIL import Image
+
+    from edgesam_runtime.measure import measure_mask
+
+    rows = []
+    for path in sorted((data / "crack" / "masks").glob("*.png")):
+        mask = np.asarray(Image.open(path).convert("L")) > 127
+        image = np.asarray(Image.open(data / "crack" / "images" / (path.stem + ".jpg")).convert("L")).astype(float)
+        length = measure_mask(mask).length_px
+        if mask.sum() < 16 or length < 8:
+            continue
+        ring = cv2.dilate(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+        background = image[ring]  # the surface 2-4 px beside the annotation
+        centre = np.median(background)
+        dark = image[mask] < centre - 2.0 * 1.4826 * np.median(np.abs(background - centre))  # below 2 robust sigmas
+        rows.append({"stem": path.stem, "annotated_px": float(mask.sum() / length), "visible_px": float(dark.sum() / length)})
+    return rows
+
+
+def train_refiner(model, train_ds, cfg, width: int, depth: int, steps: int, affine: bool, seed: int = 0):
+    """A fresh refiner on the frozen `model`, trained alone as the recipe trains it (bf16 where it helps)."""
+    import torch
+
+    from edgesam.data.augment import Augmenter
+    from edgesam.models import refiner as refiner_module
+    from edgesam.models.decode import decode_all
+    from edgesam.train.loop import TrainSet, autocast_context, lr_lambda
+    from edgesam.train.losses import mask_loss
+    from edgesam_runtime.roi import RefineSpec
+
+    torch.manual_seed(seed)
+    refiner_module.MaskRefiner.DEPTH = depth
+    try:
+        model.mask_refiner = refiner_module.MaskRefiner(RefineSpec(1, width))
+    finally:
+        refiner_module.MaskRefiner.DEPTH = 3
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = list(model.mask_refiner.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    augment = cfg.augment.to_dict()
+    augment["affine_p"] = augment["affine_p"] if affine else 0.0
+    train_set = TrainSet(train_ds, cfg, cfg.image_size, Augmenter(type(cfg.augment).from_dict(augment), seed), cfg.image_size)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr_refiner, weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.warmup_steps, steps))
+    autocast, _ = autocast_context(cfg, torch.device("cpu"))
+    model.train()
+    step, epoch = 0, 0
+    while step < steps:
+        train_set.epoch = epoch
+        order = np.random.default_rng([seed, epoch]).permutation(len(train_set))
+        epoch += 1
+        for start in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
+            items = [x for x in (train_set[i] for i in order[start:start + cfg.batch_size]) if x is not None]
+            cat = lambda name: torch.cat([getattr(i, name) for i in items])  # noqa: E731
+            images = cat("image")
+            with torch.no_grad(), autocast:
+                low, _ = decode_all(model, model.image_encoder(images), cat("coords"), cat("labels"), cat("mask_input"))
+            with autocast:
+                loss, _ = mask_loss(model.mask_refiner(images, low[:, :1].float()), cat("fine_targets"), cfg.loss)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            if step >= steps:
+                break
+    return model.eval()
+
+
+def class_scores(model, dataset, label: str) -> dict:
+    from edgesam.eval import evaluate_model
+
+    report = evaluate_model(model, dataset, "box", seed=0, label=label).to_dict(with_records=False)
+    return {"overall": report["overall"]["miou"], "empty": report["overall"]["empty_predictions"],
+            **{k: v["miou"] for k, v in report["per_class"].items()}}
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = ["# Why crack stays near 0.66: the labels and the refiner, probed", "",
+             f"Command: `{result['command']}`", "",
+             f"Machine: {m['cpu_line']} ({m['cpu_count']} cores); load average before {m['load_average'][0]:.2f}, "
+             f"after {result['load_after'][0]:.2f}. Model: `{result['checkpoint']}`.", "",
+             "## The labels", "",
+             "| class | masks | pixels of intermediate value per foreground pixel | IoU(mask > 64, mask > 192) |",
+             "|---|---|---|---|"]
+    for name, row in result["labels"].items():
+        lines.append(f"| {name} | {row['masks']} | {row['intermediate_share']:.2f} | {row['iou_64_192']:.3f} |")
+    widths = result["crack_widths"]
+    ann = np.array([w["annotated_px"] for w in widths])
+    vis = np.array([w["visible_px"] for w in widths])
+    lines += ["", f"Cracks ({len(widths)}): annotated width median {np.median(ann):.1f} px (5-95 % "
+              f"{np.percentile(ann, 5):.1f}-{np.percentile(ann, 95):.1f}), visible dark line median {np.median(vis):.1f} px; "
+              f"annotated minus visible: median {np.median(ann - vis):.1f} px, spread (5-95 %) "
+              f"{np.percentile(ann - vis, 5):.1f}-{np.percentile(ann - vis, 95):.1f} px.", "",
+              "## A fresh refiner trained alone on the frozen model", "",
+              "| variant | width | depth | steps | train s | val overall | " + " | ".join(CLASSES) + " | train-split crack |",
+              "|---|---|---|---|---|---|" + "---|" * len(CLASSES) + "---|"]
+    base = result["model"]
+    lines.append(f"| the model as trained | 48 | 3 | recipe | - | {base['val']['overall']:.4f} | "
+                 + " | ".join(f"{base['val'][c]:.3f}" for c in CLASSES) + f" | {base['train_crack']:.3f} |")
+    for name, row in result["variants"].items():
+        lines.append(f"| {name} | {row['width']} | {row['depth']} | {row['steps']} | {row['train_s']:.0f} | "
+                     f"{row['val']['overall']:.4f} | " + " | ".join(f"{row['val'][c]:.3f}" for c in CLASSES)
+                     + f" | {row['train_crack']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    from edgesam.data import load_dataset
+    from edgesam.eval.split import train_val
+    from edgesam.models import create_model
+    from edgesam.train.config import FinetuneConfig
+    from edgesam_runtime.envinfo import machine_state
+    from edgesam_runtime.files import write_json_atomic, write_text_atomic
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, default=REPO / "runs" / "bench" / "scratch" / "seed0.pth")
+    parser.add_argument("--data", type=Path, default=MAGNETIC_TILE)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    args = parser.parse_args(argv)
+    state = machine_state()
+    result = {"machine": {"cpu_line": state["cpu_line"], "cpu_count": os.cpu_count(), "load_average": os.getloadavg()},
+              "checkpoint": str(args.checkpoint), "labels": label_softness(args.data),
+              "crack_widths": crack_widths(args.data), "variants": {}}
+    cfg = FinetuneConfig.from_yaml(args.checkpoint.with_suffix("") / "config.yaml")
+    train_ds, val_ds = train_val(load_dataset(args.data, min_area=cfg.min_area), cfg.val_fraction, cfg.split_seed)
+    train_cracks = train_ds.subset([i for i, r in enumerate(train_ds.records) if r.class_name == "crack"])
+    model = create_model(checkpoint=args.checkpoint)
+    result["model"] = {"val": class_scores(model, val_ds, "as trained"),
+                       "train_crack": class_scores(model, train_cracks, "as trained, train cracks")["crack"]}
+    for name in args.variants:
+        width, depth, steps, affine = VARIANTS[name]
+        start = time.perf_counter()
+        probe = train_refiner(create_model(checkpoint=args.checkpoint), train_ds, cfg, width, depth, steps, affine)
+        seconds = time.perf_counter() - start
+        result["variants"][name] = {"width": width, "depth": depth, "steps": steps, "affine": affine, "train_s": seconds,
+                                    "val": class_scores(probe, val_ds, name),
+                                    "train_crack": class_scores(probe, train_cracks, name)["crack"]}
+        print(name, result["variants"][name], flush=True)
+    result["load_after"] = os.getloadavg()
+    result["command"] = "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/crack_probe.py " + " ".join(sys.argv[1:])
+    write_json_atomic(HERE / "crack_probe.json", result)
+    write_text_atomic(HERE / "crack_probe.md", markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
