@@ -2,7 +2,9 @@
 quantizing the vit_b encoder IR as `edgesam export --format openvino --precision int8` does (mixed preset,
 transformer model type, fast bias correction), one fresh process per setting so each peak RSS is its own.
 
-For each of: default | no SmoothQuant | no bias correction | neither, the child quantizes with
+For each of: default | no SmoothQuant | no bias correction | neither (the float model converted from ONNX in
+the child, as export does), and then with the float model read from an IR the parent wrote (fp32, or with
+fp16-compressed weights, which NNCF quantizes as they are), the child quantizes with
 `--images` calibration images and reports its maximum resident set size (Linux ru_maxrss); then, in this
 process, every quantized model's embeddings are compared with the fp32 graph's on `--check` images
 (cosine similarity per image; the calibration images come first, then images it never saw).
@@ -25,8 +27,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "magnetic-tile" / "free" / "images"
+NEITHER = {"smooth_quant": False, "bias_correction": False}
 SETTINGS = {"default": {}, "no SmoothQuant": {"smooth_quant": False}, "no bias correction": {"bias_correction": False},
-            "neither": {"smooth_quant": False, "bias_correction": False}}
+            "neither": NEITHER,
+            # where the float model comes from: converted from ONNX in this process (export's way, the rows above),
+            # an fp32 IR read from disk (no ONNX frontend in memory), or an IR with fp16-compressed weights
+            "neither, fp32 IR from disk": {**NEITHER, "source": "ir_fp32"},
+            "neither, fp16-compressed IR": {**NEITHER, "source": "ir_fp16"},
+            "default, fp16-compressed IR": {"source": "ir_fp16"}}
 
 CHILD = """
 import json, resource, sys
@@ -36,13 +44,15 @@ from edgesam.export.calibration import resolve_calibration_images
 from edgesam.export.openvino import _ImageDataset, quiet_nncf
 encoder, size, calib, count, knobs, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5]), sys.argv[6]
 images = resolve_calibration_images(calib, count)
+# an .xml is an IR the parent wrote (same conversion), so this process never holds the ONNX graph
+model = ov.Core().read_model(encoder) if encoder.endswith(".xml") else ov.convert_model(encoder)
 advanced = {}
 if not knobs.get("smooth_quant", True):
     advanced["smooth_quant_alphas"] = AdvancedSmoothQuantParameters(matmul=-1)  # a negative alpha turns it off
 if not knobs.get("bias_correction", True):
     advanced["disable_bias_correction"] = True
 with quiet_nncf():
-    quantized = nncf.quantize(ov.convert_model(encoder), nncf.Dataset(_ImageDataset(images, size)),
+    quantized = nncf.quantize(model, nncf.Dataset(_ImageDataset(images, size)),
                               preset=nncf.QuantizationPreset.MIXED, target_device=nncf.TargetDevice.CPU,
                               subset_size=len(images), fast_bias_correction=True, model_type=nncf.ModelType.TRANSFORMER,
                               advanced_parameters=AdvancedQuantizationParameters(**advanced))
@@ -77,9 +87,13 @@ def main(argv=None) -> None:
     expected = [reference(x)[0] for x in inputs]
     rows = []
     with tempfile.TemporaryDirectory() as work:
+        sources = {"convert": args.encoder}
+        for source, fp16 in (("ir_fp32", False), ("ir_fp16", True)):
+            sources[source] = os.path.join(work, f"encoder.{source}.xml")
+            ov.save_model(ov.convert_model(args.encoder), sources[source], compress_to_fp16=fp16)
         for name, knobs in SETTINGS.items():
             out = os.path.join(work, name.replace(" ", "_") + ".xml")
-            done = subprocess.run([sys.executable, "-c", CHILD, args.encoder, str(args.image_size), args.data,
+            done = subprocess.run([sys.executable, "-c", CHILD, sources[knobs.get("source", "convert")], str(args.image_size), args.data,
                                    str(args.images), json.dumps(knobs), out], check=True, capture_output=True, text=True)
             peak = json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_gb"]
             model = core.compile_model(out, "CPU")
