@@ -18,7 +18,7 @@ import torch
 from segment_anything.utils.onnx import SamOnnxModel
 
 from edgesam_runtime import io_spec
-from edgesam.export.wrappers import DecoderGraph, EncoderGraph, PairedDecoderGraph, RefinerGraph
+from edgesam.export.wrappers import DecoderGraph, EncoderGraph, PairedDecoderGraph, RefinerGraph, token_norms_flattened
 
 
 def _export(module, args, path: Path, input_names, output_names, dynamic_axes, opset: int, threshold: int) -> list[str]:
@@ -67,8 +67,9 @@ def _roi(model) -> bool:
 def export_encoder(model, path: Path, opset: int = 17, threshold: int = 1_800_000_000) -> list[str]:
     """The image encoder; a ROI-framed model's takes a batch of crops (dynamic axis num_crops)."""
     size, roi = model.image_encoder.img_size, _roi(model)
-    return _export(EncoderGraph(model), (encoder_sample(size, 2 if roi else 1),), Path(path), [io_spec.ENCODER_INPUT],
-                   [io_spec.ENCODER_OUTPUT], io_spec.encoder_dynamic_axes(roi), opset, threshold)
+    with token_norms_flattened(model.image_encoder):
+        return _export(EncoderGraph(model), (encoder_sample(size, 2 if roi else 1),), Path(path), [io_spec.ENCODER_INPUT],
+                       [io_spec.ENCODER_OUTPUT], io_spec.encoder_dynamic_axes(roi), opset, threshold)
 
 
 def export_decoder(model, path: Path, opset: int = 17, threshold: int = 1_800_000_000) -> list[str]:

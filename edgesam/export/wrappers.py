@@ -6,7 +6,11 @@ so the same graph serves ONNX Runtime and TensorRT.
 """
 from __future__ import annotations
 
+import contextlib
+import types
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgesam.models.decode import embed_points
@@ -21,6 +25,30 @@ class EncoderGraph(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.image_encoder(image)
+
+
+@contextlib.contextmanager
+def token_norms_flattened(module: nn.Module):
+    """While exporting: every `nn.LayerNorm` of `module` over the last axis of a (B, H, W, C) tensor
+    normalises it as (B, H*W, C) instead. Same numbers; OpenVINO fuses a LayerNorm over a 3-D tensor into one
+    MVN kernel but splits one over a 4-D tensor into ReduceMean / Subtract / RMS nodes: the ROI encoder runs
+    1.18x faster in bf16 (benchmarks/cpu_backends/results/layernorm_fusion.md; ONNX Runtime unchanged). The
+    modules are restored afterwards."""
+    norms = [m for m in module.modules() if isinstance(m, nn.LayerNorm) and len(m.normalized_shape) == 1]
+    for norm in norms:
+        norm.forward = types.MethodType(_flat_layer_norm, norm)
+    try:
+        yield module
+    finally:
+        for norm in norms:
+            del norm.forward
+
+
+def _flat_layer_norm(self: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    if x.dim() <= 3:
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+    y = F.layer_norm(x.flatten(1, -2), self.normalized_shape, self.weight, self.bias, self.eps)
+    return y.view_as(x)
 
 
 class DecoderGraph(nn.Module):

@@ -93,3 +93,26 @@ def test_large_graphs_keep_weights_in_one_external_file(tiny_model, tmp_path):
     with torch.inference_mode():
         ref = tiny_model[0].image_encoder(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(out, ref, atol=EXPORT_FP32_EMBED_ATOL)
+
+
+def test_encoder_layer_norms_reach_the_graph_over_token_rows(fp32_bundle, tiny_model):
+    """The ViT blocks' LayerNorms are exported over (B, H*W, C) (a form OpenVINO fuses into one kernel), with
+    the same numbers as over (B, H, W, C), and the model's own modules are left as they were."""
+    from edgesam.export.wrappers import token_norms_flattened
+
+    out, _ = fp32_bundle
+    encoder = onnx.load(str(out / "encoder.onnx"))
+    norms = [n for n in encoder.graph.node if n.op_type == "LayerNormalization"]
+    assert norms, "the tiny ViT exports its block norms as LayerNormalization"
+    inferred = onnx.shape_inference.infer_shapes(encoder)
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in inferred.graph.value_info}
+    assert all(ranks.get(n.input[0]) == 3 for n in norms), [ranks.get(n.input[0]) for n in norms]
+
+    model = tiny_model[0]
+    norm = next(m for m in model.image_encoder.modules() if isinstance(m, torch.nn.LayerNorm))
+    x = torch.randn(2, 4, 4, norm.normalized_shape[0])
+    expected = norm(x)
+    with token_norms_flattened(model.image_encoder):
+        assert torch.equal(norm(x), expected)
+        assert "forward" in vars(norm)
+    assert "forward" not in vars(norm)
