@@ -21,6 +21,10 @@ within 0.5 point of today's.
     .venv/bin/python benchmarks/cpu_backends/roi_per_box.py --checkpoint runs/roi/best.pth \\
         --baseline-src /tmp/edgesam-main --name roi_scratch_seed0
 
+A smaller ROI model distilled from the shipped one (`edgesam distill`) is compared with what today's code runs
+by giving the shipped model as --baseline-checkpoint: today's configurations then run its bundle, and task
+mIoU and mask IoU are measured against it.
+
 The script holds /tmp/edgesam-bench.lock for the whole run (see cpu_backends.py). The bundle is
 exported once by this checkout under --work (ONNX fp32 / static int8 and OpenVINO fp32 / bf16 / int8).
 """
@@ -131,7 +135,8 @@ def worker(args) -> dict:
 def run_worker(src: Path, config: str, args, accuracy: bool, masks: Path) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         result_path = Path(handle.name)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--config", config, "--bundle", str(args.bundle),
+    bundle = args.baseline_bundle if src != REPO else args.bundle
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--config", config, "--bundle", str(bundle),
            "--data", args.data, "--val-fraction", str(args.val_fraction), "--split-seed", str(args.split_seed),
            "--masks", str(masks), "--result", str(result_path)]
     cmd += ["--accuracy"] if accuracy else []
@@ -251,6 +256,12 @@ def parent(args) -> int:
     runs_of = [("today", Path(args.baseline_src), c) for c in baseline_configs] + [("now", REPO, c) for c in names]
     with bench_lock(args.lock or LOCK):
         args.bundle = build_bundle(work, args.checkpoint, args.data)
+        # today's code runs the model users ship today: the same one, or (--baseline-checkpoint) e.g. the
+        # teacher a smaller ROI model was distilled from, exported by this checkout into its own folder
+        if args.baseline_checkpoint:
+            (work / "baseline").mkdir(exist_ok=True)
+        args.baseline_bundle = args.bundle if not args.baseline_checkpoint else \
+            build_bundle(work / "baseline", args.baseline_checkpoint, args.data)
         start_state = machine_state(args.threads)
         results: dict[str, list] = {f"{tag}/{c}": [] for tag, _, c in runs_of}
         for p in range(args.passes):
@@ -266,7 +277,9 @@ def parent(args) -> int:
         rows[key] = {**summarize(runs), "task_miou": runs[0]["task_miou"], "prompts": runs[0]["prompts"],
                      "source": runs[0]["source"],
                      **mask_agreement(work / "today_ort_fp32.npz", work / f"{tag}_{config}.npz")}
-    result = {"name": args.name, "model": f"checkpoint {args.checkpoint}", "command": command_line(None),
+    model = f"checkpoint {args.checkpoint}" + (f" (today's code runs checkpoint {args.baseline_checkpoint})"
+                                              if args.baseline_checkpoint else "")
+    result = {"name": args.name, "model": model, "command": command_line(None),
               "bundle": str(args.bundle), "frames": results["today/ort_fp32"][0]["frames"],
               "prompts": rows["today/ort_fp32"]["prompts"], "passes": args.passes, "boxes_per_frame": BOXES_PER_FRAME,
               "machine_start": start_state, "machine_end": end_state, "rows": rows,
@@ -282,6 +295,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", help="the ROI recipe's trained checkpoint")
     ap.add_argument("--baseline-src", help="a source tree holding today's edgesam package (e.g. `git archive main`)")
+    ap.add_argument("--baseline-checkpoint", help="the model today's code runs, when it is not --checkpoint (e.g. the "
+                    "teacher of a distilled ROI model); mask IoU and task mIoU are then against that model's")
     ap.add_argument("--data", default=str(Path(os.environ.get("EDGESAM_MAGNETIC_TILE",
                                                               REPO.parent / "shared" / "data" / "magnetic-tile"))))
     ap.add_argument("--val-fraction", type=float, default=0.2)
