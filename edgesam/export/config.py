@@ -117,11 +117,14 @@ class ExportConfig(Config):
     # NNCF overflow fix: 7-bit weights, so int8 products cannot saturate on CPUs without VNNI (AVX2 line PCs,
     # where the fix measured 11.6 % -> 8.8 % relative embedding error on vit_t); "enable", "first_layer", "disable".
     openvino_int8_overflow_fix: str = "enable"
-    # NNCF's SmoothQuant and bias correction: on vit_b at 1024 px they cost 0.7 GB and 1.4 GB of the 6.7 GB
-    # calibration peak (4.3 GB without both), and on one calibration image SmoothQuant generalised worst
-    # (benchmarks/cpu_backends/results/nncf_knobs.md); on by default until a trained model's masks say otherwise
-    openvino_int8_smooth_quant: bool = True
-    openvino_int8_bias_correction: bool = True
+    # NNCF's SmoothQuant and bias correction, and int8 attention MatMuls (two activations: NNCF gathers
+    # statistics on vit_b's 4096 x 4096 attention maps). Measured on vit_b at 1024 px (benchmarks/cpu_backends/
+    # results/nncf_knobs*.md): all three on 6.7 GB calibration peak, embedding cosine 0.90-0.98 off the
+    # calibration image, 1.30 s per image; all three off 3.5 GB, cosine >= 0.999, 1.10 s. On the trained vit_t
+    # both steps off gave masks as close to PyTorch (IoU 0.998) with the same task mIoU. So all off by default.
+    openvino_int8_smooth_quant: bool = False
+    openvino_int8_bias_correction: bool = False
+    openvino_int8_attention_float: bool = True  # the OpenVINO set's attention MatMuls stay float (bf16 / fp32)
     measure_backends: bool = False  # time the encoder on each installed CPU backend, for backend="auto"
 
     def __post_init__(self):

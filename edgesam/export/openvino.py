@@ -5,13 +5,17 @@
   precision bf16. Only CPUs with AVX512_BF16 or AMX-BF16 have bf16 math; elsewhere OpenVINO runs
   the set in fp32, and the parity figures say which precision actually ran at export.
 - ov_int8: NNCF post-training quantization of the encoder, its float parts run in bf16 where the CPU
-  has bf16 math and in fp32 elsewhere (transformer model type: SmoothQuant,
+  has bf16 math and in fp32 elsewhere (transformer model type:
   quantizers placed for MatMul-heavy models; mixed preset: symmetric weights, asymmetric
   activations; overflow fix on, i.e. 7-bit weights, so products cannot saturate on CPUs without VNNI),
   calibrated on the same images as the ONNX int8 set. Ignored scopes: the op types of
   `openvino_int8_ignored_types` (LayerNorm's MVN and Softmax: normalisation and softmax lose the most
   in 8 bits), the nodes matching `int8_exclude_nodes` (the neck and the patch embedding), and with
-  `int8_matmul_const_only` the attention MatMuls of two activations. With `openvino_int8_max_drop`
+  `openvino_int8_attention_float` (default) or `int8_matmul_const_only` the attention MatMuls of two
+  activations (on vit_b at 1024 px: calibration peak 3.5 GB instead of 4.3, and faster: int8 attention
+  maps cost more than they save). SmoothQuant and bias correction are off by default
+  (`openvino_int8_smooth_quant`, `openvino_int8_bias_correction`; measured in
+  benchmarks/cpu_backends/results/nncf_knobs*.md). With `openvino_int8_max_drop`
   NNCF's accuracy control reverts the most harmful quantizers to float until the mean embedding
   agreement with fp32 on the calibration images drops by at most that much. The decoder stays fp32
   unless `int8_decoder`.
@@ -189,7 +193,7 @@ def ignored_scope(model, config) -> tuple[object, dict]:
     import nncf
 
     patterns = [f".*{re.escape(p)}.*" for p in config.int8_exclude_nodes]
-    names = attention_matmuls(model) if config.int8_matmul_const_only else []
+    names = attention_matmuls(model) if config.int8_matmul_const_only or config.openvino_int8_attention_float else []
     types = list(config.openvino_int8_ignored_types)
     scope = nncf.IgnoredScope(names=names, patterns=patterns, types=types, validate=False)
     return scope, {"types": types, "patterns": patterns, "names": names,
@@ -247,6 +251,7 @@ def quantize_encoder(model, onnx_path: Path, config, images, image_size: int, lo
         "target_device": "CPU", "subset_size": len(images), "fast_bias_correction": True,
         "overflow_fix": config.openvino_int8_overflow_fix, "smooth_quant": config.openvino_int8_smooth_quant,
         "bias_correction": config.openvino_int8_bias_correction,
+        "attention_float": config.openvino_int8_attention_float or config.int8_matmul_const_only,
         "ignored_scope": scope_record, "accuracy_control": control,
         "calibration": {"count": len(images), "sha256": calibration_digest(images), "source": str(root),
                         "files": [Path(p).name for p in images], "preprocess": "edgesam_runtime.geometry.preprocess",

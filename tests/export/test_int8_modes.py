@@ -41,15 +41,34 @@ def test_modes_formats_and_calibration_needs():
         ExportConfig(openvino_int8_overflow_fix="sometimes")
 
 
-def test_nncf_smooth_quant_and_bias_correction_can_be_turned_off():
-    """The two NNCF steps that cost most of vit_b's calibration memory (results/nncf_knobs.md) reach
-    nncf.quantize's advanced parameters when a config turns them off; by default NNCF's own choice stands."""
+def test_nncf_smooth_quant_and_bias_correction_are_off_by_default_and_can_be_turned_on():
+    """The two NNCF steps that cost most of vit_b's calibration memory and generalised worst
+    (results/nncf_knobs.md) are off by default; a config that turns them on reaches nncf.quantize."""
     pytest.importorskip("nncf")
     from edgesam.export.openvino import _advanced
 
-    default = _advanced(ExportConfig())
-    assert default.disable_bias_correction is False and default.smooth_quant_alphas.matmul >= 0
-    lean = _advanced(ExportConfig(openvino_int8_smooth_quant=False, openvino_int8_bias_correction=False))
+    lean = _advanced(ExportConfig())
     assert lean.disable_bias_correction is True and lean.smooth_quant_alphas.matmul < 0
+    full = _advanced(ExportConfig(openvino_int8_smooth_quant=True, openvino_int8_bias_correction=True))
+    assert full.disable_bias_correction is False and full.smooth_quant_alphas.matmul >= 0
     with pytest.raises(ConfigError, match="openvino_int8_smooth_quant"):
         ExportConfig(openvino_int8_smooth_quant="no")
+
+
+def test_openvino_int8_keeps_attention_matmuls_float_by_default(tiny_model, tmp_path):
+    """Attention MatMuls (both inputs activations) go into NNCF's ignored scope unless the config asks for them
+    in int8; weight MatMuls never do."""
+    pytest.importorskip("nncf")
+    ov = pytest.importorskip("openvino")
+    from edgesam.export.onnx_export import export_encoder
+    from edgesam.export.openvino import attention_matmuls, ignored_scope
+
+    export_encoder(tiny_model[0], tmp_path / "encoder.onnx")
+    model = ov.convert_model(str(tmp_path / "encoder.onnx"))
+    attention = attention_matmuls(model)
+    matmuls = [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() == "MatMul"]
+    assert attention and set(attention) < set(matmuls)
+    _, record = ignored_scope(model, ExportConfig())
+    assert record["names"] == attention
+    _, record = ignored_scope(model, ExportConfig(openvino_int8_attention_float=False))
+    assert record["names"] == []
