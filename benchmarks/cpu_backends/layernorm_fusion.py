@@ -18,7 +18,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -61,16 +60,10 @@ def runners(paths: dict[str, Path], engine: str, threads: int) -> dict:
 
 
 def side_by_side(run: dict, x: np.ndarray, calls: int) -> dict:
+    from edgesam_runtime.timing import round_robin
+
     outputs = {k: f(x) for k, f in run.items()}
-    for _ in range(5):
-        for f in run.values():
-            f(x)
-    times = {k: [] for k in run}
-    for _ in range(calls):
-        for k, f in run.items():
-            start = time.perf_counter()
-            f(x)
-            times[k].append((time.perf_counter() - start) * 1e3)
+    times = round_robin({k: (lambda f=f: f(x)) for k, f in run.items()}, calls, warmup=5)
     a, b = outputs.values()
     return {"ms": {k: statistics.median(v) for k, v in times.items()}, "max_abs_diff": float(np.abs(a - b).max()),
             "output_max_abs": float(np.abs(a).max())}

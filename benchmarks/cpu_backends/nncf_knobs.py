@@ -69,15 +69,9 @@ print(json.dumps({"peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_max
 
 def median_ms(model, x: np.ndarray, calls: int = 3) -> float:
     """Median wall time of `calls` calls after one warm-up call, as the runtime runs an int8 set."""
-    import time
+    from edgesam_runtime.timing import repeat_ms
 
-    model(x)
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        model(x)
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
+    return float(np.median(repeat_ms(lambda: model(x), calls, warmup=1)))
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

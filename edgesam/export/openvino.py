@@ -181,6 +181,11 @@ def attention_matmuls(model) -> list[str]:
     return names
 
 
+def attention_float(config) -> bool:
+    """The OpenVINO int8 set keeps its attention MatMuls float: its own default, or the ONNX setting asking it."""
+    return config.openvino_int8_attention_float or config.int8_matmul_const_only
+
+
 def _is_activation(node) -> bool:
     """False for weights: constants, possibly behind the Convert/Reshape/Transpose a converter adds."""
     while node.get_type_name() in ("Convert", "Reshape", "Transpose", "Unsqueeze"):
@@ -193,7 +198,7 @@ def ignored_scope(model, config) -> tuple[object, dict]:
     import nncf
 
     patterns = [f".*{re.escape(p)}.*" for p in config.int8_exclude_nodes]
-    names = attention_matmuls(model) if config.int8_matmul_const_only or config.openvino_int8_attention_float else []
+    names = attention_matmuls(model) if attention_float(config) else []
     types = list(config.openvino_int8_ignored_types)
     scope = nncf.IgnoredScope(names=names, patterns=patterns, types=types, validate=False)
     return scope, {"types": types, "patterns": patterns, "names": names,
@@ -251,7 +256,7 @@ def quantize_encoder(model, onnx_path: Path, config, images, image_size: int, lo
         "target_device": "CPU", "subset_size": len(images), "fast_bias_correction": True,
         "overflow_fix": config.openvino_int8_overflow_fix, "smooth_quant": config.openvino_int8_smooth_quant,
         "bias_correction": config.openvino_int8_bias_correction,
-        "attention_float": config.openvino_int8_attention_float or config.int8_matmul_const_only,
+        "attention_float": attention_float(config),
         "ignored_scope": scope_record, "accuracy_control": control,
         "calibration": {"count": len(images), "sha256": calibration_digest(images), "source": str(root),
                         "files": [Path(p).name for p in images], "preprocess": "edgesam_runtime.geometry.preprocess",
