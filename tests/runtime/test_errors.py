@@ -1,6 +1,8 @@
 """Bad calls raise typed, readable errors and leave the segmenter usable; bad bundles are refused."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import json
 import shutil
 
@@ -84,7 +86,7 @@ def break_decoder(backend, monkeypatch):
     if backend.name == "onnxruntime":
         monkeypatch.setattr(backend.decoder.session, "run", boom)
     else:
-        monkeypatch.setattr(backend.decoder, "_infer", boom)
+        monkeypatch.setattr(backend.decoder, "_for_shapes", lambda inputs: SimpleNamespace(infer=boom))
 
 
 def test_backend_failure_is_typed(segmenter, monkeypatch, make_image):

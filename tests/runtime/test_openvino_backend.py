@@ -38,7 +38,7 @@ def test_the_request_pool_is_bounded_and_reused(bundle_dir, make_image):
     images = [make_image(seed=s) for s in range(12)]
     with ThreadPoolExecutor(max_workers=2 * MAX_REQUESTS) as pool:
         embeddings = list(pool.map(seg.encode, images))
-    assert seg.backend.encoder._created <= MAX_REQUESTS
+    assert seg.backend.encoder._dynamic._created <= MAX_REQUESTS
     again = seg.encode(images[3])
     np.testing.assert_array_equal(again.features, embeddings[3].features)
 
@@ -60,3 +60,51 @@ def test_throughput_hint_runs_streams_with_the_latency_answers(bundle_dir, make_
     with pytest.raises(InvalidInputError, match="performance: expected one of"):
         Segmenter.open(bundle_dir, backend="openvino", warmup=False, performance="fast")
 
+
+
+
+def _decoder_feeds(count: int, points: int = 3, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {"image_embeddings": rng.standard_normal((1, 256, 4, 4)).astype(np.float32),
+            "point_coords": rng.uniform(0, 64, (count, points, 2)).astype(np.float32),
+            "point_labels": np.tile(np.array([2, 3] + [-1] * (points - 2), np.float32), (count, 1)),
+            "mask_input": np.zeros((count, 1, 16, 16), np.float32), "has_mask_input": np.zeros(1, np.float32)}
+
+
+def test_each_call_shape_gets_a_static_copy_with_the_dynamic_answers(bundle_dir):
+    """OpenVINO runs dynamic axes well below static speed, so a new prompt count compiles a static copy
+    of the decoder; its answers are the dynamic compilation's."""
+    from edgesam_runtime.backends.ov import OvGraph
+
+    graph = OvGraph(bundle_dir / "decoder.onnx", "fp32", threads=1, use_cache=False)
+    assert graph.static_shapes > 0
+    for count in (1, 3, 3):
+        feeds = _decoder_feeds(count, seed=count)
+        got, want = graph.run(feeds), graph._dynamic.infer(feeds)
+        for name, reference in zip(graph.output_names, want):
+            np.testing.assert_allclose(got[name], reference, atol=1e-4, rtol=0)
+    assert len(graph._static) == 2 and all(copy is not None for copy in graph._static.values())
+
+
+def test_static_copies_are_bounded_and_a_feed_of_another_shape_is_refused(bundle_dir):
+    from edgesam_runtime.backends.ov import OvGraph
+    from edgesam_runtime.errors import BackendError
+
+    graph = OvGraph(bundle_dir / "decoder.onnx", "fp32", threads=1, use_cache=False, static_shapes=1)
+    graph.run(_decoder_feeds(1))
+    beyond = _decoder_feeds(2)
+    np.testing.assert_allclose(graph.run(beyond)["low_res_masks"], graph._dynamic.infer(beyond)[0], atol=1e-4, rtol=0)
+    assert len(graph._static) == 1  # the second shape ran on the dynamic compilation
+    wide = OvGraph(bundle_dir / "decoder.onnx", "fp32", threads=1, use_cache=False)
+    for bad in (np.zeros((1, 3, 5), np.float32), np.zeros((1, 3), np.float32)):  # OpenVINO answers both empty
+        with pytest.raises(BackendError, match=r"decoder.onnx: input 'point_coords' of shape .*the graph takes \?x\?x2"):
+            wide.run({**_decoder_feeds(1), "point_coords": bad})
+    assert not wide._static
+    assert wide.run(_decoder_feeds(1))["low_res_masks"].shape[0] == 1  # still usable
+
+
+def test_the_whole_image_encoder_is_static_already(bundle_dir):
+    from edgesam_runtime import Segmenter
+
+    seg = Segmenter.open(bundle_dir, backend="openvino", threads=1, warmup=False)
+    assert seg.backend.encoder.static_shapes == 0 and seg.backend.encoder.model is None
