@@ -100,11 +100,36 @@ class PairedDecoderGraph(DecoderGraph):
 
 
 class RefinerGraph(nn.Module):
-    """image (B, 3, S, S) + low_res_masks (B, 1, S/4, S/4) -> refined_masks (B, 1, G, G): the mask refiner."""
+    """image (B, 3, S, S) + low_res_masks (B, 1, S/4, S/4) -> refined_masks (B, 1, G, G): the mask refiner.
+
+    The refiner's bilinear upsampling of the logits is exported as a fixed 3x3 convolution on the
+    low-res grid, added to the residual before the pixel shuffle: the same numbers (half-pixel
+    bilinear with edge clamping is an edge-padded convolution per output phase), and OpenVINO runs
+    it as one more small convolution instead of an Interpolate node that took 40 % of the refiner's
+    time (benchmarks/cpu_backends/results/ov_static_shapes.md).
+    """
 
     def __init__(self, model):
         super().__init__()
         self.refiner = model.mask_refiner
+        self.register_buffer("upsample", bilinear_phase_kernels(self.refiner.out_scale), persistent=False)
 
     def forward(self, image: torch.Tensor, low_res_masks: torch.Tensor) -> torch.Tensor:
-        return self.refiner(image, low_res_masks)
+        refiner = self.refiner
+        if image.shape[0] == 1 and low_res_masks.shape[0] > 1:  # whole-image framing: one image, many masks
+            image = image.expand(low_res_masks.shape[0], -1, -1, -1)
+        x = torch.cat([F.pixel_unshuffle(image, 4), low_res_masks], dim=1)
+        coarse = F.conv2d(F.pad(low_res_masks, (1, 1, 1, 1), mode="replicate"), self.upsample)
+        return F.pixel_shuffle(refiner.head(refiner.body(x)) + coarse, refiner.out_scale)
+
+
+def bilinear_phase_kernels(scale: int) -> torch.Tensor:
+    """(scale^2, 1, 3, 3): output channel i*scale + j holds the weights that bilinear upsampling by
+    `scale` (half-pixel centres, as F.interpolate with align_corners=False) gives the 3x3 neighbours of
+    a low-res cell for its output pixel (i, j); pixel_shuffle then puts each channel at its phase."""
+    taps = []
+    for phase in range(scale):
+        offset = (phase + 0.5) / scale - 0.5  # where the output pixel falls, in low-res cells from the centre
+        taps.append([-offset, 1 + offset, 0.0] if offset < 0 else [0.0, 1 - offset, offset])
+    taps = torch.tensor(taps, dtype=torch.float32)
+    return torch.einsum("iy,jx->ijyx", taps, taps).reshape(scale * scale, 1, 3, 3)

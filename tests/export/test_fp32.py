@@ -116,3 +116,26 @@ def test_encoder_layer_norms_reach_the_graph_over_token_rows(fp32_bundle, tiny_m
         assert torch.equal(norm(x), expected)
         assert "forward" in vars(norm)
     assert "forward" not in vars(norm)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_refiner_graph_upsamples_like_the_refiner(stride):
+    """The exported refiner draws the bilinear upsampling as a fixed convolution: same numbers as the
+    module's F.interpolate, edges included."""
+    from edgesam.export.wrappers import RefinerGraph, bilinear_phase_kernels
+    from edgesam.models import create_model
+    from edgesam.models.refiner import attach_refiner
+    from edgesam_runtime.roi import RefineSpec
+
+    torch.manual_seed(0)
+    model = create_model("vit_t", image_size=64).eval()
+    refiner = attach_refiner(model, RefineSpec(stride=stride, width=8))
+    torch.nn.init.normal_(refiner.head.weight, std=0.1)  # a trained refiner's residual is not zero
+    image, low_res = torch.randn(3, 3, 64, 64), 5 * torch.randn(3, 1, 16, 16)
+    with torch.no_grad():
+        want, got = refiner(image, low_res), RefinerGraph(model)(image, low_res)
+        one_image = RefinerGraph(model)(image[:1], low_res)
+    assert got.shape == want.shape == (3, 1, 64 // stride, 64 // stride)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    torch.testing.assert_close(one_image, refiner(image[:1], low_res), atol=1e-5, rtol=0)
+    assert torch.allclose(bilinear_phase_kernels(2).sum(dim=(1, 2, 3)), torch.ones(4))  # each phase a weighted mean
