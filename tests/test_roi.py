@@ -180,3 +180,15 @@ def test_normalisation_equals_the_formula_bit_for_bit_for_every_byte():
     got = geometry.normalize_and_pad(rgb, 20)
     assert np.array_equal(got[0, :, :16, :16].view(np.uint32), want.view(np.uint32))
     assert not got[0, :, 16:, :].any() and not got[0, :, :, 16:].any()  # zero padding
+
+
+@pytest.mark.parametrize("window", [(10, 5, 20), (-7, -3, 16), (50, 30, 40), (-40, -40, 200), (100, 100, 8), (-30, 10, 12)])
+def test_cut_fills_only_what_lies_outside_the_frame(window):
+    x0, y0, side = window
+    rgb = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    for frame, fill in ((rgb, np.array([124, 116, 104], np.uint8)), (rgb[..., 0], 7)):
+        padded = np.empty((460, 480) + frame.shape[2:], np.uint8)  # the frame in a sea of fill: the plain reference
+        padded[...] = fill
+        padded[200:260, 200:280] = frame
+        want = padded[200 + y0:200 + y0 + side, 200 + x0:200 + x0 + side]
+        assert np.array_equal(roi.cut(frame, window, fill), want)
