@@ -14,15 +14,15 @@
   keeps a small pool: a call borrows an idle request (creating one up to the pool size, else waiting)
   and returns it after copying the outputs out of the request's memory.
 - Static shapes per call shape: OpenVINO's CPU plugin runs a graph compiled with dynamic axes (ROI
-  crops, prompt sets, points per set) well below its static speed: shape inference and memory planning
-  at every call (the ROI student's 8-crop encoder 5.8 vs 3.3 ms, decoder 5.7 vs 3.8 ms, refiner 3.2 vs
-  2.4 ms; benchmarks/cpu_backends/results/ov_static_shapes.md). So each graph compiles a static copy for
-  each input shape it is called with, the first time it sees it (about 0.2 s per graph, less from the
-  cache), up to `STATIC_SHAPES` shapes; calls of further shapes run the dynamic compilation. A decoder's
-  static copy in bf16 runs without OpenVINO's fused kernels ("snippets"): in 2026.4 the fused attention
-  over the decoder's few prompt tokens, compiled for static shapes, answered 20x further from fp32 than
-  the dynamic compilation (its layer-0 self-attention; the tiny test model's masks fell to IoU 0.92), and
-  without them it is as close as the dynamic one and still 1.3x faster.
+  crops, prompt sets, points per set) below its static speed: shape inference and memory planning at
+  every call (the distilled ROI model, 8 crops, bf16: encoder 5.0 vs 2.9 ms, decoder 4.8 vs 3.9 ms;
+  benchmarks/cpu_backends/results/ov_static_shapes.md). So each graph compiles a static copy for each
+  input shape it is called with, the first time it sees it (0.2-0.3 s per graph, less from the cache),
+  up to `STATIC_SHAPES` shapes; calls of further shapes run the dynamic compilation. A decoder's static
+  copy in bf16 runs without OpenVINO's fused kernels ("snippets"): in 2026.4 the fused attention over a
+  decoder's few prompt tokens, compiled for static shapes, sent 12x more mask pixels across zero than
+  the dynamic compilation on the export tests' model (205 vs 17 of 4096); without them it is as close as
+  the dynamic one and still 1.2-1.3x faster.
 - Performance hint (`Segmenter.open(performance=...)`): "latency" (default) is one stream with every
   thread on the one image a line camera hands over at a time; "throughput" is OpenVINO's streams for
   several cameras calling `segment` at once, each stream with its share of the threads and the pool
