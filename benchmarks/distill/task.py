@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from common import DEFAULT_DATA, WORK, context, machine_lines, write
 
@@ -45,6 +46,8 @@ def main():
     p.add_argument("--max-images", type=int, default=None, help="training images (default: all)")
     p.add_argument("--eval-max-images", type=int, default=None, help="held-out images (default: all; the target needs all)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--amp", default="off", choices=["off", "bf16", "auto"], help="autocast of the student's training")
+    p.add_argument("--cache-dir", default=None, help="teacher cache to share with an earlier run (default: its own)")
     p.add_argument("--name", default="task")
     args = p.parse_args()
     ctx = context()
@@ -55,19 +58,21 @@ def main():
     torch.set_num_threads(args.threads)
     work = WORK / args.name
     cfg = DistillConfig(teacher=args.teacher, student=args.student, images=args.data, out=str(work / "student.pth"),
-                        run_dir=str(work / "run"), cache_dir=str(work / "teacher_cache"), loss=args.loss,
+                        run_dir=str(work / "run"), cache_dir=args.cache_dir or str(work / "teacher_cache"), loss=args.loss,
                         views_per_image=args.views, epochs=args.epochs, mask_epochs=args.mask_epochs,
                         batch_size=args.batch_size, lr=args.lr, mask_lr=args.mask_lr,
                         box_side=tuple(float(v) for v in args.box_side.split(",")), val_fraction=args.val_fraction,
                         split_seed=args.split_seed, seed=args.seed, max_images=args.max_images,
-                        eval_max_images=args.eval_max_images, latency_runs=0, threads=args.threads,
+                        eval_max_images=args.eval_max_images, latency_runs=0, threads=args.threads, amp=args.amp,
                         label_prompts=False)  # masks unused: only the evaluation reads labels
+    start = time.perf_counter()
     report = distill(cfg, progress=True, resume=(work / "run" / "last.pt").exists())
+    seconds = time.perf_counter() - start
     val = _val_split_eval(args, cfg)
     teacher_miou, student_miou = val["teacher"]["miou"], val["student"]["miou"]
     full = args.max_images is None
     met = None if not full else student_miou >= teacher_miou - TARGET_POINTS
-    payload = {**ctx, "args": vars(args), "report": report, "val_split_eval": val,
+    payload = {**ctx, "args": vars(args), "report": report, "val_split_eval": val, "distill_seconds": seconds,
                "target": {"max_points_below_teacher": TARGET_POINTS * 100, "teacher_miou": teacher_miou,
                           "student_miou": student_miou, "met": met, "full_run": full}}
     write(args.name, payload, _markdown)
@@ -140,7 +145,10 @@ def _markdown(p: dict) -> str:
               + ("**met**" if t["met"] else "**NOT met**" if t["met"] is not None else "not assessed (capped run or no labels)")
               + (f" ({100 * (t['student_miou'] - t['teacher_miou']):+.1f} points)." if t["student_miou"] is not None
                  and t["teacher_miou"] is not None else "."),
-              "The encoder speed-up (target >= 2x) is timed by latency.py on a quiet machine."]
+              "The encoder speed-up (target >= 2x) is timed by latency.py on a quiet machine.",
+              *([f"`edgesam distill` took {p['distill_seconds']:.0f} s (student autocast {a.get('amp', 'off')}, "
+                 f"{a['threads']} thread(s); a teacher cache given with --cache-dir is reused, not timed)."]
+                if "distill_seconds" in p else [])]
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgesam.data import AugmentConfig
+from edgesam.train.config import AMP_MODES
 from edgesam.utils.config import Config, ConfigError, check_choice, check_integer, check_number
 
 LOSSES = ("mse", "mse+cos")
@@ -46,6 +47,7 @@ class DistillConfig(Config):
     grad_clip: float = 1.0  # 0 disables
     max_steps: int | None = None  # stop stage 1 after this many optimizer steps
     efficient_attention: bool = True
+    amp: str = "off"  # student training autocast: off, bf16, or auto (bf16 on CUDA and on CPUs with bf16 math)
     # stage 2 (optional): end to end on the teacher's masks for box prompts drawn on the images
     mask_epochs: int = 0  # 0 skips the stage
     mask_lr: float = 1e-4  # student encoder; the decoder trains at a tenth of it
@@ -70,6 +72,7 @@ class DistillConfig(Config):
             raise ConfigError("images: give the folder of line images to distil on (--images DIR)")
         check_choice("loss", self.loss, LOSSES)
         check_choice("teacher_backend", self.teacher_backend, TEACHER_BACKENDS)
+        check_choice("amp", self.amp, tuple(m for m in AMP_MODES if m != "fp16"))
         for name in ("views_per_image", "epochs", "batch_size", "mask_prompts"):
             check_integer(name, getattr(self, name), 1)
         for name in ("warmup_steps", "mask_epochs", "latency_runs", "seed", "split_seed"):

@@ -23,6 +23,7 @@ from edgesam.distill.config import DistillConfig
 from edgesam.distill.report import format_report
 from edgesam.models import count_parameters, save_checkpoint
 from edgesam.models.attention import use_efficient_attention, use_official_attention
+from edgesam.train.loop import autocast_context, resolved_amp
 from edgesam.utils.config import ConfigError
 from edgesam.distill.images import evenly, labelled_part, line_images, split_images
 from edgesam.distill.models import build_student, load_teacher
@@ -120,7 +121,8 @@ def distill(config: DistillConfig, progress: bool = True, resume: bool = False, 
     if not resume:
         recorder.config(cfg.to_yaml())
     recorder.status("setup", _setup_message(job), {"train_images": len(job.train), "held_out_images": len(job.held),
-                                                   "views_per_image": cfg.views_per_image, "cache": str(job.cache.dir)})
+                                                   "views_per_image": cfg.views_per_image, "cache": str(job.cache.dir),
+                                                   "autocast": resolved_amp(cfg.amp, torch.device("cpu"))})
     if progress:
         log(_setup_message(job))
     _fill_cache(job, recorder, progress)
@@ -161,7 +163,8 @@ def _setup_message(job: Job) -> str:
     t, cfg = job.teacher, job.cfg
     return (f"distill {t.arch.variant}@{t.image_size} ({job.framing.describe()}) -> {cfg.student}: "
             f"{len(job.train)} training images x {cfg.views_per_image} views, {len(job.held)} held-out images; "
-            f"teacher cache {job.cache.dir} computed by {t.backend} ({t.why})")
+            f"teacher cache {job.cache.dir} computed by {t.backend} ({t.why}); student autocast "
+            f"{resolved_amp(cfg.amp, torch.device('cpu'))} (amp {cfg.amp})")
 
 
 def _fill_cache(job: Job, recorder: DistillRecorder, progress: bool) -> None:
@@ -206,7 +209,8 @@ def _run_stages(job: Job, recorder, run_dir: Path, progress: bool, resume: bool,
         with_masks = name == "mask" and cfg.label_prompts and not job.framing.roi  # ROI crops sit on random boxes
         loop = Loop(job.student, objective, job.train_units, lambda u, m=with_masks: job.item(u, m), job.held_units,
                     epochs=epochs, batch_size=cfg.batch_size, lr=lr, weight_decay=cfg.weight_decay,
-                    warmup_steps=cfg.warmup_steps, grad_clip=cfg.grad_clip, max_steps=max_steps, seed=cfg.seed)
+                    warmup_steps=cfg.warmup_steps, grad_clip=cfg.grad_clip, max_steps=max_steps, seed=cfg.seed,
+                    autocast=autocast_context(cfg, torch.device("cpu"))[0])
         if state is not None and state["stage"] == name:
             loop.load_state_dict(state)
             history = history[: len(history) - len(loop.history)]  # this stage's rows come back with the loop

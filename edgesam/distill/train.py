@@ -10,6 +10,7 @@ same data as an uninterrupted one.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -152,7 +153,8 @@ class Loop:
 
     def __init__(self, student, objective, units: list, load: Callable[[object], Item], val_units: list, *,
                  epochs: int, batch_size: int, lr: float, weight_decay: float, warmup_steps: int, grad_clip: float,
-                 max_steps: int | None, seed: int):
+                 max_steps: int | None, seed: int, autocast=None):
+        self.autocast = autocast or contextlib.nullcontext()  # reused: torch.autocast objects re-enter
         self.student, self.objective, self.units, self.load = student, objective, list(units), load
         self.val_units, self.batch_size, self.epochs, self.seed = val_units, batch_size, epochs, seed
         self.grad_clip = grad_clip
@@ -210,7 +212,8 @@ class Loop:
                 break
             t0 = time.perf_counter()
             items = [self.load(self.units[i]) for i in order[start:start + self.batch_size]]
-            loss, parts = self.objective.loss(self.student, items)
+            with self.autocast:
+                loss, parts = self.objective.loss(self.student, items)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.grad_clip:

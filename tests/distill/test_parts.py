@@ -121,6 +121,8 @@ def test_config_names_the_bad_field():
         DistillConfig(teacher="t.pth", images="x", loss="l1").validate()
     with pytest.raises(ConfigError, match="image_size"):
         DistillConfig(teacher="t.pth", images="x", image_size=100).validate()
+    with pytest.raises(ConfigError, match="amp"):
+        DistillConfig(teacher="t.pth", images="x", amp="fp16").validate()
     with pytest.raises(ConfigError, match="unknown fields"):
         DistillConfig.from_dict({"teacher": "t.pth", "lr_encoder": 1.0})
     cfg = DistillConfig(teacher="t.pth", images="x", out="a/student.pth")
@@ -157,3 +159,41 @@ def test_compare_distils_each_student_from_one_teacher_cache(teacher_path, line_
     assert ready["figures"]["computed"] == 0 and ready["figures"]["reused"] > 0  # the teacher ran once
     with pytest.raises(ConfigError, match="vit_q"):
         compare_students(cfg, ["vit_q"], progress=False)
+
+
+@pytest.mark.parametrize("amp", ["off", "bf16"])
+def test_the_students_steps_run_under_the_asked_autocast_and_validation_does_not(amp):
+    import torch
+
+    from edgesam.distill.train import Loop
+    from edgesam.train.loop import autocast_context
+
+    seen = {"train": [], "validate": []}
+
+    class Probe:  # records whether autocast is on where the objective runs the student
+        name, stream = "embed", 1
+
+        def parameter_groups(self, student, lr):
+            return [{"params": list(student.parameters()), "lr": lr}]
+
+        def loss(self, student, items):
+            seen["train"].append(torch.is_autocast_enabled("cpu"))
+            out = student(torch.stack(items))
+            return out.float().pow(2).mean(), {"dtype": str(out.dtype)}
+
+        def validate(self, student, items, batch):
+            seen["validate"].append(torch.is_autocast_enabled("cpu"))
+            return {"val_mse": 1.0}
+
+        score = staticmethod(lambda val: -val["val_mse"])
+
+    student = torch.nn.Linear(4, 4)
+    cfg = type("Cfg", (), {"amp": amp})()
+    loop = Loop(student, Probe(), list(range(4)), lambda u: torch.randn(4), [0], epochs=1, batch_size=2, lr=1e-3,
+                weight_decay=0.0, warmup_steps=0, grad_clip=1.0, max_steps=None, seed=0,
+                autocast=autocast_context(cfg, torch.device("cpu"))[0])
+    events = list(loop.run())
+    steps = [e for e in events if e["state"] == "step"]
+    assert seen["train"] == [amp == "bf16"] * 2 and seen["validate"] == [False]
+    assert steps[0]["figures"]["dtype"] == ("torch.bfloat16" if amp == "bf16" else "torch.float32")
+    assert student.weight.dtype == torch.float32  # master weights stay fp32
