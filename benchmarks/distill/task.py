@@ -46,7 +46,7 @@ def main():
     p.add_argument("--max-images", type=int, default=None, help="training images (default: all)")
     p.add_argument("--eval-max-images", type=int, default=None, help="held-out images (default: all; the target needs all)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--amp", default="off", choices=["off", "bf16", "auto"], help="autocast of the student's training")
+    p.add_argument("--amp", default="auto", choices=["off", "bf16", "auto"], help="autocast of the student's training")
     p.add_argument("--cache-dir", default=None, help="teacher cache to share with an earlier run (default: its own)")
     p.add_argument("--name", default="task")
     args = p.parse_args()

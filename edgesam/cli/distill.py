@@ -31,7 +31,7 @@ FLAGS = [
     ("--eval-max-images", "eval_max_images", int, "held-out images for validation and the report"),
     ("--latency-runs", "latency_runs", int, "ONNX Runtime encoder timing runs, teacher vs student (0 skips)"),
     ("--threads", "threads", int, "torch / ONNX Runtime threads"),
-    ("--amp", "amp", click.Choice(["auto", "bf16", "off"]), "autocast of the student's training (auto: bf16 on CPUs with bf16 math) [off]"),
+    ("--amp", "amp", click.Choice(["auto", "bf16", "off"]), "autocast of the student's training (auto: bf16 on CPUs with bf16 math) [auto]"),
     ("--split-seed", "split_seed", int, "seed of the held-out split (finetune's --split-seed)"),
     ("--seed", "seed", int, "seed of views, prompts, student init and order"),
 ]
