@@ -47,7 +47,9 @@ class DistillConfig(Config):
     grad_clip: float = 1.0  # 0 disables
     max_steps: int | None = None  # stop stage 1 after this many optimizer steps
     efficient_attention: bool = True
-    amp: str = "auto"  # student training autocast: off, bf16, or auto (bf16 on CUDA and on CPUs with bf16 math; benchmarks/distill/README.md)
+    # student training autocast: off, bf16, or auto (bf16 on CPUs with bf16 math; distill trains on the CPU):
+    # bf16 kept the task figure (benchmarks/distill/README.md)
+    amp: str = "auto"
     # stage 2 (optional): end to end on the teacher's masks for box prompts drawn on the images
     mask_epochs: int = 0  # 0 skips the stage
     mask_lr: float = 1e-4  # student encoder; the decoder trains at a tenth of it
