@@ -107,7 +107,7 @@ class Segmenter:
     @classmethod
     def open(cls, bundle_dir, graph_set: str = "fp32", backend: str = "auto", providers=None,
              threads: int | None = None, warmup: bool = True, limits: Limits | None = None,
-             performance: str = "latency") -> "Segmenter":
+             performance: str = "latency", static_shapes: int | None = None) -> "Segmenter":
         """Validate the bundle and its `graph_set`, start the backend, and (by default) warm it up.
 
         `backend`: "onnxruntime", "openvino", "tensorrt", or "auto" (the format's only backend, else the
@@ -116,10 +116,15 @@ class Segmenter:
         (`edgesam_runtime.threads`: $EDGESAM_THREADS, else every usable core); `segmenter.threads` says which.
         `limits`: per-call limits (`edgesam_runtime.limits.Limits`; defaults when None). `performance`:
         "latency" (one line camera: each call uses every thread) or "throughput" (several cameras calling
-        at once: OpenVINO runs parallel streams; ONNX Runtime's one session serves concurrent calls alike)."""
+        at once: OpenVINO runs parallel streams; ONNX Runtime's one session serves concurrent calls alike).
+        `static_shapes` (OpenVINO): how many input shapes (box counts) per graph get a static compilation
+        beside the dynamic one, compiled in the background once the line has called a shape a few times:
+        faster calls for more memory (30-100 MB per box count for a ROI model); None:
+        `backends.ov.STATIC_SHAPES`, 0: dynamic only. Other backends have no use for it."""
         if limits is not None and not isinstance(limits, Limits):
             raise InvalidInputError(f"limits: expected an edgesam_runtime.limits.Limits, got {type(limits).__name__}")
         _check_threads(threads)
+        _check_static_shapes(static_shapes)
         if performance not in PERFORMANCE:
             raise InvalidInputError(f"performance: expected one of {PERFORMANCE}, got {performance!r}")
         try:
@@ -127,7 +132,7 @@ class Segmenter:
         except ValueError as exc:  # a bad $EDGESAM_THREADS
             raise InvalidInputError(str(exc)) from None
         info = load_bundle(bundle_dir, graph_set)
-        impl = _make_backend(info, backend, providers, chosen.threads, performance)
+        impl = _make_backend(info, backend, providers, chosen.threads, performance, static_shapes)
         graph_io = impl.io()
         refiner = _open_refiner(info, impl, chosen.threads)
         if refiner is not None:
@@ -347,6 +352,13 @@ def _open_refiner(info: BundleInfo, impl, threads):
     return OrtGraph(info.refiner_file, providers, threads)
 
 
+def _check_static_shapes(static_shapes) -> None:
+    if static_shapes is None:
+        return
+    if not isinstance(static_shapes, (int, np.integer)) or isinstance(static_shapes, bool) or static_shapes < 0:
+        raise InvalidInputError(f"static_shapes: expected a non-negative integer or None (the default), got {static_shapes!r}")
+
+
 def _check_threads(threads) -> None:
     if threads is None:
         return
@@ -354,7 +366,8 @@ def _check_threads(threads) -> None:
         raise InvalidInputError(f"threads: expected a positive integer or None (the backend's choice), got {threads!r}")
 
 
-def _make_backend(info: BundleInfo, backend: str, providers, threads, performance: str = "latency"):
+def _make_backend(info: BundleInfo, backend: str, providers, threads, performance: str = "latency",
+                  static_shapes: int | None = None):
     """Start the backend for the graph set: the one asked for, or with "auto" the one
     `backend_choice.choose_backend` picks; the reason is kept on the backend as `choice`."""
     if backend not in BACKENDS:
@@ -372,7 +385,7 @@ def _make_backend(info: BundleInfo, backend: str, providers, threads, performanc
         reason = "asked for"
     paths = (info.graph_file("encoder"), info.graph_file("decoder"))
     try:
-        impl = _start(backend, info, paths, providers, threads, performance)
+        impl = _start(backend, info, paths, providers, threads, performance, static_shapes)
     except RuntimeErrorBase:
         raise
     except Exception as exc:  # a backend must never take the host down at open time either
@@ -381,7 +394,7 @@ def _make_backend(info: BundleInfo, backend: str, providers, threads, performanc
     return impl
 
 
-def _start(backend: str, info: BundleInfo, paths, providers, threads, performance: str):
+def _start(backend: str, info: BundleInfo, paths, providers, threads, performance: str, static_shapes: int | None):
     if backend == "onnxruntime":
         from edgesam_runtime.backends.ort import OrtBackend
         return OrtBackend(*paths, providers=providers, threads=threads)
@@ -391,6 +404,7 @@ def _start(backend: str, info: BundleInfo, paths, providers, threads, performanc
             raise InvalidInputError("providers: ONNX Runtime execution providers do not apply to backend 'openvino'")
         precisions = tuple(openvino_precision(info.entry(part)) for part in ("encoder", "decoder"))
         quantized = tuple(info.entry(part).get("precision") == "int8" for part in ("encoder", "decoder"))
-        return OvBackend(*paths, precisions=precisions, threads=threads, performance=performance, quantized=quantized)
+        return OvBackend(*paths, precisions=precisions, threads=threads, performance=performance, quantized=quantized,
+                         static_shapes=static_shapes)
     from edgesam_runtime.backends.trt import TrtBackend
     return TrtBackend(*paths, info=info)

@@ -1,6 +1,7 @@
 """OpenVINO-specific runtime behaviour: the compiled-model cache, precision reporting, request pool."""
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -78,12 +79,39 @@ def test_each_call_shape_gets_a_static_copy_with_the_dynamic_answers(bundle_dir)
 
     graph = OvGraph(bundle_dir / "decoder.onnx", "fp32", threads=1, use_cache=False)
     assert graph.static_shapes > 0
-    for count in (1, 3, 3):
-        feeds = _decoder_feeds(count, seed=count)
+    for count in (1, 2, 2, 3, 3, 3, 1, 1):  # two prompt sets only twice: a one-off, no copy
+        graph.run(_decoder_feeds(count, seed=count))
+    graph.settle()
+    assert sorted(key[1][0] for key in graph._static) == [1, 3]  # point_coords' prompt sets
+    assert all(copy is not None for copy in graph._static.values())
+    for count in (1, 3):
+        feeds = _decoder_feeds(count, seed=10 + count)
+        assert graph._for_shapes(feeds) is graph._static[tuple(np.shape(feeds[n]) for n in graph.inputs)]
         got, want = graph.run(feeds), graph._dynamic.infer(feeds)
         for name, reference in zip(graph.output_names, want):
             np.testing.assert_allclose(got[name], reference, atol=1e-4, rtol=0)
-    assert len(graph._static) == 2 and all(copy is not None for copy in graph._static.values())
+
+
+def test_a_new_shape_is_answered_at_once_while_its_static_copy_compiles(bundle_dir, monkeypatch):
+    """The static copy compiles on a background thread: the call that starts it must not wait for it."""
+    from edgesam_runtime.backends.ov import STATIC_AFTER_CALLS, OvGraph
+
+    graph = OvGraph(bundle_dir / "decoder.onnx", "fp32", threads=1, use_cache=False)
+    release, compile_static = threading.Event(), graph._compile_static
+
+    def slow_compile(key):
+        assert release.wait(30)
+        compile_static(key)
+
+    monkeypatch.setattr(graph, "_compile_static", slow_compile)
+    feeds = _decoder_feeds(2)
+    for _ in range(STATIC_AFTER_CALLS):
+        out = graph.run(feeds)  # the last call starts the compilation and returns while it is held back
+    assert list(graph._static.values()) == [None] and graph._compiling[0].is_alive()
+    np.testing.assert_allclose(out["low_res_masks"], graph._dynamic.infer(feeds)[0], atol=0, rtol=0)
+    release.set()
+    graph.settle()
+    assert graph._for_shapes(feeds) is not graph._dynamic
 
 
 def test_static_copies_are_bounded_and_a_feed_of_another_shape_is_refused(bundle_dir):
@@ -91,9 +119,11 @@ def test_static_copies_are_bounded_and_a_feed_of_another_shape_is_refused(bundle
     from edgesam_runtime.errors import BackendError
 
     graph = OvGraph(bundle_dir / "decoder.onnx", "fp32", threads=1, use_cache=False, static_shapes=1)
-    graph.run(_decoder_feeds(1))
     beyond = _decoder_feeds(2)
-    np.testing.assert_allclose(graph.run(beyond)["low_res_masks"], graph._dynamic.infer(beyond)[0], atol=1e-4, rtol=0)
+    for feeds in [_decoder_feeds(1)] * 3 + [beyond] * 3:
+        out = graph.run(feeds)
+    np.testing.assert_allclose(out["low_res_masks"], graph._dynamic.infer(beyond)[0], atol=1e-4, rtol=0)
+    graph.settle()
     assert len(graph._static) == 1  # the second shape ran on the dynamic compilation
     wide = OvGraph(bundle_dir / "decoder.onnx", "fp32", threads=1, use_cache=False)
     for bad in (np.zeros((1, 3, 5), np.float32), np.zeros((1, 3), np.float32)):  # OpenVINO answers both empty
@@ -101,6 +131,23 @@ def test_static_copies_are_bounded_and_a_feed_of_another_shape_is_refused(bundle
             wide.run({**_decoder_feeds(1), "point_coords": bad})
     assert not wide._static
     assert wide.run(_decoder_feeds(1))["low_res_masks"].shape[0] == 1  # still usable
+
+
+def test_static_shapes_is_asked_at_open(bundle_dir, make_image):
+    from edgesam_runtime import InvalidInputError, Segmenter
+
+    for static_shapes, copies in ((0, 0), (2, 1)):
+        seg = Segmenter.open(bundle_dir, backend="openvino", threads=1, static_shapes=static_shapes)
+        embedding = seg.encode(make_image())
+        for _ in range(3):
+            seg.segment(embedding, boxes=[[4, 4, 40, 30], [10, 12, 50, 60]])
+        seg.backend.settle()
+        decoder = seg.backend.decoder
+        assert decoder.static_shapes == static_shapes and len(decoder._static) == copies
+        assert None not in decoder._static.values()
+    for bad in (-1, 1.5, "8", True):
+        with pytest.raises(InvalidInputError, match="static_shapes: expected a non-negative integer"):
+            Segmenter.open(bundle_dir, backend="openvino", warmup=False, static_shapes=bad)
 
 
 def test_the_whole_image_encoder_is_static_already(bundle_dir):
