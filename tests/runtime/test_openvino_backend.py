@@ -138,6 +138,7 @@ def test_static_shapes_is_asked_at_open(bundle_dir, make_image):
 
     for static_shapes, copies in ((0, 0), (2, 1)):
         seg = Segmenter.open(bundle_dir, backend="openvino", threads=1, static_shapes=static_shapes)
+        assert f"static copies per graph: {static_shapes or 'none'}" in seg.providers[0]  # what bench headers show
         embedding = seg.encode(make_image())
         for _ in range(3):
             seg.segment(embedding, boxes=[[4, 4, 40, 30], [10, 12, 50, 60]])

@@ -324,5 +324,7 @@ class OvBackend:
 
     @property
     def providers(self) -> list[str]:
+        copies = max(self.encoder.static_shapes, self.decoder.static_shapes)
         return [f"OpenVINO CPU (encoder {self.encoder.execution_precision}, decoder {self.decoder.execution_precision}, "
-                f"{self.performance} hint, {self.encoder.streams} stream{'s' if self.encoder.streams != 1 else ''})"]
+                f"{self.performance} hint, {self.encoder.streams} stream{'s' if self.encoder.streams != 1 else ''}, "
+                f"static copies per graph: {copies or 'none'})"]
