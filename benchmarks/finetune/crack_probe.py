@@ -12,7 +12,11 @@ Two measurements, written to crack_probe.json / crack_probe.md beside this scrip
    loss) for each variant: the recipe's size, wider and deeper, without the affine augmentation (its
    nearest-neighbour mask warp), and four times longer. Each is scored on the validation split (all
    classes) and on the training split's cracks: if a variant lifts the training cracks, capacity or
-   schedule is short; if none does, the labels are.
+   schedule is short; if none does, the labels are. One more variant trains the refiner on the
+   Lovasz hinge (an IoU-direct loss) instead of the recipe's BCE + Dice.
+3. The crop's scale. The model's crack IoU per object against how much the ROI crop (1.5x the box,
+   resized to the model's input) shrinks or enlarges the crack, on the validation and training splits:
+   an enlarged crack has all its pixels in the crop, so what it loses there is not resolution.
 
 Reproduce (repo root, quiet machine; about 10 minutes on 2 cores):
   flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/crack_probe.py
@@ -32,12 +36,14 @@ sys.path.insert(0, str(HERE.parents[1]))
 from benchmarks.finetune.common import MAGNETIC_TILE, REPO  # noqa: E402
 
 CLASSES = ("blowhole", "break", "crack", "fray", "uneven")
-VARIANTS = {  # name: (width, depth, steps, affine augmentation)
-    "recipe size": (48, 3, 600, True),
-    "wider and deeper": (96, 5, 600, True),
-    "no affine augmentation": (48, 3, 600, False),
-    "4x longer": (48, 3, 2400, True),
+VARIANTS = {  # name: (width, depth, steps, affine augmentation, loss)
+    "recipe size": (48, 3, 600, True, "recipe"),
+    "wider and deeper": (96, 5, 600, True, "recipe"),
+    "no affine augmentation": (48, 3, 600, False, "recipe"),
+    "4x longer": (48, 3, 2400, True, "recipe"),
+    "Lovasz hinge loss": (48, 3, 600, True, "lovasz"),
 }
+SCALE_BUCKETS = ((0.0, 0.5), (0.5, 0.8), (0.8, 1.2), (1.2, float("inf")))  # crop pixels per image pixel
 
 
 def label_softness(data: Path) -> dict:
@@ -80,7 +86,24 @@ def crack_widths(data: Path) -> list[dict]:
     return rows
 
 
-def train_refiner(model, train_ds, cfg, width: int, depth: int, steps: int, affine: bool, seed: int = 0):
+def lovasz_hinge(logits, target):
+    """Lovasz hinge (Berman et al., 2018) per mask, averaged: a convex surrogate of 1 - IoU. Written here
+    because no installed library has it; only this probe uses it."""
+    import torch
+    import torch.nn.functional as F
+
+    losses = []
+    for x, y in zip(logits.float().flatten(1), (target.flatten(1) > 0.5).float()):
+        errors, order = torch.sort(1 - x * (2 * y - 1), descending=True)
+        y = y[order]
+        jaccard = 1 - (y.sum() - y.cumsum(0)) / (y.sum() + (1 - y).cumsum(0))
+        jaccard = torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
+        losses.append(torch.dot(F.relu(errors), jaccard))
+    return torch.stack(losses).mean()
+
+
+def train_refiner(model, train_ds, cfg, width: int, depth: int, steps: int, affine: bool, loss_kind: str = "recipe",
+                  seed: int = 0):
     """A fresh refiner on the frozen `model`, trained alone as the recipe trains it (bf16 where it helps)."""
     import torch
 
@@ -121,7 +144,11 @@ def train_refiner(model, train_ds, cfg, width: int, depth: int, steps: int, affi
             with torch.no_grad(), autocast:
                 low, _ = decode_all(model, model.image_encoder(images), cat("coords"), cat("labels"), cat("mask_input"))
             with autocast:
-                loss, _ = mask_loss(model.mask_refiner(images, low[:, :1].float()), cat("fine_targets"), cfg.loss)
+                fine = model.mask_refiner(images, low[:, :1].float())
+                if loss_kind == "lovasz":
+                    loss = lovasz_hinge(fine, cat("fine_targets"))
+                else:
+                    loss, _ = mask_loss(fine, cat("fine_targets"), cfg.loss)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -138,6 +165,30 @@ def class_scores(model, dataset, label: str) -> dict:
     report = evaluate_model(model, dataset, "box", seed=0, label=label).to_dict(with_records=False)
     return {"overall": report["overall"]["miou"], "empty": report["overall"]["empty_predictions"],
             **{k: v["miou"] for k, v in report["per_class"].items()}}
+
+
+def crack_iou_by_crop_scale(model, dataset, image_size: int) -> dict:
+    """Per SCALE_BUCKETS range of crop pixels per image pixel (the model's input size over its ROI crop's
+    side, `model.framing`): the crack objects' count and mean box IoU."""
+    from edgesam.eval.plan import build_plan
+    from edgesam.eval.run import model_adapter
+    from edgesam.eval.scoring import score
+    from edgesam_runtime.roi import crop_windows
+
+    cracks = dataset.subset([i for i, r in enumerate(dataset.records) if r.class_name == "crack"])
+    plan = build_plan(cracks, "box", seed=0)
+    boxes = [box for item, _ in plan.samples() for box in item.boxes]
+    records = score(model_adapter(model), plan)
+    if len(records) != len(boxes):
+        raise RuntimeError(f"{len(records)} scored prompts for {len(boxes)} boxes")
+    scale = image_size / crop_windows(np.array(boxes), model.framing.roi_margin, model.framing.roi_min_side)[:, 2]
+    iou = np.array([r.iou for r in records])
+    rows = {}
+    for lo, hi in SCALE_BUCKETS:
+        inside = (scale >= lo) & (scale < hi)
+        rows[f"{lo}-{hi}"] = {"objects": int(inside.sum()), "miou": float(iou[inside].mean()) if inside.any() else None}
+    return {"objects": len(iou), "miou": float(iou.mean()), "buckets": rows,
+            "correlation": float(np.corrcoef(scale, iou)[0, 1])}
 
 
 def markdown(result: dict) -> str:
@@ -168,6 +219,14 @@ def markdown(result: dict) -> str:
         lines.append(f"| {name} | {row['width']} | {row['depth']} | {row['steps']} | {row['train_s']:.0f} | "
                      f"{row['val']['overall']:.4f} | " + " | ".join(f"{row['val'][c]:.3f}" for c in CLASSES)
                      + f" | {row['train_crack']:.3f} |")
+    lines += ["", "## Crack IoU by the crop's scale (the model as trained)", "",
+              "Crop pixels per image pixel: the model's input size over 1.5x the box's longer side (below 1 the crop "
+              "shrinks the crack, above 1 it enlarges it).", "",
+              "| split | cracks | mIoU | " + " | ".join(f"scale {k}" for k in result["by_scale"]["val"]["buckets"])
+              + " | correlation of scale and IoU |", "|---|---|---|" + "---|" * len(SCALE_BUCKETS) + "---|"]
+    for split, row in result["by_scale"].items():
+        cells = [f"{b['miou']:.3f} (n={b['objects']})" if b["objects"] else "-" for b in row["buckets"].values()]
+        lines.append(f"| {split} | {row['objects']} | {row['miou']:.3f} | " + " | ".join(cells) + f" | {row['correlation']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -194,12 +253,16 @@ def main(argv=None) -> None:
     model = create_model(checkpoint=args.checkpoint)
     result["model"] = {"val": class_scores(model, val_ds, "as trained"),
                        "train_crack": class_scores(model, train_cracks, "as trained, train cracks")["crack"]}
+    result["by_scale"] = {split: crack_iou_by_crop_scale(model, ds, cfg.image_size)
+                          for split, ds in (("val", val_ds), ("train", train_ds))}
     for name in args.variants:
-        width, depth, steps, affine = VARIANTS[name]
+        width, depth, steps, affine, loss_kind = VARIANTS[name]
         start = time.perf_counter()
-        probe = train_refiner(create_model(checkpoint=args.checkpoint), train_ds, cfg, width, depth, steps, affine)
+        probe = train_refiner(create_model(checkpoint=args.checkpoint), train_ds, cfg, width, depth, steps, affine,
+                              loss_kind)
         seconds = time.perf_counter() - start
-        result["variants"][name] = {"width": width, "depth": depth, "steps": steps, "affine": affine, "train_s": seconds,
+        result["variants"][name] = {"width": width, "depth": depth, "steps": steps, "affine": affine, "loss": loss_kind,
+                                    "train_s": seconds,
                                     "val": class_scores(probe, val_ds, name),
                                     "train_crack": class_scores(probe, train_cracks, name)["crack"]}
         print(name, result["variants"][name], flush=True)
