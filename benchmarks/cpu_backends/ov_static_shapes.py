@@ -85,7 +85,7 @@ def variants(path: Path, precision: str, threads: int, feeds: dict, with_snippet
     static = OvGraph(path, precision, threads, use_cache=False)
     start = time.perf_counter()
     static.run(feeds)
-    static.settle()  # the copy compiles in the background: its first call and the compilation, timed together
+    static.wait_background()  # the copy compiles in the background: its first call and the compilation, timed together
     compile_ms = (time.perf_counter() - start) * 1e3
     runs = {"dynamic": lambda: dynamic.run(feeds), "static": lambda: static.run(feeds)}
     if with_snippets:  # what the runtime avoids for a bf16 decoder: a static copy with the fused kernels on

@@ -158,6 +158,14 @@ class Segmenter:
         emb = self.encode(np.zeros((side, side), np.uint8))
         self.segment(emb, boxes=[[0, 0, side / 2, side / 2]])
 
+    def wait_background(self) -> None:
+        """Wait for work the backend does beside the calls: OpenVINO compiles static copies of its graphs
+        for the shapes a line keeps calling. Calls never need to; a benchmark does, after warming up with
+        the line's box count, so that it times the copies rather than their compilation."""
+        for part in (self.backend, self.refiner):
+            if hasattr(part, "wait_background"):  # ONNX Runtime and TensorRT do nothing in the background
+                part.wait_background()
+
     # -- encoder ----------------------------------------------------------------------------------
     def encode(self, image: np.ndarray) -> Embedding:
         """Encode a frame once for any number of `segment` calls (ROI framing: keep it for the crops)."""

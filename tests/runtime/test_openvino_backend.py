@@ -81,7 +81,7 @@ def test_each_call_shape_gets_a_static_copy_with_the_dynamic_answers(bundle_dir)
     assert graph.static_shapes > 0
     for count in (1, 2, 2, 3, 3, 3, 1, 1):  # two prompt sets only twice: a one-off, no copy
         graph.run(_decoder_feeds(count, seed=count))
-    graph.settle()
+    graph.wait_background()
     assert sorted(key[1][0] for key in graph._static) == [1, 3]  # point_coords' prompt sets
     assert all(copy is not None for copy in graph._static.values())
     for count in (1, 3):
@@ -110,7 +110,7 @@ def test_a_new_shape_is_answered_at_once_while_its_static_copy_compiles(bundle_d
     assert list(graph._static.values()) == [None] and graph._compiling[0].is_alive()
     np.testing.assert_allclose(out["low_res_masks"], graph._dynamic.infer(feeds)[0], atol=0, rtol=0)
     release.set()
-    graph.settle()
+    graph.wait_background()
     assert graph._for_shapes(feeds) is not graph._dynamic
 
 
@@ -123,7 +123,7 @@ def test_static_copies_are_bounded_and_a_feed_of_another_shape_is_refused(bundle
     for feeds in [_decoder_feeds(1)] * 3 + [beyond] * 3:
         out = graph.run(feeds)
     np.testing.assert_allclose(out["low_res_masks"], graph._dynamic.infer(beyond)[0], atol=1e-4, rtol=0)
-    graph.settle()
+    graph.wait_background()
     assert len(graph._static) == 1  # the second shape ran on the dynamic compilation
     wide = OvGraph(bundle_dir / "decoder.onnx", "fp32", threads=1, use_cache=False)
     for bad in (np.zeros((1, 3, 5), np.float32), np.zeros((1, 3), np.float32)):  # OpenVINO answers both empty
@@ -142,7 +142,7 @@ def test_static_shapes_is_asked_at_open(bundle_dir, make_image):
         embedding = seg.encode(make_image())
         for _ in range(3):
             seg.segment(embedding, boxes=[[4, 4, 40, 30], [10, 12, 50, 60]])
-        seg.backend.settle()
+        seg.wait_background()
         decoder = seg.backend.decoder
         assert decoder.static_shapes == static_shapes and len(decoder._static) == copies
         assert None not in decoder._static.values()

@@ -246,10 +246,10 @@ class OvGraph:
             return
         self._static[key] = _Compiled(compiled, self.max_requests)
 
-    def settle(self, timeout: float | None = None) -> None:
-        """Wait for the static copies being compiled (warm-up and tests; calls never need to)."""
+    def wait_background(self) -> None:
+        """Wait for the static copies being compiled (benchmarks and tests; calls never need to)."""
         for thread in list(self._compiling):
-            thread.join(timeout)
+            thread.join()
 
     def _check_shapes(self, inputs: dict[str, np.ndarray]) -> None:
         for name, accepts in self._accepts.items():
@@ -317,10 +317,10 @@ class OvBackend:
         return OvListGraph(path, precision, self.threads, performance=self.performance,
                            static_shapes=self.static_shapes)
 
-    def settle(self) -> None:
+    def wait_background(self) -> None:
         """Wait for the graphs' static copies being compiled."""
-        self.encoder.settle()
-        self.decoder.settle()
+        self.encoder.wait_background()
+        self.decoder.wait_background()
 
     @property
     def providers(self) -> list[str]:
