@@ -192,3 +192,41 @@ def test_cut_fills_only_what_lies_outside_the_frame(window):
         padded[200:260, 200:280] = frame
         want = padded[200 + y0:200 + y0 + side, 200 + x0:200 + x0 + side]
         assert np.array_equal(roi.cut(frame, window, fill), want)
+
+
+@pytest.mark.parametrize("size", [128, 64, 96])
+def test_a_window_reaching_past_the_frame_is_resized_from_the_part_that_matters_bit_for_bit(size, monkeypatch):
+    """Crops of windows reaching past the frame resize only the rows and columns whose support touches the
+    frame (a large defect's window on a narrow frame), and give the bytes of resizing the whole filled
+    square; 96 px (not a power of two) takes the whole-square path."""
+    from PIL import Image
+
+    taken, resize_part = [], roi._resize_reaching_past
+    monkeypatch.setattr(roi, "_resize_reaching_past", lambda *a: taken.append(resize_part(*a)) or taken[-1])
+    rng = np.random.default_rng(size)
+    fill = np.clip(np.rint(np.asarray(geometry.PIXEL_MEAN)), 0, 255).astype(np.uint8)
+    for _ in range(150):
+        h, w = (int(v) for v in rng.integers(20, 400, 2))
+        rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        side = int(rng.integers(8, 900))
+        windows = np.array([[int(rng.integers(-side, w)), int(rng.integers(-side, h)), side] for _ in range(3)])
+        want = np.stack([np.asarray(Image.fromarray(roi.cut(rgb, win, fill)).resize((size, size), Image.BILINEAR))
+                         for win in windows])
+        reference = np.empty((len(windows), 3, size, size), np.float32)
+        geometry.normalize_into(reference, want, geometry.PIXEL_MEAN, geometry.PIXEL_STD)
+        assert np.array_equal(roi.crop_inputs(rgb, windows, size), reference)
+    assert len(taken) > 300 and all(taken) == (size != 96)  # 96: only windows wholly outside the frame
+
+
+def test_paste_back_equals_upscaling_the_whole_window_and_cutting_the_frame_out():
+    rng = np.random.default_rng(3)
+    h, w, size = 90, 240, 64
+    windows = np.array([[-150, -200, 500], [10, 5, 40], [200, 60, 120], [-30, 70, 50], [300, 10, 20]])
+    low = (rng.standard_normal((len(windows), 2, size // 4, size // 4)) * 4).astype(np.float32)
+    low[:, 1] = -20.0  # an empty second mask per window
+    got = roi.paste_masks(low, windows, (h, w), size)
+    padded = np.zeros((len(windows), 2, h + 1200, w + 1200), bool)  # the frame inside a sea of background
+    for k, (x0, y0, side) in enumerate(windows):
+        padded[k, :, 600 + y0:600 + y0 + side, 600 + x0:600 + x0 + side] = geometry.upscale_masks(low[k], (side, side), size)
+    assert np.array_equal(got, padded[:, :, 600:600 + h, 600:600 + w])
+    assert got[:3, 0].reshape(3, -1).any(1).all() and not got[:, 1].any() and not got[4].any()  # the last lies outside
