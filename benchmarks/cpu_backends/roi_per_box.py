@@ -95,10 +95,17 @@ def worker(args) -> dict:
 
     import edgesam
 
-    try:  # the runtime's own distribution; a baseline tree from before the split has it inside edgesam
+    # The tree under test decides which runtime runs: its own runtime/ distribution, or, in a tree from
+    # before the split, the runtime inside edgesam. Never the installed edgesam_runtime of another tree
+    # (an editable install of this checkout is importable from any tree).
+    tree = Path(edgesam.__file__).resolve().parents[1]
+    if (tree / "runtime" / "edgesam_runtime").is_dir():
         from edgesam_runtime import Segmenter
-    except ImportError:
+    else:
         from edgesam.runtime import Segmenter
+    runtime_source = str(Path(sys.modules[Segmenter.__module__].__file__).resolve())
+    if not runtime_source.startswith(str(tree)):
+        raise SystemExit(f"{tree}: its runtime would come from {runtime_source}")
 
     graph_set, backend = CONFIGS[args.config]
     seg = Segmenter.open(args.bundle, graph_set=graph_set, backend=backend, threads=args.threads, warmup=False)
@@ -122,7 +129,7 @@ def worker(args) -> dict:
         timings = one(frame)
         per_box.append((time.perf_counter() - start) * 1e3 / BOXES_PER_FRAME)
         parts.append({k: v / BOXES_PER_FRAME for k, v in timings.items()})
-    out = {"config": args.config, "source": str(Path(edgesam.__file__).resolve().parents[1]), "per_box_ms": per_box,
+    out = {"config": args.config, "source": str(tree), "runtime_source": runtime_source, "per_box_ms": per_box,
            "parts_per_box_ms": parts, "warmup": warm, "frames": len(frames), "providers": seg.providers,
            "threads": getattr(getattr(seg, "threads", None), "threads", args.threads),
            "executed": getattr(seg.backend, "execution_precision", None)}
