@@ -285,7 +285,7 @@ def parent(args) -> int:
     for key, runs in results.items():
         tag, config = key.split("/")
         rows[key] = {**summarize(runs), "task_miou": runs[0]["task_miou"], "prompts": runs[0]["prompts"],
-                     "source": runs[0]["source"],
+                     "source": runs[0]["source"], "runtime_source": runs[0].get("runtime_source"),
                      **mask_agreement(work / "today_ort_fp32.npz", work / f"{tag}_{config}.npz")}
     model = f"checkpoint {args.checkpoint}" + (f" (today's code runs checkpoint {args.baseline_checkpoint})"
                                               if args.baseline_checkpoint else "")
