@@ -170,3 +170,23 @@ def test_prompt_arrays_follow_sam_prompt_encoder_layout():
         geometry.build_prompt_arrays(None, None, None, hw, 200)
     with pytest.raises(geometry.GeometryError, match="point_labels"):
         geometry.build_prompt_arrays(np.array([[1, 2], [3, 4]]), np.array([1]), None, hw, 200)
+
+
+def test_mask_blocks_of_a_region_hold_every_pixel_of_it_the_whole_mask_has():
+    """`region` limits the work to what a caller keeps: inside the region the blocks give the mask exactly."""
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        low = 64 if trial % 2 else 32
+        logits = rng.standard_normal((3, low, low)).astype(np.float32) * (1 + 6 * (trial % 3))  # smooth and ragged
+        logits[2] = -30.0  # one map that can never be True
+        side = int(rng.integers(20, 900))
+        full = geometry.upscale_masks(logits, (side, side), 4 * low)
+        y0, x0 = (int(v) for v in rng.integers(0, side, 2))
+        y1, x1 = int(rng.integers(y0 + 1, side + 1)), int(rng.integers(x0 + 1, side + 1))
+        for i, block in enumerate(geometry.upscale_mask_blocks(logits, (side, side), 4 * low, region=(y0, y1, x0, x1))):
+            got = np.zeros((side, side), bool)
+            if block is not None:
+                (by, bx), values = block
+                got[by:by + values.shape[0], bx:bx + values.shape[1]] = values
+            assert np.array_equal(got[y0:y1, x0:x1], full[i, y0:y1, x0:x1])
+        assert full[:2].any() and not full[2].any()

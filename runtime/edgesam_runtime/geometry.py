@@ -302,10 +302,13 @@ def upscale_masks(
 
 
 def upscale_mask_blocks(low_res: np.ndarray, original_hw: tuple[int, int], target: int,
-                        threshold: float = MASK_THRESHOLD):
+                        threshold: float = MASK_THRESHOLD, region: tuple[int, int, int, int] | None = None):
     """Yields, for each (h, w) map of (N, h, w) low-res logits, ((y0, x0), bool block) holding every pixel of the
     (H, W) mask that can be True (all others are False), or None when none can. Lets a caller keep
     only the part of a large frame a mask can occupy (`Segmenter.segment(..., crop=True)`).
+    `region` (y0, y1, x0, x1) of the output limits the work to the pixels a caller keeps (a ROI window
+    reaching past the frame): the block then holds every pixel of the region that can be True, and
+    may reach a little past it (whole runs of rows and columns sharing one support).
 
     Every output pixel is a convex combination (non-negative weights) of the low-res cells in its
     support: at most k rows x k columns, contiguous, k <= 3 for SAM's two bilinear resizes. Where all
@@ -331,6 +334,9 @@ def upscale_mask_blocks(low_res: np.ndarray, original_hw: tuple[int, int], targe
     floor = float(np.finfo(np.float32).tiny) / (wmin_y * wmin_x) * 4.0
     hi = np.float32(float(thr) + max(margin, floor if thr == 0 else 0.0))
     lo = np.float32(float(thr) - margin)
+    ry0, ry1, rx0, rx1 = (0, out_h, 0, out_w) if region is None else (int(v) for v in region)
+    runs_y = (int(np.searchsorted(gy_first + gy_counts, ry0, "right")), int(np.searchsorted(gy_first, ry1, "left")))
+    runs_x = (int(np.searchsorted(gx_first + gx_counts, rx0, "right")), int(np.searchsorted(gx_first, rx1, "left")))
     for logits in flat:
         above = logits > hi
         if not above.any() and not (logits > lo).any():
@@ -339,10 +345,10 @@ def upscale_mask_blocks(low_res: np.ndarray, original_hw: tuple[int, int], targe
         below = logits <= lo
         # Only runs whose support meets the bounding box of the cells that may be above can be True.
         may_r, may_c = np.flatnonzero(~below.all(axis=1)), np.flatnonzero(~below.all(axis=0))
-        ga = int(np.searchsorted(gy_r1, may_r[0], "left"))
-        gb = int(np.searchsorted(gy_r0, may_r[-1], "right"))
-        xa = int(np.searchsorted(gx_r1, may_c[0], "left"))
-        xb = int(np.searchsorted(gx_r0, may_c[-1], "right"))
+        ga = max(int(np.searchsorted(gy_r1, may_r[0], "left")), runs_y[0])
+        gb = min(int(np.searchsorted(gy_r0, may_r[-1], "right")), runs_y[1])
+        xa = max(int(np.searchsorted(gx_r1, may_c[0], "left")), runs_x[0])
+        xb = min(int(np.searchsorted(gx_r0, may_c[-1], "right")), runs_x[1])
         if gb <= ga or xb <= xa:
             yield None  # those cells lie in the padding, outside every output pixel's support
             continue

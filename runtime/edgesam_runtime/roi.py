@@ -395,7 +395,9 @@ def paste_masks(low_res: np.ndarray, windows: np.ndarray, frame_hw, image_size: 
             continue
         # only the block of each window mask that can be foreground, and of it only what lies in the frame
         # (a large defect's window is mostly outside a narrow frame: the whole square cost 2-3 ms per box)
-        for m, block in enumerate(geometry.upscale_mask_blocks(low_res[k], (int(side), int(side)), image_size)):
+        in_frame = (max(0, -y0), min(side, h - y0), max(0, -x0), min(side, w - x0))  # window coordinates
+        blocks = geometry.upscale_mask_blocks(low_res[k], (int(side), int(side)), image_size, region=in_frame)
+        for m, block in enumerate(blocks):
             if block is None:
                 continue
             (by, bx), values = block
