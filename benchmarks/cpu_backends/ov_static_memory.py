@@ -2,11 +2,11 @@
 and in the calls that meet a new box count, against dynamic-only (`Segmenter.open(static_shapes=0)`).
 
 Each setting runs in its own fresh process on one bundle (a ROI model exported to OpenVINO bf16 and fp32):
-`Segmenter.open` with its warm-up, then frames whose box count climbs 1, 2, ..., 8, `--repeats` frames per
-count (encode + segment, as a line calls), then `--steady` frames of 8 boxes. Recorded: resident memory
-(VmRSS) after open and after each count, the first frame at each new count (where a static copy starts
-compiling in the background) against the later ones, the slowest frame of the whole run, and the steady
-median. The script holds /tmp/edgesam-bench.lock itself. Results: results/{--name}.{json,md}.
+`Segmenter.open` with its warm-up, then `--frames` frames of 8 boxes (a fixed-ROI line), then `--frames`
+frames of 1-8 boxes drawn at random (boxes from a detector), encode + segment per frame. Recorded: resident
+memory (VmRSS) after open and after each part, and the frame times (median, p95, slowest, and the second
+half's median, once the copies exist). The script holds /tmp/edgesam-bench.lock itself. Results:
+results/{--name}.{json,md}.
 
     .venv/bin/python benchmarks/cpu_backends/ov_static_memory.py \\
         --checkpoint runs/bench/distill/task_scratch60_seed0_embed/student.pth

@@ -85,7 +85,6 @@ def variants(path: Path, precision: str, threads: int, feeds: dict, with_snippet
     static = OvGraph(path, precision, threads, use_cache=False)
     start = time.perf_counter()
     static.run(feeds)
-    static.wait_background()  # the copy compiles in the background: its first call and the compilation, timed together
     compile_ms = (time.perf_counter() - start) * 1e3
     runs = {"dynamic": lambda: dynamic.run(feeds), "static": lambda: static.run(feeds)}
     if with_snippets:  # what the runtime avoids for a bf16 decoder: a static copy with the fused kernels on
@@ -197,8 +196,7 @@ def report(result: dict) -> str:
 
 NOTES = """Reading: the runtime's choice for each graph is the `static` row (a bf16 decoder's static copy without the
 fused kernels). Static copies cost one compile per new call shape (the last column; OpenVINO's compiled-model
-cache makes later processes cheaper); the runtime compiles them in the background for the shapes a line
-keeps calling, at most 4 per graph (memory: ov_static_memory.md). The fused kernels ("snippets") in a
+cache makes later processes cheaper); the runtime keeps at most 4 per graph (memory: ov_static_memory.md). The fused kernels ("snippets") in a
 static bf16 decoder are faster and, on the trained ROI model, as close to fp32 as without them, but on the
 export tests' random model the fused attention over its prompt tokens (4 sets of a point and a box) sends
 far more mask pixels across zero than the dynamic compilation: the runtime turns them off there rather than

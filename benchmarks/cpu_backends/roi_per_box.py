@@ -120,9 +120,6 @@ def worker(args) -> dict:
         return {**embedding.timings, **result.timings}
 
     warm = settle(lambda: one(frames[0]))
-    if hasattr(seg, "wait_background"):  # OpenVINO compiles static copies in the background: time them, not that
-        seg.wait_background()
-        warm["after_background_work"] = settle(lambda: one(frames[0]))
     per_box, parts = [], []
     for frame in frames:
         start = time.perf_counter()

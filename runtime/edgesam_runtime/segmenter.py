@@ -118,9 +118,9 @@ class Segmenter:
         "latency" (one line camera: each call uses every thread) or "throughput" (several cameras calling
         at once: OpenVINO runs parallel streams; ONNX Runtime's one session serves concurrent calls alike).
         `static_shapes` (OpenVINO): how many input shapes (box counts) per graph get a static compilation
-        beside the dynamic one, compiled in the background once the line has called a shape a few times:
-        faster calls for more memory (30-100 MB per box count for a ROI model); None:
-        `backends.ov.STATIC_SHAPES`, 0: dynamic only. Other backends have no use for it."""
+        beside the dynamic one, compiled at a shape's first call (0.2-0.4 s per graph, once): faster calls
+        for more memory (30-100 MB per box count for a ROI model); None: `backends.ov.STATIC_SHAPES`, 0:
+        dynamic only. Other backends have no use for it."""
         if limits is not None and not isinstance(limits, Limits):
             raise InvalidInputError(f"limits: expected an edgesam_runtime.limits.Limits, got {type(limits).__name__}")
         _check_threads(threads)
@@ -157,14 +157,6 @@ class Segmenter:
         side = self.image_size
         emb = self.encode(np.zeros((side, side), np.uint8))
         self.segment(emb, boxes=[[0, 0, side / 2, side / 2]])
-
-    def wait_background(self) -> None:
-        """Wait for work the backend does beside the calls: OpenVINO compiles static copies of its graphs
-        for the shapes a line keeps calling. Calls never need to; a benchmark does, after warming up with
-        the line's box count, so that it times the copies rather than their compilation."""
-        for part in (self.backend, self.refiner):
-            if hasattr(part, "wait_background"):  # ONNX Runtime and TensorRT do nothing in the background
-                part.wait_background()
 
     # -- encoder ----------------------------------------------------------------------------------
     def encode(self, image: np.ndarray) -> Embedding:

@@ -17,14 +17,16 @@
   crops, prompt sets, points per set) below its static speed: shape inference and memory planning at
   every call (the distilled ROI model, 8 crops, bf16: encoder 5.0 vs 2.9 ms, decoder 4.8 vs 3.9 ms;
   benchmarks/cpu_backends/results/ov_static_shapes.md). So each graph compiles a static copy for each
-  input shape the line keeps calling (its `STATIC_AFTER_CALLS`-th call), up to `static_shapes` shapes
-  (`Segmenter.open(static_shapes=...)`, default `STATIC_SHAPES`; 0: dynamic only); other shapes run
-  the dynamic compilation. The copy compiles on a background thread (0.2-0.4 s, one at a time) while
-  the dynamic compilation answers, so a new box count never stalls a call. Each copy costs memory (the
-  ROI model's three graphs: 30-100 MB per box count), which is why one-off shapes get none and the
-  copies are few (benchmarks/cpu_backends/results/ov_static_memory.md).
-  A decoder's static
-  copy in bf16 runs without OpenVINO's fused kernels ("snippets"): in 2026.4 the fused attention over a
+  input shape it is called with, the first time it sees it (0.2-0.4 s per graph, less from the cache),
+  up to `static_shapes` shapes (`Segmenter.open(static_shapes=...)`, default `STATIC_SHAPES`; 0: dynamic
+  only); later shapes run the dynamic compilation. A shape keeps the compilation it first ran on for
+  the process's life: a static copy and the dynamic compilation differ in the last bits (bf16: in a
+  few boundary pixels), so switching one shape from one to the other later (a copy compiled in the
+  background, tried and measured) would answer the same frame differently over time. Each copy costs
+  memory (the ROI model's three graphs: 30-100 MB per box count), which is why the copies are few
+  (benchmarks/cpu_backends/results/ov_static_memory.md). `Segmenter.warmup()` compiles the one-box
+  shapes; a line warms its usual box counts with one call of each. A decoder's static copy in bf16
+  runs without OpenVINO's fused kernels ("snippets"): in 2026.4 the fused attention over a
   decoder's few prompt tokens, compiled for static shapes, sent 12x more mask pixels across zero than
   the dynamic compilation on the export tests' model (205 vs 17 of 4096); without them it is as close as
   the dynamic one and still 1.2-1.3x faster.
@@ -53,7 +55,6 @@ PRECISION_HINTS = {"fp32": "f32", "f32": "f32", "bf16": "bf16", "fp16": "f16", "
 CONTRACT_NAMES = {io_spec.ENCODER_INPUT, io_spec.ENCODER_OUTPUT, *io_spec.DECODER_INPUTS, *io_spec.DECODER_OUTPUTS,
                   *io_spec.REFINER_INPUTS, io_spec.REFINER_OUTPUT}
 STATIC_SHAPES = 4  # per graph: a line calls with a few box counts; each copy costs memory (module docstring)
-STATIC_AFTER_CALLS = 3  # a shape called this often is one the line uses: a warm-up call or a one-off is not
 MAX_REQUESTS = 4  # latency: concurrent calls beyond this wait: more requests only add memory on a small CPU
 PERFORMANCE_HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 _CORE_LOCK = threading.Lock()
@@ -201,11 +202,8 @@ class OvGraph:
         self._static_config = dict(self.config)
         if io_spec.POINT_COORDS in self.inputs and self.config["INFERENCE_PRECISION_HINT"] != "f32":
             self._static_config["SNIPPETS_MODE"] = "DISABLE"
-        self._static: dict[tuple, _Compiled | None] = {}  # None: compiling, or failed to compile static
+        self._static: dict[tuple, _Compiled | None] = {}  # None: that shape failed to compile static
         self._static_lock = threading.Lock()
-        self._compile_lock = threading.Lock()  # one background compilation at a time: the calls keep the cores
-        self._compiling: list[threading.Thread] = []
-        self._calls: dict[tuple, int] = {}  # calls per input shape, until it has a static copy or the copies are full
 
     def _property(self, name: str, default):
         try:
@@ -218,38 +216,24 @@ class OvGraph:
                 {port_name(p): _describe_port(p) for p in self.compiled.outputs})
 
     def _for_shapes(self, feeds: dict[str, np.ndarray]) -> _Compiled:
-        """The static copy for these input shapes when it is ready, else the dynamic compilation (and, at
-        the shapes' STATIC_AFTER_CALLS-th call while there is room, a static copy starts compiling in the
-        background)."""
+        """The static copy for these input shapes (compiled on first sight while there is room), else the
+        dynamic compilation; a shape's answer comes from the same compilation every time."""
         if not self.static_shapes:
             return self._dynamic
         key = tuple(np.shape(feeds[name]) for name in self.inputs)
-        if key not in self._static and len(self._static) < self.static_shapes:
+        if key not in self._static:
             with self._static_lock:
-                calls = self._calls[key] = self._calls.get(key, 0) + 1
-                if calls >= STATIC_AFTER_CALLS and key not in self._static and len(self._static) < self.static_shapes:
-                    self._static[key] = None
-                    # not a daemon: the interpreter's exit waits for a compilation instead of cutting it
-                    thread = threading.Thread(target=self._compile_static, args=(key,),
-                                              name=f"edgesam-ov-static-{self.path.name}")
-                    self._compiling.append(thread)
-                    thread.start()
+                if key not in self._static and len(self._static) < self.static_shapes:
+                    self._static[key] = self._compile_static(key)
         return self._static.get(key) or self._dynamic
 
-    def _compile_static(self, key: tuple) -> None:
+    def _compile_static(self, key: tuple) -> _Compiled | None:
         try:
-            with self._compile_lock:
-                model = self.model.clone()
-                model.reshape({name: list(shape) for name, shape in zip(self.inputs, key)})
-                compiled = core().compile_model(model, self.device, self._static_config)
+            model = self.model.clone()
+            model.reshape({name: list(shape) for name, shape in zip(self.inputs, key)})
+            return _Compiled(core().compile_model(model, self.device, self._static_config), self.max_requests)
         except Exception:  # a shape this graph's static form cannot take: the dynamic compilation answers it
-            return
-        self._static[key] = _Compiled(compiled, self.max_requests)
-
-    def wait_background(self) -> None:
-        """Wait for the static copies being compiled (benchmarks and tests; calls never need to)."""
-        for thread in list(self._compiling):
-            thread.join()
+            return None
 
     def _check_shapes(self, inputs: dict[str, np.ndarray]) -> None:
         for name, accepts in self._accepts.items():
@@ -316,11 +300,6 @@ class OvBackend:
         """The mask refiner compiled like the decoder (its precision and performance hint)."""
         return OvListGraph(path, precision, self.threads, performance=self.performance,
                            static_shapes=self.static_shapes)
-
-    def wait_background(self) -> None:
-        """Wait for the graphs' static copies being compiled."""
-        self.encoder.wait_background()
-        self.decoder.wait_background()
 
     @property
     def providers(self) -> list[str]:
