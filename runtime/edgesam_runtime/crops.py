@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesam_runtime import geometry
+from edgesam_runtime import geometry, roi
 from edgesam_runtime.limits import Limits, cropped_mask_bytes
 
 
@@ -33,12 +33,9 @@ def roi_crops(low_res: np.ndarray, windows: np.ndarray, frame_hw, image_size: in
     side = int(np.max(np.asarray(windows)[:, 2]))
     limits.check_bytes("segment", cropped_mask_bytes(areas, low_res.shape[1], side * side * low_res.shape[1]),
                        f"{len(areas)} cropped masks")
-    masks = []
-    for k, (x0, y0, side) in enumerate(np.asarray(windows, dtype=np.int64)):
-        cx0, cy0, cx1, cy1 = (int(v) for v in clipped[k])
-        full = geometry.upscale_masks(low_res[k], (int(side), int(side)), image_size)
-        masks.append(np.ascontiguousarray(full[:, cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]))
-    return tuple(masks), clipped[:, :2].copy()
+    masks = tuple(roi.window_masks(logits, window, frame_hw, image_size)
+                  for logits, window in zip(np.asarray(low_res, dtype=np.float32), np.asarray(windows, dtype=np.int64)))
+    return masks, clipped[:, :2].copy()
 
 
 def image_crops(low_res: np.ndarray, frame_hw, image_size: int, limits: Limits):

@@ -200,9 +200,9 @@ def crop_inputs(rgb: np.ndarray, windows: np.ndarray, image_size: int, mean=geom
     fill = np.clip(np.rint(np.asarray(mean, dtype=np.float64)), 0, 255).astype(np.uint8)
     windows = np.asarray(windows, dtype=np.int64).reshape(-1, 3)
     resized = np.empty((len(windows), image_size, image_size, 3), dtype=np.uint8)
+    h, w = rgb.shape[:2]
     for k, window in enumerate(windows):
         x0, y0, side = (int(v) for v in window)
-        h, w = rgb.shape[:2]
         if x0 >= 0 and y0 >= 0 and x0 + side <= w and y0 + side <= h:  # inside the frame: a view, no copy
             crop = rgb[y0:y0 + side, x0:x0 + side]
             resized[k] = np.asarray(Image.fromarray(crop).resize((image_size, image_size), Image.BILINEAR))
@@ -383,26 +383,38 @@ def _points_per_box(points, labels, batch: int):
 def paste_masks(low_res: np.ndarray, windows: np.ndarray, frame_hw, image_size: int) -> np.ndarray:
     """(B, M, s, s) low-res logits of B crops -> (B, M, H, W) bool masks in the frame.
 
-    Each crop's logits are upscaled to its window exactly as whole-image logits are to an image of
-    the window's size (`geometry.upscale_masks`), then the part inside the frame is pasted; nothing
-    outside a prompt's window is ever foreground.
+    Each crop's masks are `window_masks`: its window's part inside the frame, pasted at its place;
+    nothing outside a prompt's window is ever foreground.
     """
     low_res = np.asarray(low_res, dtype=np.float32)
     h, w = int(frame_hw[0]), int(frame_hw[1])
     out = np.zeros(low_res.shape[:2] + (h, w), dtype=bool)
-    for k, (x0, y0, side) in enumerate(np.asarray(windows, dtype=np.int64)):
-        if max(x0, 0) >= min(x0 + side, w) or max(y0, 0) >= min(y0 + side, h):
+    for k, window in enumerate(np.asarray(windows, dtype=np.int64)):
+        masks = window_masks(low_res[k], window, (h, w), image_size)
+        x0, y0 = max(int(window[0]), 0), max(int(window[1]), 0)
+        out[k, :, y0:y0 + masks.shape[1], x0:x0 + masks.shape[2]] = masks
+    return out
+
+
+def window_masks(low_res: np.ndarray, window, frame_hw, image_size: int) -> np.ndarray:
+    """(M, s, s) low-res logits of one crop -> (M, h, w) bool masks of its window's part inside the frame
+    (h or w 0 when the window lies outside it), as the whole window upscaled like whole-image logits to an
+    image of the window's size (`geometry.upscale_masks`) and cut would give them. Only that part is
+    computed: a large defect's window is mostly outside a narrow frame (the whole square cost 2-3 ms
+    per box)."""
+    x0, y0, side = (int(v) for v in window)
+    h, w = int(frame_hw[0]), int(frame_hw[1])
+    top, bottom, left, right = max(0, -y0), min(side, h - y0), max(0, -x0), min(side, w - x0)  # window coordinates
+    out = np.zeros((len(low_res), max(bottom - top, 0), max(right - left, 0)), dtype=bool)
+    if out.size == 0:
+        return out
+    region = (top, bottom, left, right)
+    for m, block in enumerate(geometry.upscale_mask_blocks(low_res, (side, side), image_size, region=region)):
+        if block is None:
             continue
-        # only the block of each window mask that can be foreground, and of it only what lies in the frame
-        # (a large defect's window is mostly outside a narrow frame: the whole square cost 2-3 ms per box)
-        in_frame = (max(0, -y0), min(side, h - y0), max(0, -x0), min(side, w - x0))  # window coordinates
-        blocks = geometry.upscale_mask_blocks(low_res[k], (int(side), int(side)), image_size, region=in_frame)
-        for m, block in enumerate(blocks):
-            if block is None:
-                continue
-            (by, bx), values = block
-            fy0, fx0 = max(y0 + by, 0), max(x0 + bx, 0)  # the block's part inside the frame, frame coordinates
-            fy1, fx1 = min(y0 + by + values.shape[0], h), min(x0 + bx + values.shape[1], w)
-            if fy1 > fy0 and fx1 > fx0:
-                out[k, m, fy0:fy1, fx0:fx1] = values[fy0 - y0 - by:fy1 - y0 - by, fx0 - x0 - bx:fx1 - x0 - bx]
+        (by, bx), values = block  # the block may reach past the region: keep what lies in it
+        ry0, ry1 = max(by, top), min(by + values.shape[0], bottom)
+        rx0, rx1 = max(bx, left), min(bx + values.shape[1], right)
+        if ry1 > ry0 and rx1 > rx0:
+            out[m, ry0 - top:ry1 - top, rx0 - left:rx1 - left] = values[ry0 - by:ry1 - by, rx0 - bx:rx1 - bx]
     return out
