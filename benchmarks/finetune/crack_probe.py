@@ -14,7 +14,12 @@ Two measurements, written to crack_probe.json / crack_probe.md beside this scrip
    classes) and on the training split's cracks: if a variant lifts the training cracks, capacity or
    schedule is short; if none does, the labels are. One more variant trains the refiner on the
    Lovasz hinge (an IoU-direct loss) instead of the recipe's BCE + Dice.
-3. The crop's scale. The model's crack IoU per object against how much the ROI crop (1.5x the box,
+3. What the labels allow a perfect line finder. Each crack mask's own centreline (its skeleton, OpenCV's
+   thinning as the runtime measures) drawn back as a band of a given half-width: one constant width for
+   every crack (the best one), the crack's visible dark line plus the median annotation margin, and the
+   crack's own mean annotated width. The model is not involved: this is the IoU a model would reach that
+   found every crack's centreline exactly and only had to guess how wide the annotator drew it.
+4. The crop's scale. The model's crack IoU per object against how much the ROI crop (1.5x the box,
    resized to the model's input) shrinks or enlarges the crack, on the validation and training splits:
    an enlarged crack has all its pixels in the crop, so what it loses there is not resolution.
 
@@ -84,6 +89,33 @@ def crack_widths(data: Path) -> list[dict]:
         dark = image[mask] < centre - 2.0 * 1.4826 * np.median(np.abs(background - centre))  # below 2 robust sigmas
         rows.append({"stem": path.stem, "annotated_px": float(mask.sum() / length), "visible_px": float(dark.sum() / length)})
     return rows
+
+
+def centreline_ceiling(data: Path, widths: list[dict]) -> dict:
+    """Mean IoU over the cracks in `widths` of bands drawn around each mask's own skeleton: the best
+    constant half-width, visible width plus the median margin (annotated minus visible), and the mask's
+    own mean annotated width."""
+    import cv2
+    from PIL import Image
+
+    margin = float(np.median([w["annotated_px"] - w["visible_px"] for w in widths]))
+    radii = np.arange(0.5, 5.01, 0.25)
+    constant, visible, own = np.zeros((len(widths), len(radii))), [], []
+    for row_index, w in enumerate(widths):
+        mask = np.asarray(Image.open(data / "crack" / "masks" / f"{w['stem']}.png").convert("L")) > 127
+        skeleton = cv2.ximgproc.thinning(mask.astype(np.uint8) * 255, thinningType=cv2.ximgproc.THINNING_GUOHALL)
+        to_centre = cv2.distanceTransform((skeleton == 0).astype(np.uint8), cv2.DIST_L2, 5)
+
+        def iou(band):
+            return float((band & mask).sum() / (band | mask).sum())
+
+        constant[row_index] = [iou(to_centre <= r) for r in radii]
+        visible.append(iou(to_centre <= (w["visible_px"] + margin) / 2))
+        own.append(iou(to_centre <= w["annotated_px"] / 2))
+    best = int(constant.mean(0).argmax())
+    return {"cracks": len(widths), "margin_px": margin, "best_constant_half_width_px": float(radii[best]),
+            "best_constant": float(constant.mean(0)[best]), "visible_plus_margin": float(np.mean(visible)),
+            "own_mean_width": float(np.mean(own))}
 
 
 def lovasz_hinge(logits, target):
@@ -209,7 +241,17 @@ def markdown(result: dict) -> str:
               f"{np.percentile(ann, 5):.1f}-{np.percentile(ann, 95):.1f}), visible dark line median {np.median(vis):.1f} px; "
               f"annotated minus visible: median {np.median(ann - vis):.1f} px, spread (5-95 %) "
               f"{np.percentile(ann - vis, 5):.1f}-{np.percentile(ann - vis, 95):.1f} px.", "",
-              "## A fresh refiner trained alone on the frozen model", "",
+              "## What the labels allow a perfect line finder", "",
+              "Each crack drawn back as a band around its own mask's centreline (no model involved): the IoU of a model "
+              "that finds every centreline exactly and only has to guess the annotator's width.", "",
+              "| band half-width | cracks | mean IoU |", "|---|---|---|"]
+    ceiling = result["centreline_ceiling"]
+    lines += [f"| one constant for all cracks (best: {ceiling['best_constant_half_width_px']:.2f} px) | {ceiling['cracks']} | "
+              f"{ceiling['best_constant']:.3f} |",
+              f"| (visible line + median margin {ceiling['margin_px']:.1f} px) / 2, per crack | {ceiling['cracks']} | "
+              f"{ceiling['visible_plus_margin']:.3f} |",
+              f"| the mask's own mean annotated width / 2, per crack | {ceiling['cracks']} | {ceiling['own_mean_width']:.3f} |",
+              "", "## A fresh refiner trained alone on the frozen model", "",
               "| variant | width | depth | steps | train s | val overall | " + " | ".join(CLASSES) + " | train-split crack |",
               "|---|---|---|---|---|---|" + "---|" * len(CLASSES) + "---|"]
     base = result["model"]
@@ -247,6 +289,7 @@ def main(argv=None) -> None:
     result = {"machine": {"cpu_line": state["cpu_line"], "cpu_count": os.cpu_count(), "load_average": os.getloadavg()},
               "checkpoint": str(args.checkpoint), "labels": label_softness(args.data),
               "crack_widths": crack_widths(args.data), "variants": {}}
+    result["centreline_ceiling"] = centreline_ceiling(args.data, result["crack_widths"])
     cfg = FinetuneConfig.from_yaml(args.checkpoint.with_suffix("") / "config.yaml")
     train_ds, val_ds = train_val(load_dataset(args.data, min_area=cfg.min_area), cfg.val_fraction, cfg.split_seed)
     train_cracks = train_ds.subset([i for i, r in enumerate(train_ds.records) if r.class_name == "crack"])
