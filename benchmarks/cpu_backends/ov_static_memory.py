@@ -27,6 +27,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from benchmarks.records import save  # noqa: E402
 HERE = Path(__file__).resolve().parent
 MAX_BOXES = 8
 # name: (Segmenter.open's static_shapes, OpenVINO's compiled-model cache: off, or warm from an earlier process)
@@ -112,7 +113,6 @@ def main(argv=None) -> None:
 
     from benchmarks.cpu_backends.cpu_backends import bench_lock, command_line
     from edgesam_runtime.envinfo import machine_state
-    from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     with tempfile.TemporaryDirectory() as work, bench_lock():
         args.work = Path(work)
@@ -124,9 +124,7 @@ def main(argv=None) -> None:
             result["settings"][setting] = run_setting(args, setting)
             print(setting, result["settings"][setting], flush=True)
         result["load_after"] = os.getloadavg()
-    write_json_atomic(HERE / "results" / f"{args.name}.json", result)
-    write_text_atomic(HERE / "results" / f"{args.name}.md", report(result))
-    print(report(result))
+    save(HERE / "results", args.name, result, report)
 
 
 def report(result: dict) -> str:

@@ -30,6 +30,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from benchmarks.records import flock_command, save  # noqa: E402
 HERE = Path(__file__).resolve().parent
 CROPS = 8
 
@@ -132,7 +133,6 @@ def main(argv=None) -> None:
     from edgesam_runtime import io_spec
     from edgesam_runtime.backends.ov import OvGraph
     from edgesam_runtime.envinfo import machine_state
-    from edgesam_runtime.files import write_json_atomic, write_text_atomic
     from edgesam_runtime.timing import round_robin
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -142,8 +142,7 @@ def main(argv=None) -> None:
     ap.add_argument("--name", default="ov_static_shapes")
     args = ap.parse_args(argv)
     state = machine_state()
-    result = {"command": "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/cpu_backends/ov_static_shapes.py "
-                         + " ".join(sys.argv[1:]),
+    result = {"command": flock_command(__file__),
               "checkpoint": str(args.checkpoint), "machine": {"cpu_line": state["cpu_line"], "load_average": os.getloadavg()},
               "threads": args.threads, "crops": CROPS, "rows": []}
     model = create_model(checkpoint=args.checkpoint).eval()
@@ -169,9 +168,7 @@ def main(argv=None) -> None:
                     result["rows"].append(row)
                     print(row, flush=True)
     result["load_after"] = os.getloadavg()
-    write_json_atomic(HERE / "results" / f"{args.name}.json", result)
-    write_text_atomic(HERE / "results" / f"{args.name}.md", report(result))
-    print(report(result))
+    save(HERE / "results", args.name, result, report)
 
 
 def report(result: dict) -> str:

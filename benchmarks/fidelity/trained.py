@@ -29,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from benchmarks.verbs import edgesam  # noqa: E402
+from benchmarks.records import flock_command, save  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
@@ -62,7 +63,6 @@ def rows_by_format(report: dict) -> dict:
 
 def main(argv=None) -> None:
     from edgesam.utils.environment import toolchain_environment
-    from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=REPO / "runs/bench/scratch/seed0.pth")
@@ -72,6 +72,8 @@ def main(argv=None) -> None:
     parser.add_argument("--render", action="store_true", help="only rewrite results.md from results.json")
     args = parser.parse_args(argv)
     if args.render:
+        from edgesam_runtime.files import write_text_atomic
+
         write_text_atomic(HERE / "results.md", markdown(json.loads((HERE / "results.json").read_text())))
         return
     work = args.work
@@ -94,11 +96,8 @@ def main(argv=None) -> None:
     result = {"checkpoint": str(args.checkpoint), "environment": toolchain_environment(), "load_before": load_before,
               "load_after": os.getloadavg(), "precisions": rows_by_format(precisions),
               "pruned": rows_by_format(pruned_bench), "prune_report": prune_report, "targets": TARGETS,
-              "command": "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/fidelity/trained.py "
-                         + " ".join(sys.argv[1:])}
-    write_json_atomic(HERE / "results.json", result)
-    write_text_atomic(HERE / "results.md", markdown(result))
-    print(markdown(result))
+              "command": flock_command(__file__)}
+    save(HERE, "results", result, markdown)
 
 
 def _cpu_line(env: dict) -> str:

@@ -18,13 +18,13 @@ Reproduce (repo root):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, edgesam, fidelity, image_folder, machine_line, outcome, scores  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from benchmarks.finetune.common import REPO, edgesam, fidelity, image_folder, machine_line, outcome, scores  # noqa: E402
+from benchmarks.records import flock_command, save  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TARGET_GAIN = 0.15  # both strategies, over zero-shot, on the validation split
@@ -42,7 +42,6 @@ def ceilings(data: Path) -> dict:
 def main(argv=None) -> None:
     from edgesam.utils.environment import toolchain_environment
     from edgesam.train import merge_run
-    from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, default=REPO / "runs/bench/scratch/seed0.pth")
@@ -73,11 +72,8 @@ def main(argv=None) -> None:
     result = {"base": str(args.base), "data": str(data), "ceilings": ceilings(data), "rows": rows,
               "base_params": count_parameters(create_model(checkpoint=args.base)), "environment": toolchain_environment(),
               "load_before": load_before, "load_after": os.getloadavg(), "target_gain": TARGET_GAIN,
-              "command": "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/adapt_thin_cracks.py "
-                         + " ".join(sys.argv[1:])}
-    write_json_atomic(HERE / "adapt_thin_cracks.json", result)
-    write_text_atomic(HERE / "adapt_thin_cracks.md", markdown(result))
-    print(markdown(result))
+              "command": flock_command(__file__)}
+    save(HERE, "adapt_thin_cracks", result, markdown)
 
 
 def markdown(result: dict) -> str:

@@ -39,6 +39,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 from benchmarks.finetune.common import MAGNETIC_TILE, REPO  # noqa: E402
+from benchmarks.records import flock_command, save  # noqa: E402
 
 CLASSES = ("blowhole", "break", "crack", "fray", "uneven")
 VARIANTS = {  # name: (width, depth, steps, affine augmentation, loss)
@@ -278,7 +279,6 @@ def main(argv=None) -> None:
     from edgesam.models import create_model
     from edgesam.train.config import FinetuneConfig
     from edgesam_runtime.envinfo import machine_state
-    from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=REPO / "runs" / "bench" / "scratch" / "seed0.pth")
@@ -310,10 +310,8 @@ def main(argv=None) -> None:
                                     "train_crack": class_scores(probe, train_cracks, name)["crack"]}
         print(name, result["variants"][name], flush=True)
     result["load_after"] = os.getloadavg()
-    result["command"] = "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/crack_probe.py " + " ".join(sys.argv[1:])
-    write_json_atomic(HERE / "crack_probe.json", result)
-    write_text_atomic(HERE / "crack_probe.md", markdown(result))
-    print(markdown(result))
+    result["command"] = flock_command(__file__)
+    save(HERE, "crack_probe", result, markdown)
 
 
 if __name__ == "__main__":

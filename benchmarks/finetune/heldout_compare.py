@@ -24,8 +24,9 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MAGNETIC_TILE, REPO, edgesam, fidelity, image_folder, machine_line, outcome, scores  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from benchmarks.finetune.common import MAGNETIC_TILE, REPO, edgesam, fidelity, image_folder, machine_line, outcome, scores  # noqa: E402
+from benchmarks.records import flock_command, save  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CLASSES = ("blowhole", "break", "crack", "fray", "uneven")
@@ -46,7 +47,6 @@ def main(argv=None) -> None:
     from edgesam.utils.environment import toolchain_environment
     from edgesam.models import count_parameters, create_model
     from edgesam.train import merge_run
-    from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-class", default="fray", choices=CLASSES)
@@ -77,11 +77,8 @@ def main(argv=None) -> None:
                      "fidelity": fidelity(merged, new, work / f"{run.name}_export", calib)})
     result = {"new_class": args.new_class, "base_params": count_parameters(create_model(checkpoint=base)),
               "rows": rows, "environment": toolchain_environment(), "load_before": load_before, "load_after": os.getloadavg(),
-              "command": "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/heldout_compare.py "
-                         + " ".join(sys.argv[1:])}
-    write_json_atomic(HERE / "heldout_results.json", result)
-    write_text_atomic(HERE / "heldout_results.md", markdown(result))
-    print(markdown(result))
+              "command": flock_command(__file__)}
+    save(HERE, "heldout_results", result, markdown)
 
 
 def markdown(result: dict) -> str:

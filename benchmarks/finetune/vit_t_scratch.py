@@ -19,6 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from benchmarks.verbs import edgesam  # noqa: E402
+from benchmarks.records import flock_command, save  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
@@ -85,7 +86,6 @@ def markdown(result: dict) -> str:
 def main(argv=None) -> None:
     import json
 
-    from edgesam_runtime.files import write_json_atomic, write_text_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -100,12 +100,9 @@ def main(argv=None) -> None:
         result["runs"].append({"seed": seed, **timing, "steps": done["steps"], "model": model, "baseline": baseline,
                                "config": cfg})
     result["load_after"] = os.getloadavg()
-    result["command"] = "flock /tmp/edgesam-bench.lock .venv/bin/python benchmarks/finetune/vit_t_scratch.py " + \
-        " ".join(sys.argv[1:])
+    result["command"] = flock_command(__file__)
     result["classes"] = sorted(result["runs"][0]["model"]["per_class"])
-    write_json_atomic(HERE / "results.json", result)
-    write_text_atomic(HERE / "results.md", markdown(result))
-    print(markdown(result))
+    save(HERE, "results", result, markdown)
 
 
 if __name__ == "__main__":
