@@ -143,7 +143,8 @@ def train_refiner(model, train_ds, cfg, width: int, depth: int, steps: int, affi
     from edgesam.data.augment import Augmenter
     from edgesam.models import refiner as refiner_module
     from edgesam.models.decode import decode_all
-    from edgesam.train.loop import TrainSet, autocast_context, lr_lambda
+    from edgesam.train.loop import TrainSet, autocast_context
+    from edgesam.train.optim import warmup_cosine
     from edgesam.train.losses import mask_loss
     from edgesam_runtime.roi import RefineSpec
 
@@ -162,7 +163,7 @@ def train_refiner(model, train_ds, cfg, width: int, depth: int, steps: int, affi
     augment["affine_p"] = augment["affine_p"] if affine else 0.0
     train_set = TrainSet(train_ds, cfg, cfg.image_size, Augmenter(type(cfg.augment).from_dict(augment), seed), cfg.image_size)
     optimizer = torch.optim.AdamW(params, lr=cfg.lr_refiner, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.warmup_steps, steps))
+    schedule = warmup_cosine(optimizer, cfg.warmup_steps, steps)
     autocast, _ = autocast_context(cfg, torch.device("cpu"))
     model.train()
     step, epoch = 0, 0

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from edgesam.models.decode import decode_all
 from edgesam.train.losses import segmentation_loss
-from edgesam.train.optim import adamw
+from edgesam.train.optim import adamw, warmup_cosine
 
 
 @dataclass
@@ -139,15 +139,6 @@ class MaskObjective(EmbeddingObjective):
         return val["val_mask_iou"] if val["val_mask_iou"] == val["val_mask_iou"] else -val["val_mse"]
 
 
-def lr_lambda(warmup: int, total: int):
-    """Linear warmup, then cosine decay to zero over `total` optimizer steps."""
-    def f(step):
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-    return f
-
-
 class Loop:
     """Epochs over `units` (opaque ids) for one objective; `load(unit) -> Item` supplies the data."""
 
@@ -162,8 +153,7 @@ class Loop:
         self.optimizer = adamw(self.groups, weight_decay=weight_decay)
         self.steps_per_epoch = math.ceil(len(self.units) / batch_size)
         self.total_steps = self.steps_per_epoch * epochs if not max_steps else min(max_steps, self.steps_per_epoch * epochs)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(min(warmup_steps, self.total_steps), self.total_steps))
+        self.scheduler = warmup_cosine(self.optimizer, warmup_steps, self.total_steps)
         self.step, self.epoch, self.best = 0, 0, -math.inf
         self.history: list[dict] = []
 

@@ -23,7 +23,7 @@ from edgesam.models.decode import decode_all
 from edgesam_runtime.envinfo import cpu_features, has_bf16_math
 from edgesam_runtime.roi import mask_grid
 from edgesam.train.batches import PromptConfig, collate, prepare_sample
-from edgesam.train.optim import adamw
+from edgesam.train.optim import adamw, warmup_cosine
 from edgesam.train.selection import EpochRule, class_groups
 from edgesam.train.losses import mask_loss, segmentation_loss
 
@@ -138,16 +138,6 @@ def _all_paired(items) -> bool:
         and (i.mask_input is None) == (items[0].mask_input is None) for i in items)
 
 
-def lr_lambda(warmup: int, total: int):
-    """Linear warmup then cosine decay to 0 over `total` optimizer steps."""
-    def f(step):
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-    return f
-
-
 def autocast_context(cfg, device: torch.device):
     """bf16 autocast by default (`amp: auto`) on CUDA and on CPUs with bf16 math, fp32 elsewhere."""
     mode = resolved_amp(cfg.amp, device)
@@ -226,8 +216,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * cfg.epochs
         if cfg.max_steps:
             self.total_steps = min(self.total_steps, cfg.max_steps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(min(cfg.warmup_steps, self.total_steps), self.total_steps))
+        self.scheduler = warmup_cosine(self.optimizer, cfg.warmup_steps, self.total_steps)
         self.autocast, self.scaler = autocast_context(cfg, device)
         self.step, self.epoch, self.best, self.bad_epochs = 0, 0, -1.0, 0
         self.batches_done = 0  # loader batches of the current epoch already trained on (the resume point)

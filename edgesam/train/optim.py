@@ -1,5 +1,7 @@
-"""The optimizer every training loop builds (finetune, distill, pruning recovery)."""
+"""The optimizer and learning-rate schedule every training loop builds (finetune, distill, pruning recovery)."""
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -13,3 +15,15 @@ def adamw(params, **kwargs) -> torch.optim.AdamW:
         return torch.optim.AdamW(params, fused=True, **kwargs)
     except (RuntimeError, ValueError):  # a device or dtype the fused kernel does not cover
         return torch.optim.AdamW(params, **kwargs)
+
+
+def warmup_cosine(optimizer, warmup_steps: int, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over `warmup_steps` (at most the whole run), then cosine decay to zero at `total_steps`
+    optimizer steps."""
+    warmup = min(warmup_steps, total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup))))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
