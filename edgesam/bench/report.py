@@ -89,7 +89,9 @@ def format_markdown(report: dict) -> str:
               "Latencies are wall-clock on this host; `dec/prompt` is (prompt prep + decoder call + mask upscaling) "
               "divided by the prompts of the call; `host/enc` is host pre/post-processing over encoder time.",
               "Each format was warmed on the first image until its timings settled (`warm-up calls`; "
-              "rule: the last 3 calls within 10 % of their median) before the plan was timed; `enc spread` is "
+              "rule: the last 3 calls within 10 % of their median), then called once on an image of each prompt "
+              "count in the plan (a backend compiling per call shape pays it there, as a running line has), before "
+              "the plan was timed; `enc spread` is "
               "(p95 - p5) / p50 of the timed encoder calls.", ""]
     if (report.get("framing") or {}).get("mode") == "roi":
         lines += ["ROI framing: the encoder runs once per box on its crop, inside the segment call, so `enc` is only "

@@ -37,6 +37,7 @@ def test_bench_with_reachable_floor_exits_0_and_writes_report(bench_setup, tmp_p
         assert 0 < fp32[key]["p50"] <= fp32[key]["p95"]
     assert fp32["images_per_s"] > 0 and fp32["cold_start_ms"] > 0 and fp32["size_bytes"] > 1e6
     assert fp32["warmup"]["calls"] >= 3 and len(fp32["warmup"]["ms"]) == fp32["warmup"]["calls"]
+    assert fp32["warmup"]["prompt_counts"] and min(fp32["warmup"]["prompt_counts"]) >= 1  # each warmed once
     assert fp32["encoder_ms"]["spread"] >= 0  # (p95 - p5) / p50 of the timed calls
     assert report["machine"]["threads"]["threads"] == 1 and "threads: 1 thread: asked for" in result.output
     assert report["floors"]["passed"] and "fp32" in result.output
