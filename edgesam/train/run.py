@@ -1,6 +1,7 @@
 """`finetune(config)`: build the model and data, run the loop, record everything in the run dir."""
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -9,9 +10,31 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.utils.checkpoint import checkpoint
+from tqdm import tqdm
 
+from edgesam.data import Augmenter, load_dataset
+from edgesam.data.check import require_valid_dataset
+from edgesam.data.io import DataError
+from edgesam.eval import build_plan, evaluate, model_adapter
+from edgesam.eval.ceiling import CEILING_FLOOR, Grid, below_floor, class_ceilings
+from edgesam.eval.split import train_val
+from edgesam.models import arch_for, build_sam, load_model, save_checkpoint
+from edgesam.models.attention import use_efficient_attention
+from edgesam.models.checkpoint import diagnose_unreadable
+from edgesam.models.refiner import attach_refiner
+from edgesam.train.adapter import adapter_bytes, write_adapter
+from edgesam.train.cache import EmbeddingCache
 from edgesam.train.config import FinetuneConfig
+from edgesam.train.loop import LossModule, Trainer, process_memory_gib, reset_peak_memory, resolved_amp
+from edgesam.train.record import RunRecorder
 from edgesam.train.selection import class_groups, group_mean
+from edgesam.train.strategies import apply_strategy, lora_settings
+from edgesam.utils.config import ConfigError
+from edgesam_runtime.files import atomic_path, sha256_file
+from edgesam_runtime.roi import (WHOLE_IMAGE, InputFraming, framing_of, mask_grid, refine_spec_of, with_framing,
+                                 with_refiner)
 
 LAST, BEST, BASE = "last.pt", "best.pt", "base.pth"
 # last.pt is rewritten after this many optimizer steps or this much training time, whichever comes
@@ -65,7 +88,6 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1
-    import torch.distributed as dist
 
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -80,9 +102,6 @@ def build_base(cfg, run_dir: Path):
     The base records its own input framing (random init: the config's, else whole image); see
     `frame_as_trained` for the framing the run trains.
     """
-    from edgesam.models import arch_for, build_sam, load_model, save_checkpoint
-    from edgesam_runtime.roi import WHOLE_IMAGE, with_framing
-    from edgesam_runtime.files import sha256_file
 
     if cfg.init == "random":
         torch.manual_seed(cfg.seed)
@@ -106,8 +125,6 @@ def frame_as_trained(cfg, sam, arch):
     The trained model records it (arch, `sam.framing`), so it is used the way it was trained; a model
     trained in ROI framing is fine-tuned in ROI framing without anyone passing it again.
     """
-    from edgesam_runtime.roi import framing_of, with_framing
-
     cfg = cfg.with_framing_of(framing_of(arch))
     sam.framing = cfg.framing
     return cfg, with_framing(arch, cfg.framing)
@@ -125,10 +142,6 @@ def plan_refiner(cfg, sam, arch, train_ds) -> tuple[object, dict]:
     zero), so the start the run is scored against is the base itself. The preflight also names the
     classes whose ceiling on the chosen grid stays below the floor: no training lifts them past it.
     """
-    from edgesam.eval.ceiling import CEILING_FLOOR, Grid, below_floor, class_ceilings
-    from edgesam.models.refiner import attach_refiner
-    from edgesam_runtime.roi import framing_of, mask_grid, refine_spec_of, with_refiner
-    from edgesam.utils.config import ConfigError
 
     spec = refine_spec_of(arch)
     if cfg.refine == "off" and spec is not None:
@@ -168,8 +181,6 @@ def preflight_message(preflight: dict) -> str:
 
 def enable_gradient_checkpointing(sam) -> None:
     """Recompute each encoder block in the backward pass instead of storing its activations."""
-    from torch.utils.checkpoint import checkpoint
-
     for block in sam.image_encoder.blocks:
         inner = block.forward
         block.forward = lambda x, _f=inner: checkpoint(_f, x, use_reentrant=False) if torch.is_grad_enabled() else _f(x)
@@ -189,7 +200,6 @@ def estimate_memory_gib(sam, strategy, cfg, image_size: int, device: torch.devic
     was at most 1.31x the estimate (benchmarks/memory).
     """
     enc = sam.image_encoder
-    from edgesam.train.loop import resolved_amp
 
     bytes_act = 2 if resolved_amp(cfg.amp, device) in ("bf16", "fp16") else 4
     total = sum(p.numel() for p in sam.parameters())
@@ -225,8 +235,6 @@ def estimate_memory_gib(sam, strategy, cfg, image_size: int, device: torch.devic
 
 def _resident_gib() -> float:
     """This process's resident memory now (Linux), else its peak so far."""
-    from edgesam.train.loop import process_memory_gib
-
     return process_memory_gib("VmRSS")
 
 
@@ -246,8 +254,6 @@ def load_resume_state(run_dir: Path, cfg, data_signature: str, mode: bool | str 
     mode True (--resume): the state must exist. mode "auto": a run found unfinished is resumed, and
     None is returned when there is no run (or a finished one, which the caller refuses to overwrite).
     """
-    from edgesam.models.checkpoint import diagnose_unreadable
-
     path = run_dir / LAST
     if not path.is_file():
         if mode is True:
@@ -261,8 +267,6 @@ def load_resume_state(run_dir: Path, cfg, data_signature: str, mode: bool | str 
         return None
     recorded = state.get("config")
     if recorded and cfg.framing is None and recorded.get("input_mode"):
-        from edgesam_runtime.roi import InputFraming
-
         # the run resolved the framing it left open from its base (frame_as_trained) and recorded it
         cfg = cfg.with_framing_of(InputFraming(mode=recorded["input_mode"], roi_margin=recorded["roi_margin"],
                                                dense_box=recorded["dense_box"]))
@@ -286,8 +290,6 @@ def _finished(state: dict, cfg) -> bool:
 
 def data_signature(dataset) -> str:
     """A digest of the dataset's files (names and sizes): what a resumed run must find unchanged."""
-    import hashlib
-
     digest = hashlib.sha256()
     for rec in dataset.records:
         for path in (rec.image_path, rec.mask_path):
@@ -314,9 +316,6 @@ def validated_dataset(cfg, progress: bool, path: str | None = None):
     Refuses, before any model is built, a dataset with a bad file, without images, with fewer than
     two labelled images (a train and a validation split) or without a single object to learn.
     """
-    from edgesam.data import load_dataset
-    from edgesam.data.check import require_valid_dataset
-    from edgesam.data.io import DataError
 
     path = path or cfg.data
     bar = _bar(progress, desc=f"checking {Path(path).name}", unit="img")
@@ -357,8 +356,6 @@ class RunData:
 
 def run_data(cfg, progress: bool) -> RunData:
     """Read and split the run's data (and `--replay`'s): both split by stem as `eval --split val` does."""
-    from edgesam.eval.split import train_val
-
     labelled = validated_dataset(cfg, progress)
     train, val = train_val(labelled, cfg.val_fraction, cfg.split_seed)
     signature = data_signature(labelled)
@@ -391,7 +388,6 @@ def replay_hint(cfg, arch) -> str | None:
 def _bar(progress: bool, **kw):
     if not progress:
         return None
-    from tqdm import tqdm
 
     return tqdm(leave=False, **kw)
 
@@ -407,13 +403,6 @@ def finetune(config: FinetuneConfig, progress: bool = True, resume: bool | str =
     `stop_after_epochs` ends this session after that many epochs without changing the schedule
     (what a killed run looks like to `--resume`; also for splitting a long run into sessions).
     """
-    from edgesam.data import Augmenter
-    from edgesam.eval.split import train_val
-    from edgesam.models.attention import use_efficient_attention
-    from edgesam.train.cache import EmbeddingCache
-    from edgesam.train.loop import LossModule, Trainer, reset_peak_memory, resolved_amp
-    from edgesam.train.record import RunRecorder
-    from edgesam.train.strategies import apply_strategy
 
     cfg = config.validate()
     if not cfg.data:
@@ -598,8 +587,6 @@ class CheckpointPolicy:
 
 
 def _save_last(trainer, run_dir: Path, policy: CheckpointPolicy) -> None:
-    from edgesam_runtime.files import atomic_path
-
     with atomic_path(run_dir / LAST) as tmp:
         torch.save(trainer.state_dict(), tmp)
     policy.saved()  # the interval counts training time, not the time the save took
@@ -607,13 +594,9 @@ def _save_last(trainer, run_dir: Path, policy: CheckpointPolicy) -> None:
 
 def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=None, policy=None) -> int:
     """Consume the loop's events: progress bar, status lines, metrics, checkpoints, adapter."""
-    from edgesam.train.adapter import adapter_bytes
-
     policy = policy or CheckpointPolicy()
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=trainer.total_steps, initial=trainer.step, desc=f"finetune {cfg.strategy}", unit="step")
     say = bar.write if bar is not None else (lambda message: None)
     size = adapter_bytes(run_dir)
@@ -652,8 +635,6 @@ def _drive(trainer, recorder, run_dir, meta, cfg, progress, stop_after_epochs=No
 
 def _write_best(trainer, run_dir: Path, meta: dict, row: dict) -> int:
     """best.pt and the adapter folder from the weights as they are now (the best so far)."""
-    from edgesam.train.adapter import write_adapter
-    from edgesam_runtime.files import atomic_path
 
     tensors = trainer.strategy.trainable_state()
     with atomic_path(run_dir / BEST) as tmp:
@@ -674,8 +655,6 @@ def _epoch_line(row: dict, improved: bool, start: bool, rule) -> str:
 
 def make_validator(cfg, val_ds, device, rank, world, progress: bool = False):
     """Box-prompted val mIoU/Dice (rank 0 computes; the figure is broadcast so ranks agree)."""
-    from edgesam.eval import build_plan, evaluate, model_adapter
-
     plan = build_plan(val_ds, "box", cfg.seed, max_images=cfg.val_max_images) if rank == 0 else None
 
     def validate(sam):
@@ -695,8 +674,6 @@ def make_validator(cfg, val_ds, device, rank, world, progress: bool = False):
 
 
 def adapter_meta(cfg, arch, base_path, base_sha, strategy) -> dict:
-    from edgesam.train.strategies import lora_settings
-
     return {"strategy": cfg.strategy, "init": cfg.init, "decoder_mode": cfg.decoder_mode,
             "partial_blocks": cfg.partial_blocks, "lora": lora_settings(cfg), "arch": arch.to_dict(),
             "base_checkpoint": str(base_path), "base_sha256": base_sha,
