@@ -24,9 +24,15 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from segment_anything.modeling import Sam
 
+from edgesam.models.refiner import attach_refiner
+from edgesam.models.registry import ArchConfig
+from edgesam.train.loop import load_trainable
+from edgesam.train.strategies import peft_lora_config
 from edgesam_runtime import schema
 from edgesam_runtime.files import atomic_path, write_json_atomic
+from edgesam_runtime.roi import refine_spec_of
 
 ADAPTER_DIR = "adapter"
 PEFT_CONFIG = "adapter_config.json"  # peft.utils.CONFIG_NAME
@@ -74,10 +80,6 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
 
 def _save_peft_config(folder: Path, lora: dict, modules_to_save: list[str]) -> None:
     """peft's LoraConfig saved by peft, with the fields `PeftModel.save_pretrained` sets on a Sam."""
-    from segment_anything.modeling import Sam
-
-    from edgesam.train.strategies import peft_lora_config
-
     config = peft_lora_config(lora, modules_to_save or None)
     config.inference_mode = True
     with tempfile.TemporaryDirectory(dir=folder, prefix=".peft-config.") as tmp:
@@ -201,11 +203,6 @@ def load_adapted(sam: torch.nn.Module, run_dir: Path):
     peft loads leniently (a missing or unknown key is only a warning), so the adapted model's adapter
     tensors must be exactly the file's, by name and value.
     """
-    from edgesam.models.refiner import attach_refiner
-    from edgesam_runtime.roi import refine_spec_of
-    from edgesam.models.registry import ArchConfig
-    from edgesam.train.loop import load_trainable
-
     folder = Path(run_dir) / ADAPTER_DIR
     meta = read_meta(run_dir)
     spec = refine_spec_of(ArchConfig.from_dict(meta["arch"]))

@@ -15,8 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgesam_runtime import geometry
+from edgesam.models import load_model, save_checkpoint
+from edgesam.models.checkpoint import load_state_strict
 from edgesam.models.decode import decode_all
+from edgesam.train.adapter import ADAPTER_DIR, META, load_adapted, read_meta
+from edgesam_runtime import geometry
+from edgesam_runtime.files import sha256_file
 
 # Merged W' = W + s*B@A computes x@W' instead of x@W + s*(x@A)@B: only float32 summation order
 # differs, ~1e-6 relative per layer; 1e-3 of the logits' scale leaves room for 32-block encoders.
@@ -114,10 +118,6 @@ def merge_run(run_dir: str | Path, out_path: str | Path, base: str | Path | None
     log = log or (lambda message: None)
     if verify not in ("full", "layers"):
         raise ValueError(f"verify: expected 'full' or 'layers', got {verify!r}")
-    from edgesam.models import load_model, save_checkpoint
-    from edgesam.models.checkpoint import load_state_strict
-    from edgesam.train.adapter import ADAPTER_DIR, META, load_adapted, read_meta
-    from edgesam_runtime.files import sha256_file
 
     run_dir, out_path = Path(run_dir), Path(out_path)
     meta = read_meta(run_dir)
