@@ -24,6 +24,9 @@ def _file(tmp_path, name, data):
     ("latin.json", b'{"a": "caf\xe9"}', "not UTF-8"),
     ("nan.yaml", "lr: .nan\n", r"field lr: nan is not a finite number"),
     ("inf.yaml", "a: {b: [1, -.inf]}\n", r"field a.b\[1\]: -inf is not a finite number"),
+    # a repeated key would silently drop the first entry's fields (a rules file's limits, a spec's epochs)
+    ("repeated.yaml", "classes:\n  crack: {max_area_px: 100}\n  crack: {max_count: 5}\n", "field 'crack' given twice"),
+    ("repeated.json", '{"boxes": [], "boxes": [[1, 2, 3, 4]]}', "field 'boxes' given twice"),
     pytest.param("bomb.yaml", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)), "bomb",
         marks=pytest.mark.slow),  # refused, but only after seconds of expansion
@@ -67,3 +70,9 @@ def test_paths_must_stay_inside_their_folder(tmp_path):
                           (str(tmp_path / "secret"), "absolute path"), ("", "expected a file name")):
         with pytest.raises(SchemaError, match=message):
             schema.inside_folder(tmp_path / "bundle", name, "graphs.fp32.encoder.file")
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path):
+    """`<<:` merges a mapping whose keys the explicit ones override, as YAML allows: not a repeated key."""
+    path = _file(tmp_path, "merge.yaml", "base: &b {a: 1, b: 2}\nx:\n  <<: *b\n  a: 3\n")
+    assert schema.load_yaml(path)["x"] == {"a": 3, "b": 2}

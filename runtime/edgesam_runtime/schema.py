@@ -60,11 +60,23 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows (expected finite numbers)")
 
 
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object whose keys are all different: Python's json keeps the last of a repeated key without a
+    word, so `{"crack": {...}, "crack": {...}}` would drop the first's fields."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"field {repeated!r} given twice in one object")
+    return value
+
+
 def parse_json(text: str, where: str, error: type[Exception] = None):
     """JSON text -> value, refusing NaN/Infinity, numbers out of float range and too-deep nesting."""
     error = error or SchemaError
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float,
+                           object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise error(f"{where}: not valid JSON ({exc})") from None
     except RecursionError:
@@ -86,15 +98,39 @@ def load_json(path: str | Path, schema: str | None = None, error: type[Exception
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def _unique_key_loader():
+    """yaml.SafeLoader (no tags that build objects) that also refuses a key given twice in one mapping: YAML
+    requires unique keys but PyYAML keeps the last one silently, so a rules file's second `crack:` entry would
+    drop the first's limits without a word. Keys merged in with `<<:` may still be overridden, as YAML allows."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"field {key!r} given twice in one mapping", key_node.start_mark)
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def load_yaml(path: str | Path, error: type[Exception] = None, max_bytes: int = MAX_BYTES):
-    """Read and parse a YAML file with `yaml.safe_load` (no tags that build objects), then bound its size."""
+    """Read and parse a YAML file safely (no tags that build objects, no repeated keys), then bound its size."""
     import yaml
 
     error = error or SchemaError
     path = Path(path)
     text = _read_text(path, max_bytes, error)
     try:
-        value = yaml.safe_load(text)
+        value = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         raise error(f"{path}: not a readable YAML spec ({' '.join(str(exc).split())})") from None
     except RecursionError:
