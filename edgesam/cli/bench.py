@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from edgesam.cli.gate import baseline_options, run_baseline_gate
-from edgesam.cli.options import overwrite_option
+from edgesam.cli.options import FiniteFloat, overwrite_option
 from edgesam.utils.outputs import claim_folder
 
 
@@ -18,11 +18,11 @@ def _options(func):
         click.option("--prompt", type=click.Choice(["box", "point"]), default="box", show_default=True,
                      help="Prompts drawn from the ground truth: one per object."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the prompts (and of --max-images' choice)."),
-        click.option("--box-jitter", type=float, default=0.0, show_default=True,
+        click.option("--box-jitter", type=FiniteFloat(min=0), default=0.0, show_default=True,
                      help="Box noise (fraction of the side); 0 = tight boxes, as `eval` scores."),
         click.option("--split", type=click.Choice(["all", "val"]), default="all", show_default=True,
                      help="val: only the validation split that finetune held out (same --val-fraction and --split-seed)."),
-        click.option("--val-fraction", type=float, default=0.2, show_default=True),
+        click.option("--val-fraction", type=FiniteFloat(), default=0.2, show_default=True),
         click.option("--split-seed", type=int, default=0, show_default=True, help="The finetune run's seed."),
         click.option("--graph-sets", default=None, help="Comma list of graph sets (default: all in the bundle)."),
         click.option("--backends", default="all", show_default=True,
@@ -34,11 +34,11 @@ def _options(func):
         click.option("--torch-fast-compile", is_flag=True, help="torch.compile the fast path's encoder."),
         click.option("--out", type=click.Path(file_okay=False), default=None, help="Write bench.json, bench.md, bench.png here."),
         overwrite_option,
-        click.option("--min-iou", type=float, default=None,
+        click.option("--min-iou", type=FiniteFloat(), default=None,
                      help="Floor: mean mask IoU vs the reference, every format; judged only when >= 90 % of the "
                           "reference masks are non-empty (else it fails, naming the empty ones)."),
-        click.option("--max-latency-ms", type=float, default=None, help="Floor: decoder + postprocessing per prompt, p95."),
-        click.option("--max-encoder-ms", type=float, default=None, help="Floor: encoder latency, p95."),
+        click.option("--max-latency-ms", type=FiniteFloat(), default=None, help="Floor: decoder + postprocessing per prompt, p95."),
+        click.option("--max-encoder-ms", type=FiniteFloat(), default=None, help="Floor: encoder latency, p95."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgesam.cli.options import overwrite_option
+from edgesam.cli.options import FiniteFloat, overwrite_option
 from edgesam.utils.outputs import claim_folder
 
 
@@ -16,10 +16,10 @@ from edgesam.utils.outputs import claim_folder
 @click.option("--data", required=True, type=click.Path(exists=True), help="Dataset folder.")
 @click.option("--prompt", type=click.Choice(["box", "point"]), default="box", show_default=True)
 @click.option("--seed", default=0, show_default=True, help="Seed of the prompts drawn from ground truth.")
-@click.option("--box-jitter", default=0.0, show_default=True, help="Box noise (fraction of the side); 0 = tight boxes.")
+@click.option("--box-jitter", type=FiniteFloat(min=0), default=0.0, show_default=True, help="Box noise (fraction of the side); 0 = tight boxes.")
 @click.option("--split", type=click.Choice(["all", "val"]), default="all", show_default=True,
               help="val: only the validation split (--val-fraction, --split-seed) a finetune run held out.")
-@click.option("--val-fraction", default=0.2, show_default=True)
+@click.option("--val-fraction", type=FiniteFloat(), default=0.2, show_default=True)
 @click.option("--split-seed", default=0, show_default=True, help="The finetune run's --split-seed.")
 @click.option("--image-size", default=None, type=int, help="Input size (default: the checkpoint's).")
 @click.option("--max-images", default=None, type=int, help="Score at most this many images (classes take turns).")

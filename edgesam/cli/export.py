@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from edgesam.cli.options import overwrite_option
+from edgesam.cli.options import FiniteFloat, overwrite_option
 
 LIST_FIELDS = ("int8_exclude_op_types", "int8_exclude_nodes")
 
@@ -50,9 +50,9 @@ def build_config(spec: Path | None, **flags):
 @click.option("--opset", type=int, help="ONNX opset [17].")
 @click.option("--decoder-style", type=click.Choice(["edgesam", "official"]),
               help="official: also write decoder.official.onnx with segment-anything's inputs (orig_im_size).")
-@click.option("--workspace-gb", type=float, help="TensorRT builder workspace [4].")
+@click.option("--workspace-gb", type=FiniteFloat(), help="TensorRT builder workspace [4].")
 @click.option("--timing-cache", help="TensorRT timing cache file (read and updated).")
-@click.option("--openvino-int8-max-drop", type=float,
+@click.option("--openvino-int8-max-drop", type=FiniteFloat(),
               help="OpenVINO int8: NNCF accuracy control, max drop of embedding agreement with fp32 (e.g. 0.01).")
 @click.option("--measure-backends", is_flag=True, default=None,
               help="Time each ONNX set's encoder on ONNX Runtime and OpenVINO here; backend='auto' uses it on this CPU.")

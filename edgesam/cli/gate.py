@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from edgesam.cli.options import FiniteFloat
 from edgesam.utils.outputs import claim_folder
 
 # bench/check options that only the reference comparison uses: refused beside --baseline
@@ -18,13 +19,13 @@ def baseline_options(func):
         click.option("--rules", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="With --baseline: the product's rules file (default: BUNDLE's rules.yaml)."),
         click.option("--mm-per-px", default=None, help="With --baseline: calibration X or X,Y (replaces the rules file's)."),
-        click.option("--max-miou-drop", type=float, default=1.0, show_default=True,
+        click.option("--max-miou-drop", type=FiniteFloat(), default=1.0, show_default=True,
                      help="With --baseline: largest allowed drop of task mIoU, in points."),
-        click.option("--max-class-drop", type=float, default=3.0, show_default=True,
+        click.option("--max-class-drop", type=FiniteFloat(), default=3.0, show_default=True,
                      help="With --baseline: largest allowed drop of any class's mIoU, in points."),
-        click.option("--max-verdict-change", type=float, default=0.05, show_default=True,
+        click.option("--max-verdict-change", type=FiniteFloat(), default=0.05, show_default=True,
                      help="With --baseline: largest allowed share of images whose part verdict changes."),
-        click.option("--max-latency-growth", type=float, default=20.0, show_default=True,
+        click.option("--max-latency-growth", type=FiniteFloat(), default=20.0, show_default=True,
                      help="With --baseline: largest allowed growth of p95 latency, in per cent."),
     ]
     for option in reversed(options):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgesam.cli.options import overwrite_option
+from edgesam.cli.options import FiniteFloat, overwrite_option
 from edgesam.utils.outputs import claim_folder
 
 
@@ -35,7 +35,7 @@ def parse_mm_per_px(ctx, param, value):
 @click.option("--backend", default="auto", show_default=True, help="Runtime backend: auto, onnxruntime, openvino, tensorrt.")
 @click.option("--threads", type=int, default=None, help="Intra-op threads of the runtime backend.")
 @click.option("--max-frames", type=int, default=None, help="Stop after this many frames (a camera runs until stopped).")
-@click.option("--cycle-ms", type=float, default=None,
+@click.option("--cycle-ms", type=FiniteFloat(), default=None,
               help="The line's cycle time: exit 1 when the p99 latency exceeds it.")
 @click.option("--overlays", type=click.Choice(["all", "flagged", "none"]), default="all", show_default=True,
               help="Which frames get an overlay (flagged: NG and REVIEW parts).")

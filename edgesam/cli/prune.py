@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from edgesam.cli.options import overwrite_option
+from edgesam.cli.options import FiniteFloat, overwrite_option
 from edgesam.utils.outputs import check_new_file, claim_folder
 
 
@@ -25,9 +25,9 @@ def _blocks(ctx, param, value):
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Merged or official checkpoint.")
 @click.option("--model", help="Variant (vit_b, vit_l, vit_h, vit_t); optional with a checkpoint.")
 @click.option("--image-size", type=int, help="Input size (default: the checkpoint's).")
-@click.option("--ratio", type=float, help="Fraction of heads and MLP channels to remove.")
-@click.option("--head-ratio", type=float, help="Fraction of attention heads to remove (overrides --ratio).")
-@click.option("--mlp-ratio", type=float, help="Fraction of MLP hidden channels to remove (overrides --ratio).")
+@click.option("--ratio", type=FiniteFloat(), help="Fraction of heads and MLP channels to remove.")
+@click.option("--head-ratio", type=FiniteFloat(), help="Fraction of attention heads to remove (overrides --ratio).")
+@click.option("--mlp-ratio", type=FiniteFloat(), help="Fraction of MLP hidden channels to remove (overrides --ratio).")
 @click.option("--importance", type=click.Choice(["magnitude", "taylor"]), help="Ranking score [magnitude].")
 @click.option("--scope", type=click.Choice(["per_block", "global"]), help="Same ratio in every block, or ranked globally.")
 @click.option("--remove-blocks", callback=_blocks, help="Encoder blocks to drop entirely, e.g. 3,7.")
@@ -36,7 +36,7 @@ def _blocks(ctx, param, value):
 @click.option("--recover-data", type=click.Path(exists=True, path_type=Path), help="Dataset for recovery fine-tuning.")
 @click.option("--recover-epochs", type=int, help="Recovery epochs (enables recovery).")
 @click.option("--recover-steps", type=int, help="Stop recovery after this many images.")
-@click.option("--lr", type=float, help="Recovery learning rate.")
+@click.option("--lr", type=FiniteFloat(), help="Recovery learning rate.")
 @click.option("--eval-data", type=click.Path(exists=True, path_type=Path), help="Accuracy set (default: validation split of --recover-data).")
 @click.option("--eval-max-images", type=int, help="Evaluate on at most this many images.")
 @click.option("--latency-runs", type=int, help="ONNX Runtime timing runs per encoder (0 skips) [3].")

@@ -10,6 +10,7 @@ misspelt field silently dropped would train or export with a default the user ne
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import ClassVar
 
@@ -106,8 +107,9 @@ def check_integer(name: str, value, low: int) -> None:
 
 
 def check_number(name: str, value, low: float | None = None, high: float | None = None) -> None:
-    """`value` is a number (not a bool) in [low, high] (either bound may be open: None)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    """`value` is a finite number (not a bool) in [low, high] (either bound may be open: None). NaN passes
+    every comparison with a bound, so it is refused by name: a NaN rate trains NaN weights."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or (low is not None and value < low) or (high is not None and value > high):
         if high is None:
             expected = "a number" if low is None else f"a number >= {low:g}"
