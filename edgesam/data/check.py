@@ -145,8 +145,8 @@ class _Checker:
 
     def pairs(self, folder: Path, cls: str) -> None:
         cr = self.report.class_report(cls, labelled=True)
-        images = self._by_stem(list_images(folder / "images"), "image")
-        masks = self._by_stem(list_images(folder / "masks"), "mask")
+        images = self._by_stem(list_images(folder / "images", root=folder), "image")
+        masks = self._by_stem(list_images(folder / "masks", root=folder), "mask")
         cr.images += len(images)
         for stem, image_path in images.items():
             self._pair(cr, image_path, masks.get(stem), folder)
@@ -183,7 +183,7 @@ class _Checker:
 
     def unlabelled(self, folder: Path, cls: str) -> None:
         cr = self.report.class_report(cls, labelled=False)
-        images = self._by_stem(list_images(folder / "images"), "image")
+        images = self._by_stem(list_images(folder / "images", root=folder), "image")
         cr.images += len(images)
         for image_path in images.values():
             image = self.attempt(read_image, image_path, cr)

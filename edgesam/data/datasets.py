@@ -346,8 +346,8 @@ def _by_stem(paths: list[Path], what: str) -> dict[str, Path]:
 
 def pair_records(folder: Path, class_name: str) -> list[ImageRecord]:
     """Records of an images/ + masks/ folder; an image without a mask is an error."""
-    images = _by_stem(list_images(folder / "images"), "image")
-    masks = _by_stem(list_images(folder / "masks"), "mask")
+    images = _by_stem(list_images(folder / "images", root=folder), "image")
+    masks = _by_stem(list_images(folder / "masks", root=folder), "mask")
     records = []
     for stem, image_path in images.items():
         mask_path = masks.get(stem)
@@ -359,7 +359,7 @@ def pair_records(folder: Path, class_name: str) -> list[ImageRecord]:
 
 
 def unlabelled_records(folder: Path, class_name: str) -> list[ImageRecord]:
-    images = _by_stem(list_images(folder / "images"), "image")
+    images = _by_stem(list_images(folder / "images", root=folder), "image")
     return [ImageRecord(stem, class_name, p) for stem, p in images.items()]
 
 

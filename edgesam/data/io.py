@@ -28,19 +28,27 @@ class DataError(ValueError):
     """A dataset file or layout is unusable; the message names the file and what was wrong."""
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name.
+def list_images(folder: str | os.PathLike, root: str | os.PathLike | None = None) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name; each must resolve (links included) to a
+    place inside ``root`` (default: ``folder``), or the listing is a DataError naming it.
 
     Hidden files (leading dot, e.g. our own atomic-write temporaries) are skipped so that a
-    half-written file is never picked up as data.
+    half-written file is never picked up as data. The containment rule is the one bundles and COCO
+    file names follow: a link inside a dataset someone else made must not read files from elsewhere.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a directory (expected a folder of images)")
-    return sorted(
+    files = sorted(
         p for p in folder.iterdir()
         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
     )
+    base = Path(root if root is not None else folder).resolve()
+    for p in files:
+        if not p.resolve().is_relative_to(base):
+            raise DataError(f"{p}: leads to {p.resolve()}, outside {base}; a dataset's files must lie inside "
+                            "it (copy the file in instead of linking to it)")
+    return files
 
 
 def _open_loaded(path: Path) -> Image.Image:

@@ -145,3 +145,37 @@ def test_non_coco_json_does_not_hijack_layout(make_pairs):
 def test_record_is_hashable_and_keyed():
     rec = ImageRecord("s", "c", __import__("pathlib").Path("x.png"), None, ({"id": 1},))
     assert rec.key == "c/s" and isinstance(hash(rec), int)
+
+
+@pytest.mark.parametrize("linked", ["images", "masks", "folder"])
+def test_links_out_of_an_images_masks_dataset_are_refused(tmp_path, save_image, linked):
+    """A link inside a dataset someone else made must not read files from elsewhere (as COCO file names)."""
+    from edgesam.data import check_dataset
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    save_image(outside / "a.png", np.zeros((12, 16), np.uint8))
+    root = tmp_path / "set" / "crack"
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+        save_image(root / sub / "ok.png", np.full((12, 16), 255 if sub == "masks" else 90, np.uint8))
+    if linked == "folder":  # images/ itself a link to a folder outside the class folder
+        (root / "images").rename(outside / "images")
+        (root / "images").symlink_to(outside / "images")
+    else:
+        (root / linked / "a.png").symlink_to(outside / "a.png")
+        save_image(root / ("masks" if linked == "images" else "images") / "a.png", np.zeros((12, 16), np.uint8))
+    with pytest.raises(DataError, match=r"leads to .*elsewhere.*, outside .*crack"):
+        load_dataset(tmp_path / "set")
+    report = check_dataset(tmp_path / "set")
+    assert not report.ok and "outside" in report.errors[0]
+
+
+def test_links_inside_the_class_folder_are_followed(tmp_path, save_image):
+    root = tmp_path / "crack"
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+        save_image(root / sub / "ok.png", np.full((12, 16), 255 if sub == "masks" else 90, np.uint8))
+    (root / "images" / "again.png").symlink_to(root / "images" / "ok.png")
+    (root / "masks" / "again.png").symlink_to(root / "masks" / "ok.png")
+    assert len(load_dataset(root)) == 2
