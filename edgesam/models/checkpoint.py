@@ -46,6 +46,12 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ArchConf
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{path}: expected a state dict of tensors; non-tensor entries: {bad[:_MAX_LISTED]}")
+    # NaN or infinite weights: a diverged run or a corrupt file. Loading it would answer every prompt with NaN
+    # scores and empty masks (and write NaN into JSON that no reader accepts), so it is refused here.
+    nonfinite = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if nonfinite:
+        raise CheckpointError(f"{path}: {len(nonfinite)} weight tensor(s) hold NaN or infinite values "
+                              f"({', '.join(nonfinite[:3])}{', ...' if len(nonfinite) > 3 else ''}); a diverged run or a corrupt checkpoint")
     return state, arch
 
 

@@ -257,6 +257,10 @@ def bad_checkpoints(root: Path, good: Path, marker: Path) -> list[Input]:
     out.append(Input("checkpoint", "recorded architecture not JSON", root / "arch_not_json.pth", "edgesam_arch"))
     (root / "random.safetensors").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
     out.append(Input("checkpoint", "random bytes (.safetensors)", root / "random.safetensors", "random.safetensors"))
+    diverged = {k: v.clone() for k, v in state.items() if isinstance(v, torch.Tensor)}
+    diverged["image_encoder.pos_embed"].fill_(float("nan"))  # a run that diverged: NaN answers, NaN in JSON
+    torch.save({**diverged, "edgesam_arch": state["edgesam_arch"]}, root / "nan_weights.pth")
+    out.append(Input("checkpoint", "NaN weights", root / "nan_weights.pth", "NaN or infinite"))
     return out
 
 
@@ -509,7 +513,7 @@ CATALOG = {
     "checkpoint": ("random bytes", "zero-byte", "truncated", "code-executing (zip)", "code-executing (pickle)",
                    "not a SAM model", "wrong architecture", "unmerged adapter", "random bytes (.safetensors)",
                    "recorded image_size not a number", "recorded image_size of 131072", "recorded architecture a list",
-                   "recorded architecture not JSON"),
+                   "recorded architecture not JSON", "NaN weights"),
     "bundle": ("tampered graph", "truncated graph", "truncated manifest", "mismatched graphs", "missing manifest",
                "missing graph", "future format version", "graph file an absolute path",
                "graph file outside the bundle (..)", "graph file a link leading outside", "external data outside the bundle",
