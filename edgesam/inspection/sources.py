@@ -16,6 +16,9 @@ import numpy as np
 from edgesam.data.io import DataError, list_images, read_image
 from edgesam_runtime.timing import ms_since
 
+# OpenCV reads an index as backend preference + camera number (CAP_V4L2 200 + n, CAP_MSMF 1400 + n, ...): the
+# backends' constants stay below this; a longer number overflows OpenCV's C int (an internal error, not a message).
+MAX_CAMERA_INDEX = 9999
 MAX_FAILED_READS = 5  # consecutive failed reads of a video or camera: the stream has ended (or the camera is gone)
 
 
@@ -93,6 +96,8 @@ def open_source(spec) -> ImageFolder | VideoStream:
     """A folder of images, a video file, or a camera index (a whole number, e.g. "0")."""
     text = str(spec)
     if text.isdigit():
+        if int(text) > MAX_CAMERA_INDEX:
+            raise ValueError(f"camera {text}: expected a camera number from 0 to {MAX_CAMERA_INDEX}")
         return VideoStream(int(text))
     path = Path(text)
     if path.is_dir():

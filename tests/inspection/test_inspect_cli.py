@@ -89,6 +89,7 @@ def test_video_with_a_recipe(inspect_bundle, rules_file, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--source", "nowhere"], "no such folder, video file or camera index"),
+    (["--source", "9" * 20], "expected a camera number from 0 to 9999"),  # overflowed OpenCV's int before
     (["--mm-per-px", "0.1,x"], "expected mm per pixel as X or X,Y"),
 ])
 def test_bad_arguments_are_one_line(inspect_bundle, rules_file, tmp_path, args, message):
