@@ -5,13 +5,14 @@ with a message naming the graph and the tensor, never at the first inference on 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgesam_runtime import io_spec
 from edgesam_runtime import manifest as mf
 from edgesam_runtime.roi import WHOLE_IMAGE, InputFraming
-from edgesam_runtime.errors import BundleError
+from edgesam_runtime.errors import BundleError, InvalidInputError
 
 FLOAT_TYPES = ("float32", "float16")  # fp16 graphs may keep fp16 I/O; the runtime casts at the boundary
 
@@ -53,9 +54,20 @@ class BundleInfo:
         return None if entry is None else self.path / entry["file"]
 
 
+def bundle_path(bundle_dir) -> Path:
+    """`bundle_dir` as a Path; anything but a str or path-like is a bad call, not a bad bundle."""
+    if not isinstance(bundle_dir, (str, os.PathLike)):
+        raise InvalidInputError(f"bundle_dir: expected the path of a bundle directory (str or pathlib.Path), "
+                                f"got {type(bundle_dir).__name__}")
+    return Path(bundle_dir)
+
+
 def load_bundle(bundle_dir, graph_set: str) -> BundleInfo:
     """Read and validate the manifest, then verify the graph set's files against their hashes."""
-    bundle_dir = Path(bundle_dir)
+    bundle_dir = bundle_path(bundle_dir)
+    if not isinstance(graph_set, str):
+        raise InvalidInputError(f"graph_set: expected the name of a graph set (str, e.g. 'fp32'), "
+                                f"got {type(graph_set).__name__}")
     try:
         manifest = mf.read_manifest(bundle_dir)
         if graph_set not in manifest["graphs"]:

@@ -17,6 +17,7 @@ mask there is a part without a defect in that region).
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,17 @@ class DefectPrompt:
     class_name: str = DEFAULT_CLASS
     claimed: bool = True  # a defect is claimed there (boxes file) vs a region inspected on every part (recipe)
     name: str | None = None  # the recipe region's name
+
+    def __post_init__(self):
+        """Refuse a malformed prompt where it is made (in the words a boxes file's errors use), not deep in
+        `Inspector.inspect` as an untyped numpy error."""
+        problems: list[str] = []
+        box = _box(_box_numbers(self.box), "DefectPrompt.box", problems)
+        name = _class_name(self.class_name, "DefectPrompt.class_name", problems)
+        if problems:
+            raise InvalidInputError("; ".join(problems))
+        object.__setattr__(self, "box", box)
+        object.__setattr__(self, "class_name", name)
 
     def to_dict(self) -> dict:
         out = {"box": [round(float(v), 2) for v in self.box], "class": self.class_name, "claimed": self.claimed}
@@ -131,6 +143,18 @@ def parse_recipe(data: dict, source: str = "recipe") -> Recipe:
     if problems:
         raise PromptFileError(f"{source}: " + "; ".join(problems))
     return Recipe((float(size[0]), float(size[1])), tuple(regions), source)
+
+
+def _box_numbers(value):
+    """A box given in code (tuple, list or 1-D array; numpy scalars too) as the list of floats `_box` takes
+    from a file; anything else unchanged, for `_box` to refuse by name."""
+    try:
+        items = None if isinstance(value, (str, bytes)) else list(value)
+    except TypeError:
+        return value
+    if items is None or not all(isinstance(v, numbers.Real) for v in items):
+        return value
+    return [float(v) for v in items]
 
 
 def _box(value, where: str, problems: list) -> tuple | None:

@@ -15,8 +15,11 @@ POINT_LABELS = (-1.0, 0.0, 1.0)  # padding, negative, positive; boxes come in as
 
 
 def check_image(image) -> np.ndarray:
+    """The image as a plain ndarray: subclasses (np.matrix, masked arrays) change what indexing and
+    arithmetic return, so the rest of the runtime sees their data through a base-class view (no copy)."""
     if not isinstance(image, np.ndarray):
         raise InvalidInputError(f"image: expected a numpy array (HxW, HxWx1, HxWx3 or HxWx4), got {type(image).__name__}")
+    image = np.asarray(image)
     if image.dtype not in (np.uint8, np.uint16):
         raise InvalidInputError(f"image: expected dtype uint8 or uint16, got {image.dtype}")
     ok_shape = image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))
@@ -27,13 +30,26 @@ def check_image(image) -> np.ndarray:
     return image
 
 
-def _finite_float(name: str, value, ndims: tuple[int, ...]) -> np.ndarray:
+def float_array(name: str, value, ndims: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    """`value` as a float array of one of `ndims` dimensions (NaN allowed: see `_finite_float`)."""
     try:
-        arr = np.asarray(value, dtype=np.float32)
+        arr = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{name}: expected numbers, got {type(value).__name__} ({exc})") from None
+        ragged = "inhomogeneous" in str(exc)  # numpy's word for nested lists of unequal lengths
+        expected = "entries of equal length" if ragged else "numbers"
+        raise InvalidInputError(f"{name}: expected {expected}, got {_preview(value)}") from None
     if arr.ndim not in ndims:
         raise InvalidInputError(f"{name}: expected {' or '.join(f'{d}-D' for d in ndims)} array, got shape {arr.shape}")
+    return arr
+
+
+def _preview(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{type(value).__name__} {text[:limit]}..."
+
+
+def _finite_float(name: str, value, ndims: tuple[int, ...]) -> np.ndarray:
+    arr = float_array(name, value, ndims)
     if not np.isfinite(arr).all():
         raise InvalidInputError(f"{name}: contains NaN or infinite values")
     return arr
@@ -59,6 +75,8 @@ def check_points(points, labels, original_hw, max_points: int | None):
         raise InvalidInputError(f"labels: expected shape {pts.shape[:-1]} to match points {pts.shape}, got {lab.shape}")
     if pts.shape[-2] == 0:
         raise InvalidInputError("points: empty; leave points out to prompt with boxes only")
+    if pts.ndim == 3 and pts.shape[0] == 0:  # the decoder graphs fail on an empty batch; refuse it here
+        raise InvalidInputError(f"points: expected (B, N, 2) with B >= 1 prompt sets, got {pts.shape}")
     if not np.isin(lab, POINT_LABELS).all():
         raise InvalidInputError(f"labels: expected 1 (positive), 0 (negative) or -1 (padding), got {np.unique(lab).tolist()}")
     if max_points is not None and pts.shape[-2] > max_points:

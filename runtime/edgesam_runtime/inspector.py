@@ -12,6 +12,7 @@ bad call raises a typed error of `edgesam_runtime.errors`.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,10 @@ import numpy as np
 
 from edgesam_runtime.defect_prompts import DefectPrompt, Recipe, load_recipe
 from edgesam_runtime import inputs
+from edgesam_runtime.bundle import bundle_path
 from edgesam_runtime.errors import InvalidInputError
 from edgesam_runtime.measure import Measurement, measure_mask, stability_scores
-from edgesam_runtime.rules import Rules, Verdict, load_rules
+from edgesam_runtime.rules import FLOOR_FIGURES, REVIEW, Rules, Verdict, load_rules
 from edgesam_runtime.segmenter import Segmenter
 from edgesam_runtime.timing import ms_since
 
@@ -73,7 +75,7 @@ class Inspector:
         """`rules` / `recipe`: a path, a parsed object, or None for the bundle's own file (rules are required,
         a recipe is optional). `calibration` replaces the rules file's mm_per_px. Other options go to
         `Segmenter.open` (graph_set, backend, threads, warmup)."""
-        bundle_dir = Path(bundle_dir)
+        bundle_dir = bundle_path(bundle_dir)
         rules = cls._rules(bundle_dir, rules, calibration)
         if recipe is None and (bundle_dir / BUNDLE_RECIPE).is_file():
             recipe = bundle_dir / BUNDLE_RECIPE
@@ -103,9 +105,8 @@ class Inspector:
                 ) -> PartInspection:
         """Segment each prompt's box, measure the masks and judge them; `prompts` None: the recipe's regions."""
         start = time.perf_counter()
-        inputs.check_image(image)
-        prompts = self.prompts_for(image.shape[:2]) if prompts is None else list(prompts)
-        _check_prompts(prompts)
+        image = inputs.check_image(image)
+        prompts = self.prompts_for(image.shape[:2]) if prompts is None else _checked_prompts(prompts)
         timings = {"encode_ms": 0.0, "segment_ms": 0.0}
         masks, scores, stability = np.zeros((0, *image.shape[:2]), bool), np.zeros(0), np.zeros(0)
         if prompts:
@@ -133,25 +134,63 @@ class Inspector:
 
     def judge(self, prompts: list[DefectPrompt], masks: np.ndarray, predicted_iou=None, stability=None,
               keep_masks: bool = True) -> PartInspection:
-        """Measure and judge given (K, H, W) masks (the model's, or ground truth with no quality figures)."""
+        """Measure and judge given (K, H, W) masks (the model's, or ground truth with no quality figures).
+
+        `predicted_iou` / `stability`: K figures each, or None; a NaN or infinite one is quality unknown,
+        which a class with a floor on it sends to REVIEW."""
+        prompts = _checked_prompts(prompts)
         masks = np.asarray(masks)
         if masks.ndim != 3 or len(masks) != len(prompts):
             raise InvalidInputError(f"masks: expected (K, H, W), one mask per prompt ({len(prompts)}), got shape "
                                     f"{masks.shape}")
+        figures = {name: _quality_figures(name, values, len(prompts))
+                   for name, values in (("predicted_iou", predicted_iou), ("stability", stability))}
+        quality = [{name: None if f is None else float(f[k]) for name, f in figures.items()} for k in range(len(masks))]
         step = time.perf_counter()
-        calibration = self.rules.calibration
-        measurements = [measure_mask(m, calibration, None if predicted_iou is None else predicted_iou[k],
-                                     None if stability is None else stability[k]) for k, m in enumerate(masks)]
+        measurements = [measure_mask(m, self.rules.calibration, **q) for m, q in zip(masks, quality)]
         measure_ms = ms_since(step)
         step = time.perf_counter()
-        verdicts = [self.rules.judge_defect(p.class_name, m, p.claimed) for p, m in zip(prompts, measurements)]
+        verdicts = [self._judge_defect(p, m, q) for p, m, q in zip(prompts, measurements, quality)]
         part = self.rules.judge_part([(p.class_name, m, v) for p, m, v in zip(prompts, measurements, verdicts)])
         defects = [Defect(p, m, v, mask if keep_masks else None)
                    for p, m, v, mask in zip(prompts, measurements, verdicts, masks)]
         return PartInspection(defects, part, {"measure_ms": measure_ms, "judge_ms": ms_since(step)})
 
+    def _judge_defect(self, prompt: DefectPrompt, measurement: Measurement, quality: dict) -> Verdict:
+        """`Rules.judge_defect`, except that a floor over a non-finite figure sends the defect to REVIEW:
+        `measure_mask` drops such figures as absent (ground truth), and an absent figure passes every floor."""
+        verdict = self.rules.judge_defect(prompt.class_name, measurement, prompt.claimed)
+        rules = self.rules.classes.get(prompt.class_name)
+        if measurement.empty or rules is None:
+            return verdict  # decided before any floor applies
+        unknown = [f"{prompt.class_name}.{floor}: {FLOOR_FIGURES[floor]} is {value} (quality unknown)"
+                   for floor in rules.floors
+                   if (value := quality[FLOOR_FIGURES[floor]]) is not None and not math.isfinite(value)]
+        if not unknown:
+            return verdict
+        if verdict.verdict == REVIEW:  # a floor already missed: keep its rule, list the unknown figures too
+            return Verdict(REVIEW, verdict.rule, verdict.violations + tuple(unknown))
+        return Verdict(REVIEW, unknown[0], tuple(unknown))
 
-def _check_prompts(prompts) -> None:
+
+def _quality_figures(name: str, values, count: int) -> np.ndarray | None:
+    """One quality figure per prompt as floats (NaN kept: it means unknown), or None when not given."""
+    if values is None:
+        return None
+    figures = inputs.float_array(name, values, (1,), np.float64)
+    if len(figures) != count:
+        raise InvalidInputError(f"{name}: expected {count} values, one per prompt, got {len(figures)}")
+    return figures
+
+
+def _checked_prompts(prompts) -> list[DefectPrompt]:
+    """`prompts` (any iterable of DefectPrompt) as a list, so it can be walked more than once."""
+    try:
+        prompts = list(prompts)
+    except TypeError:
+        raise InvalidInputError(f"prompts: expected a list of DefectPrompt(box, class_name), "
+                                f"got {type(prompts).__name__}") from None
     for i, prompt in enumerate(prompts):
         if not isinstance(prompt, DefectPrompt):
             raise InvalidInputError(f"prompts[{i}]: expected a DefectPrompt(box, class_name), got {type(prompt).__name__}")
+    return prompts

@@ -32,7 +32,7 @@ from edgesam_runtime.backends.choice import FORMAT_BACKENDS, auto_choice, openvi
 from edgesam_runtime.bundle import BundleInfo, fixed_prompt_axes, load_bundle, verify_io
 from edgesam_runtime.errors import BackendError, BundleError, InvalidInputError, RuntimeErrorBase
 from edgesam_runtime.limits import Limits, full_mask_bytes
-from edgesam_runtime.threads import ThreadChoice, choose_threads
+from edgesam_runtime.threads import MAX_THREADS, ThreadChoice, choose_threads
 from edgesam_runtime.timing import ms_since
 from edgesam_runtime.prediction import Prediction, select_outputs
 
@@ -161,7 +161,7 @@ class Segmenter:
     # -- encoder ----------------------------------------------------------------------------------
     def encode(self, image: np.ndarray) -> Embedding:
         """Encode a frame once for any number of `segment` calls (ROI framing: keep it for the crops)."""
-        inputs.check_image(image)
+        image = inputs.check_image(image)
         self.limits.check_frame(image, self.info.framing.roi)
         start = time.perf_counter()
         try:
@@ -362,8 +362,9 @@ def _check_static_shapes(static_shapes) -> None:
 def _check_threads(threads) -> None:
     if threads is None:
         return
-    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
-        raise InvalidInputError(f"threads: expected a positive integer or None (the backend's choice), got {threads!r}")
+    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or not 1 <= threads <= MAX_THREADS:
+        raise InvalidInputError(f"threads: expected a positive integer (at most {MAX_THREADS}) or None (the backend's choice), "
+                                f"got {threads!r}")
 
 
 def _make_backend(info: BundleInfo, backend: str, providers, threads, performance: str = "latency",

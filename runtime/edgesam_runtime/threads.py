@@ -29,6 +29,10 @@ from dataclasses import dataclass
 ENV_THREADS = "EDGESAM_THREADS"
 # Thread pools that read their size from the environment when they start.
 POOL_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# The most threads one stage may ask for: above any machine's core count, and far below what breaks the
+# backends (ONNX Runtime and OpenVINO take a C int and fail in an unreadable way beyond it), so a typo'd
+# or overflowing count is refused as a bad value instead of surfacing as a graph that "cannot load".
+MAX_THREADS = 1024
 
 
 _policy_is_ours = False  # whether OMP_WAIT_POLICY holds edgesam's default rather than the user's choice
@@ -110,7 +114,7 @@ def busy_cores(sample_s: float = 0.2, stat_path: str = "/proc/stat") -> float | 
 
 
 def parse_threads(value: str | int | None, source: str) -> int | None:
-    """'auto'/None/'' -> None, a positive integer -> itself; anything else is an error naming `source`."""
+    """'auto'/None/'' -> None, an integer in [1, MAX_THREADS] -> itself; anything else is an error naming `source`."""
     if value is None or str(value).strip().lower() in ("", "auto"):
         return None
     try:
@@ -119,6 +123,8 @@ def parse_threads(value: str | int | None, source: str) -> int | None:
         n = 0
     if n < 1:
         raise ValueError(f"{source}: expected a positive number of threads or 'auto', got {value!r}")
+    if n > MAX_THREADS:
+        raise ValueError(f"{source}: expected at most {MAX_THREADS} threads or 'auto', got {value!r}")
     return n
 
 
