@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgesam.utils.config import Config, ConfigError
+from edgesam.utils.config import Config, ConfigError, check_integer
+from edgesam_runtime.schema import schema_document
 
 FORMAT_ALIASES = {"onnx": "onnx", "engine": "engine", "tensorrt": "engine", "trt": "engine", "openvino": "openvino",
                   "ov": "openvino"}
@@ -141,9 +142,10 @@ class ExportConfig(Config):
             raise ConfigError(f"decoder_style: expected one of {DECODER_STYLES}, got {self.decoder_style!r}")
         if self.calib_method not in CALIB_METHODS:
             raise ConfigError(f"calib_method: expected one of {CALIB_METHODS}, got {self.calib_method!r}")
-        for name in ("max_points", "max_boxes", "calib_max_images"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        if int(self.calib_max_images) < 1:
+            raise ConfigError(f"calib_max_images: expected a positive integer, got {self.calib_max_images}")
+        for name, limit in prompt_limits().items():  # checked here, not after a whole export writes the manifest
+            check_integer(name, getattr(self, name), 1, limit)
         if "bf16" in self.precisions and "openvino" not in self.formats:
             raise ConfigError("precisions: bf16 graphs are OpenVINO IR; add the openvino format (--format openvino)")
         if self.openvino_int8_preset not in ("mixed", "performance"):
@@ -213,3 +215,9 @@ class ExportConfig(Config):
 def default_calibration_dir() -> Path:
     """The repository's `calibration/` folder (beside the `edgesam` package in a checkout)."""
     return Path(__file__).resolve().parents[2] / "calibration"
+
+
+def prompt_limits() -> dict[str, int]:
+    """The prompt counts a bundle's manifest may record (max_points, max_boxes), from its schema: one source."""
+    fields = schema_document("manifest")["properties"]["prompts"]["properties"]
+    return {name: field["maximum"] for name, field in fields.items()}

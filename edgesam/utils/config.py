@@ -100,10 +100,11 @@ def check_choice(name: str, value, options) -> None:
         raise ConfigError(f"{name}: expected one of {list(options)}, got {value!r}")
 
 
-def check_integer(name: str, value, low: int) -> None:
-    """`value` is an integer (not a bool) >= `low`."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ConfigError(f"{name}: expected an integer >= {low}, got {value!r}")
+def check_integer(name: str, value, low: int, high: int | None = None) -> None:
+    """`value` is an integer (not a bool) >= `low` (and <= `high` when given)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        expected = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+        raise ConfigError(f"{name}: expected {expected}, got {value!r}")
 
 
 def check_number(name: str, value, low: float | None = None, high: float | None = None) -> None:

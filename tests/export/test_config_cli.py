@@ -25,7 +25,9 @@ def test_aliases_are_canonical():
     ({"formats": ("coreml",)}, "formats: unknown value 'coreml'"),
     ({"opset": 11}, "opset: expected 13..20, got 11"),
     ({"calib_method": "kl"}, "calib_method: expected one of"),
-    ({"max_boxes": 0}, "max_boxes: expected a positive integer"),
+    ({"max_boxes": 0}, "max_boxes: expected an integer from 1 to 65536"),
+    ({"max_boxes": 10**9}, "max_boxes: expected an integer from 1 to 65536"),  # was refused only after the export
+    ({"max_points": 2048}, "max_points: expected an integer from 1 to 1024"),
     ({"decoder_style": "sam2"}, "decoder_style: expected one of"),
     ({"tolerances": {"int8": {"mask_iou": 0.9}}}, r"tolerances.int8: unknown \['mask_iou'\]"),
 ])

@@ -53,7 +53,7 @@ def test_errors_name_the_file_and_the_field(tmp_path):
     path.write_text("model: vit_t\ninit: random\nepochs: 0\n")
     with pytest.raises(ConfigError, match=r"finetune\.yaml: epochs: expected an integer >= 1, got 0"):
         FinetuneConfig.from_yaml(path)
-    with pytest.raises(ConfigError, match=r"^flags: max_boxes: expected a positive integer"):
+    with pytest.raises(ConfigError, match=r"^flags: max_boxes: expected an integer from 1 to 65536"):
         ExportConfig.load(None, max_boxes=0)
     with pytest.raises(ConfigError, match=r"^prune config: ratio: expected a fraction in \[0, 1\), got 1.5"):
         PruneConfig.from_dict({"ratio": 1.5})
