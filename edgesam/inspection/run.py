@@ -136,11 +136,13 @@ class _Stream:
         head = {"frame": frame.index, "name": frame.name}
         if frame.error is not None:
             return self._bad(head, frame.error)
+        boxes_file = None
         try:
-            prompts = self._prompts(frame)
+            prompts, boxes_file = self._prompts(frame)
             part = self.inspector.inspect(frame.image, prompts)
         except RuntimeErrorBase as exc:  # a bad frame or prompt: log it, go on
-            return self._bad(head, str(exc))
+            # a box the frame cannot take is found only beside the frame: say which file gave it
+            return self._bad(head, f"{exc}" + (f" (boxes from {boxes_file})" if boxes_file else ""))
         except Exception as exc:  # anything else is a bug, but one frame must not stop the line: log it, go on
             return self._bad(head, f"internal error ({type(exc).__name__}: {exc}); please report it")
         start = time.perf_counter()
@@ -161,12 +163,13 @@ class _Stream:
         return {**head, "error": error}
 
     def _prompts(self, frame):
+        """(the frame's prompts, the boxes file they came from); (None, None): the recipe's regions."""
         if self.config.boxes is None:
-            return None  # the recipe's regions
+            return None, None
         path = Path(self.config.boxes) / f"{Path(frame.name).stem}.json"
         if not path.is_file():
             raise PromptFileError(f"{path}: no boxes file for {frame.name} (write [] for a part without defects)")
-        return read_boxes_file(path)
+        return read_boxes_file(path), path
 
     def _write_overlay(self, frame, part) -> None:
         mode = self.config.overlays

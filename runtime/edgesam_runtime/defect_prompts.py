@@ -26,6 +26,8 @@ from edgesam_runtime.errors import InvalidInputError
 from edgesam_runtime.measure import is_finite_number
 from edgesam_runtime.yamlio import read_yaml_mapping
 
+FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max: boxes reach the graphs as float32
+
 DEFAULT_CLASS = "defect"
 
 
@@ -158,8 +160,10 @@ def _box_numbers(value):
 
 
 def _box(value, where: str, problems: list) -> tuple | None:
-    if not (isinstance(value, list) and len(value) == 4 and all(is_finite_number(v) and v >= 0 for v in value)):
-        problems.append(f"{where}: expected [x0, y0, x1, y1], four numbers >= 0, got {value!r}")
+    # a number above FLOAT32_MAX (1e300) would turn into infinity in the segmenter's float32 boxes
+    if not (isinstance(value, list) and len(value) == 4
+            and all(is_finite_number(v) and 0 <= v <= FLOAT32_MAX for v in value)):
+        problems.append(f"{where}: expected [x0, y0, x1, y1], four numbers >= 0 (pixels), got {value!r}")
         return None
     if value[2] < value[0] or value[3] < value[1]:
         problems.append(f"{where}: expected x0 <= x1 and y0 <= y1, got {value}")

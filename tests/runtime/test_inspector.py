@@ -82,6 +82,8 @@ def test_recipe_and_boxes_errors_name_every_bad_field(tmp_path):
         assert expected in str(info.value)
     with pytest.raises(PromptFileError, match=r"\[1\].class: expected a class name"):
         parse_boxes([{"box": [1, 2, 3, 4]}, {"box": [1, 2, 3, 4], "class": 7}])
+    with pytest.raises(PromptFileError, match=r"\[0\].box: expected \[x0, y0, x1, y1\], four numbers >= 0"):
+        parse_boxes([{"box": [1, 2, 1e300, 4]}])  # finite, but infinite once the segmenter takes it as float32
     boxes = tmp_path / "a.json"
     boxes.write_text('[{"box": [1, 2, 30, 40], "class": "crack"}, {"box": [0, 0, 5, 5]}]')
     assert [p.class_name for p in read_boxes_file(boxes)] == ["crack", "defect"]
