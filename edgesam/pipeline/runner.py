@@ -57,7 +57,11 @@ def run_stages(stages: list[Stage], out: Path, context: dict, echo: Callable[[st
     log = StatusLog(out / "status.jsonl")
     summary = {}
     for stage in stages:
-        digest = fingerprint_digest(stage.fingerprint(context))
+        try:  # the fingerprint builds the stage's config: an error there is the stage's, named as such
+            digest = fingerprint_digest(stage.fingerprint(context))
+        except Exception as exc:
+            log.event(stage.name, "failed", f"{type(exc).__name__}: {exc}", {"traceback": traceback.format_exc()})
+            raise StageFailed(stage.name, exc) from exc
         mark = marks / f"{stage.name}.json"
         previous = json.loads(mark.read_text()) if mark.is_file() else None
         if not stage.always and previous and previous["fingerprint"] == digest and all(p.exists() for p in stage.outputs(context)):

@@ -1,22 +1,116 @@
 """The pipeline spec: one YAML file that drives every stage (`edgesam pipeline -c pipeline.yaml`).
 
-Stage sections (`finetune`, `prune`, `export`, `bench`) hold overrides of that stage's own config
+Stage sections (`finetune`, `prune`, `distill`, `export`, `bench`) hold overrides of that stage's own config
 dataclass, so each stage's options are documented and validated in one place: its config.
+
+The whole spec is checked when it is made (`PipelineSpec(...)`, `PipelineSpec.from_yaml(...)`): its own fields,
+and every stage's config built from it as the stage will build it (`edgesam.pipeline.stages.check_stages`). A bad
+value is one ConfigError naming the file, the field (`bench.max_images`) and what was expected, before the
+first stage runs: a typo in `bench` must not wait for a 7-minute finetune to be found.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgesam.utils.config import Config, ConfigError
+from edgesam.utils.config import Config, ConfigError, check_integer, check_number
+from edgesam_runtime.fields import checked_fields
+
+# Plain annotations the spec and the stage configs use, the types a YAML value of each must have, and their names.
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": (type(None),), "dict": (dict,)}
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "text", "bool": "true or false", "None": "null",
+               "dict": "a mapping of option: value"}
+
+
+def shown(value) -> str:
+    """`value` as the user wrote it in YAML (null, true), else its repr."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_field_types(cls, data: dict, prefix: str = "") -> None:
+    """Each of `data`'s values has the type `cls`'s field declares (where that is a plain int, float, str, bool,
+    dict or an optional one): a number given as text fails here by name, not as a TypeError deep in a stage.
+    Fields of other types (tuples, nested configs) are left to the config's own checks."""
+    declared = {f.name: f.type for f in dataclasses.fields(cls)}
+    for name, value in data.items():
+        annotation = declared.get(name)
+        if not isinstance(annotation, str):
+            continue
+        kinds = [part.strip() for part in annotation.split("|")]
+        if any(kind not in _TYPES for kind in kinds):
+            continue
+        if not any(isinstance(value, _TYPES[kind]) and not (isinstance(value, bool) and kind in ("int", "float"))
+                   for kind in kinds):
+            expected = " or ".join(_TYPE_NAMES[kind] for kind in kinds)
+            raise ConfigError(f"{prefix}{name}: expected {expected}, got {shown(value)}")
+
+
+def _field_names(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def section_message(message: str, section: str, cls, labels: dict[str, str] | None = None) -> str:
+    """A config's error message ("max_images: expected ...") as the spec names it ("bench.max_images: expected
+    ..."); `labels` names fields the pipeline filled from the spec's own fields (`split_seed` -> `seed`)."""
+    labels = labels or {}
+    head, sep, rest = message.partition(": ")
+    names = [name.strip() for name in head.split(",")]
+    if not sep or not all(name.split(".")[0] in _field_names(cls) for name in names):
+        return f"{section}: {message}"
+    spec_names = []
+    for name in names:
+        top = name.split(".")[0]
+        spec_names.append(labels[top] if top in labels else f"{section}.{name}")
+    return f"{', '.join(dict.fromkeys(spec_names))}: {rest}"
+
+
+def build_section(section: str, cls, overrides, base: dict | None = None, *, fixed: dict[str, str] | None = None,
+                  labels: dict[str, str] | None = None, validate: bool = False):
+    """`cls` from the pipeline's `base` values with the spec section's `overrides` over them, checked as the stage
+    will build it. `fixed`: fields the pipeline sets itself (field -> what to set instead), refused in the
+    section; `labels`: fields of `base` that come from the spec's own fields, named as such in errors."""
+    if not isinstance(overrides, (dict, cls)):
+        raise ConfigError(f"{section}: expected a mapping of option: value, got {shown(overrides)}")
+    if isinstance(overrides, cls):
+        overrides = {f.name: getattr(overrides, f.name) for f in dataclasses.fields(cls)}
+    settable = sorted(_field_names(cls) - set(fixed or {}))
+    overrides = checked_fields(cls, overrides, section, ConfigError, cls.HINT or f"expected some of {settable}")
+    clash = sorted(set(overrides) & set(fixed or {}))
+    if clash:
+        raise ConfigError(f"{section}.{clash[0]}: set by the pipeline; {fixed[clash[0]]}")
+    check_field_types(cls, overrides, prefix=f"{section}.")
+    base = dict(base or {})
+    labels = {k: v for k, v in (labels or {}).items() if k in base and k not in overrides}
+    try:
+        config = cls(**{**base, **overrides})
+        return config.validate() if validate else config
+    except ConfigError as exc:
+        raise ConfigError(section_message(str(exc), section, cls, labels)) from None
+    except (TypeError, ValueError) as exc:  # a check in a config that assumed the type: still named by section
+        raise ConfigError(f"{section}: {exc}") from None
 
 
 @dataclass
 class SynthSpec(Config):
+    WHERE = "synth"
+
     count: int = 60  # images per defect class in the built-in synthetic dataset
     size: int = 256
     free: int = 16  # defect-free images (negatives, calibration)
     seed: int = 0
+
+    def __post_init__(self):
+        check_field_types(SynthSpec, vars(self))
+        check_integer("count", self.count, 1)
+        check_integer("size", self.size, 16)  # synthesize_dataset's smallest image
+        check_integer("free", self.free, 0)
+        check_integer("seed", self.seed, 0)
 
 
 @dataclass
@@ -35,24 +129,39 @@ class PipelineSpec(Config):
     measure_latency: bool = True  # prune / distill: ONNX Runtime encoder latency against the bigger model
     distill: dict | None = None  # DistillConfig overrides (e.g. {student: vit_n}); None skips distillation
     export: dict = field(default_factory=lambda: {"precisions": ["fp32", "int8"]})  # ExportConfig overrides
-    bench: dict = field(default_factory=dict)  # bench options (max_images, prompt)
+    bench: dict = field(default_factory=dict)  # BenchConfig overrides (max_images, prompt, ...)
     min_iou: float | None = None  # floors: the pipeline fails when a format misses them
     max_latency_ms: float | None = None
 
     def __post_init__(self):
-        if isinstance(self.synth, dict):
-            self.synth = SynthSpec.from_dict(self.synth, "synth")
+        check_field_types(PipelineSpec, {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                                         if f.name != "synth"})
+        if not self.out.strip():
+            raise ConfigError("out: expected the output folder, got an empty path")
+        if not isinstance(self.synth, SynthSpec):
+            self.synth = build_section("synth", SynthSpec, self.synth)
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction: expected a fraction in (0, 1), got {self.val_fraction}")
-        for name in ("finetune", "export", "bench"):
-            if not isinstance(getattr(self, name), dict):
-                raise ConfigError(f"{name}: expected a mapping of option overrides, got {type(getattr(self, name)).__name__}")
-        if self.distill is not None:
-            if not isinstance(self.distill, dict):
-                raise ConfigError(f"distill: expected a mapping of option overrides, got {type(self.distill).__name__}")
-            if self.prune is not None:  # both would replace the merged model's encoder
-                raise ConfigError("distill: set prune: null as well; a distilled student replaces the merged model's "
-                                 "encoder (pruning and distillation are alternatives in the pipeline)")
+        if self.image_size is not None and (self.image_size <= 0 or self.image_size % 16):
+            raise ConfigError(f"image_size: expected a positive multiple of 16 (or null: the model's own), "
+                              f"got {self.image_size}")
+        check_integer("seed", self.seed, 0)
+        check_integer("recover_epochs", self.recover_epochs, 0)
+        if self.min_iou is not None:
+            check_number("min_iou", self.min_iou, 0.0, 1.0)
+        if self.max_latency_ms is not None and not self.max_latency_ms > 0:
+            raise ConfigError(f"max_latency_ms: expected a positive number of milliseconds, got {self.max_latency_ms}")
+        if self.distill is not None and self.prune is not None:  # both would replace the merged model's encoder
+            raise ConfigError("distill: set prune: null as well; a distilled student replaces the merged model's "
+                             "encoder (pruning and distillation are alternatives in the pipeline)")
+        self.check_stages()
+
+    def check_stages(self) -> None:
+        """Build every stage's config as its stage will (edgesam.pipeline.stages.check_stages): a bad value in
+        any section fails here, naming it, before the first stage runs."""
+        from edgesam.pipeline.stages import check_stages
+
+        check_stages(self)
 
     @property
     def out_dir(self) -> Path:
