@@ -117,3 +117,37 @@ def check_number(name: str, value, low: float | None = None, high: float | None 
         else:
             expected = f"a number <= {high:g}" if low is None else f"a number in [{low:g}, {high:g}]"
         raise ConfigError(f"{name}: expected {expected}, got {value!r}")
+
+
+# Plain annotations the configs use, the types a YAML value of each must have, and their names.
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": (type(None),), "dict": (dict,)}
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "text", "bool": "true or false", "None": "null",
+               "dict": "a mapping of option: value"}
+
+
+def shown(value) -> str:
+    """`value` as the user wrote it in YAML (null, true), else its repr."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_field_types(cls, data: dict, prefix: str = "") -> None:
+    """Each of `data`'s values has the type `cls`'s field declares (where that is a plain int, float, str, bool,
+    dict or an optional one): a number given as text fails here by name, not as a TypeError deep in a stage.
+    Fields of other types (tuples, nested configs) are left to the config's own checks."""
+    declared = {f.name: f.type for f in dataclasses.fields(cls)}
+    for name, value in data.items():
+        annotation = declared.get(name)
+        if not isinstance(annotation, str):
+            continue
+        kinds = [part.strip() for part in annotation.split("|")]
+        if any(kind not in _TYPES for kind in kinds):
+            continue
+        if not any(isinstance(value, _TYPES[kind]) and not (isinstance(value, bool) and kind in ("int", "float"))
+                   for kind in kinds):
+            expected = " or ".join(_TYPE_NAMES[kind] for kind in kinds)
+            raise ConfigError(f"{prefix}{name}: expected {expected}, got {shown(value)}")
