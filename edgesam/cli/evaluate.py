@@ -15,7 +15,8 @@ from edgesam.utils.outputs import claim_folder
               help="Another checkpoint to compare against (side by side with the gain).")
 @click.option("--data", required=True, type=click.Path(exists=True), help="Dataset folder.")
 @click.option("--prompt", type=click.Choice(["box", "point"]), default="box", show_default=True)
-@click.option("--seed", default=0, show_default=True, help="Seed of the prompts drawn from ground truth.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the prompts drawn from ground truth.")
 @click.option("--box-jitter", type=FiniteFloat(min=0), default=0.0, show_default=True, help="Box noise (fraction of the side); 0 = tight boxes.")
 @click.option("--split", type=click.Choice(["all", "val"]), default="all", show_default=True,
               help="val: only the validation split (--val-fraction, --split-seed) a finetune run held out.")
