@@ -47,3 +47,18 @@ def test_the_verbs_float_flags_are_finite(verb):
 def test_config_numbers_are_finite(value):
     with pytest.raises(ConfigError, match="lr_decoder: expected a number >= 0"):
         check_number("lr_decoder", value, 0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data", "synth", "OUT", "--count", "0", "--free", "0"], "nothing to write"),  # printed 'wrote' and wrote nothing
+    (["data", "synth", "OUT", "--size", "100000"], "not in the range 16<=x<=8192"),  # ended in a MemoryError
+    (["predict", "IMG", "--bundle", "BUNDLE", "--image-size", "64", "--box", "1,1,9,9", "--out", "OUT"],
+     "--model and --image-size go with --checkpoint"),  # were ignored without a word
+])
+def test_flags_that_cannot_do_what_they_say_are_refused(tmp_path, args, message):
+    (tmp_path / "BUNDLE").mkdir()
+    (tmp_path / "IMG").write_bytes(b"")
+    args = [str(tmp_path / a) if a in ("OUT", "IMG", "BUNDLE") else a for a in args]
+    result = CliRunner().invoke(cli_main.main, args)
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert not (tmp_path / "OUT").exists()

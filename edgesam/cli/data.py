@@ -101,7 +101,7 @@ def _print_ceilings(directory: Path, min_area: int, mask_mode: str) -> dict:
 @click.option("--count", default=32, show_default=True, type=click.IntRange(min=0),
               help="Labelled images in total, spread evenly over the classes.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Same seed, same bytes.")
-@click.option("--size", default=256, show_default=True, type=click.IntRange(min=16),
+@click.option("--size", default=256, show_default=True, type=click.IntRange(min=16, max=8192),
               help="Nominal side in pixels; each side varies in 0.75-1.25x of it.")
 @click.option("--free", "free_count", default=0, show_default=True, type=click.IntRange(min=0),
               help="Defect-free images written to OUT/free/images (calibration, negatives).")
@@ -120,6 +120,8 @@ def synth(out: Path, count: int, seed: int, size: int, free_count: int, classes:
     from edgesam.data import synthesize_dataset
 
     names = tuple(c.strip() for c in classes.split(",") if c.strip())
+    if count == 0 and free_count == 0:
+        raise click.UsageError("--count 0 and --free 0: nothing to write; ask for labelled or defect-free images")
     claim_folder(out, "data-synth", overwrite)
     try:
         root = synthesize_dataset(out, count=count, seed=seed, size=size, classes=names, free_count=free_count)

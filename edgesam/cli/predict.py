@@ -38,6 +38,8 @@ def predict(image, checkpoint, bundle, graph_set, variant, image_size, boxes, po
 
     if (checkpoint is None) == (bundle is None):
         raise click.UsageError("give --checkpoint (PyTorch) or --bundle (exported runtime), exactly one")
+    if bundle is not None and (variant is not None or image_size is not None):  # a bundle records both
+        raise click.UsageError("--model and --image-size go with --checkpoint; a bundle records its model and size")
     claim_folder(out, "predict", overwrite)
     if bundle is not None:
         written, warnings = run_predict_bundle(image, bundle, graph_set, boxes, points, prompt_file, multimask, out)
