@@ -46,6 +46,12 @@ def farthest_point_order(features: np.ndarray, count: int) -> list[int]:
     return chosen
 
 
+def _in_calibration_set(path: Path, src: Path) -> bool:
+    """Whether `path` lies in a calibration set this verb wrote inside `src` (its folder holds SELECTION): its
+    images are copies of `src`'s own, so a second build into another folder of `src` must not pick them again."""
+    return any((folder / SELECTION).is_file() for folder in path.parents if folder != src and folder.is_relative_to(src))
+
+
 def build_calibration_set(src: str | Path, out: str | Path, count: int = 16, overwrite: bool = False) -> dict:
     """Copy `count` diverse images from `src` (recursive; label folders skipped) to `out`.
 
@@ -56,7 +62,7 @@ def build_calibration_set(src: str | Path, out: str | Path, count: int = 16, ove
     check_destination(out, SELECTION, overwrite)  # before the images are read
     if count < 1:
         raise ValueError(f"count: expected >= 1, got {count}")
-    images = find_images(src) if src.is_dir() else []
+    images = [p for p in find_images(src) if not _in_calibration_set(p, src)] if src.is_dir() else []
     if not images:
         raise CalibrationError(f"{src}: no images found (expected a folder of line images)")
     features = np.stack([describe(read_image(p)) for p in images])

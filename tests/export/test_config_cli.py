@@ -118,6 +118,12 @@ def test_calib_build_chooses_a_diverse_sample(tmp_path):
     assert summary["candidates"] == 12 and len(chosen) == 3
     assert "bright.png" in chosen and "half.png" in chosen and sum(c.startswith("dark") for c in chosen) == 1
     assert len(list((tmp_path / "calib").glob("*.png"))) == 3
+    # a set built inside the source is not a source for the next build (its images are copies)
+    inside = CliRunner().invoke(main, ["calib", "build", str(src), str(src / "calib"), "--count", "3"])
+    again = CliRunner().invoke(main, ["calib", "build", str(src), str(src / "calib2"), "--count", "3"])
+    assert inside.exit_code == again.exit_code == 0, inside.output + again.output
+    summary = json.loads((src / "calib2" / "selection.json").read_text())
+    assert summary["candidates"] == 12 and not any(f["source"].startswith("calib") for f in summary["files"])
     # farthest-point order: first the typical image, then the one farthest from it
     feats = np.stack([np.zeros(3), np.ones(3) * 0.1, np.ones(3) * 5.0])
     assert farthest_point_order(feats, 2) == [1, 2]
