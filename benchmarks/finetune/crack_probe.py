@@ -19,7 +19,9 @@ Two measurements, written to crack_probe.json / crack_probe.md beside this scrip
    every crack (the best one), the crack's visible dark line plus the median annotation margin, and the
    crack's own mean annotated width. The model is not involved: this is the IoU a model would reach that
    found every crack's centreline exactly and only had to guess how wide the annotator drew it.
-4. The crop's scale. The model's crack IoU per object against how much the ROI crop (1.5x the box,
+4. The mask threshold. The model's masks cut at another logit than 0 (-1 to +1): if the model drew cracks
+   systematically too wide or too narrow, a shifted cut would lift the training split's cracks.
+5. The crop's scale. The model's crack IoU per object against how much the ROI crop (1.5x the box,
    resized to the model's input) shrinks or enlarges the crack, on the validation and training splits:
    an enlarged crack has all its pixels in the crop, so what it loses there is not resolution.
 
@@ -50,6 +52,7 @@ VARIANTS = {  # name: (width, depth, steps, affine augmentation, loss)
     "Lovasz hinge loss": (48, 3, 600, True, "lovasz"),
 }
 SCALE_BUCKETS = ((0.0, 0.5), (0.5, 0.8), (0.8, 1.2), (1.2, float("inf")))  # crop pixels per image pixel
+THRESHOLDS = (-1.0, -0.5, 0.0, 0.5, 1.0)  # logits at which the masks are cut
 
 
 def label_softness(data: Path) -> dict:
@@ -201,6 +204,24 @@ def class_scores(model, dataset, label: str) -> dict:
             **{k: v["miou"] for k, v in report["per_class"].items()}}
 
 
+def scores_by_threshold(checkpoint: Path, val_ds, train_cracks) -> dict:
+    """Val (all classes) and training-split crack scores with the masks cut at each of THRESHOLDS: the refiner
+    head's bias lowered by t moves every output logit by -t (its output is upsampled logits + the head's
+    residuals), so a mask > 0 there is the model's mask > t."""
+    import torch
+
+    from edgesam.models import create_model
+
+    rows = {}
+    for t in THRESHOLDS:
+        model = create_model(checkpoint=checkpoint)
+        with torch.no_grad():
+            model.mask_refiner.head.bias -= t
+        rows[str(t)] = {"val": class_scores(model, val_ds, f"cut at {t}"),
+                        "train_crack": class_scores(model, train_cracks, f"cut at {t}, train cracks")["crack"]}
+    return rows
+
+
 def crack_iou_by_crop_scale(model, dataset, image_size: int) -> dict:
     """Per SCALE_BUCKETS range of crop pixels per image pixel (the model's input size over its ROI crop's
     side, `model.framing`): the crack objects' count and mean box IoU."""
@@ -263,6 +284,12 @@ def markdown(result: dict) -> str:
         lines.append(f"| {name} | {row['width']} | {row['depth']} | {row['steps']} | {row['train_s']:.0f} | "
                      f"{row['val']['overall']:.4f} | " + " | ".join(f"{row['val'][c]:.3f}" for c in CLASSES)
                      + f" | {row['train_crack']:.3f} |")
+    lines += ["", "## The mask threshold (the model as trained)", "",
+              "| masks cut at logit | val overall | " + " | ".join(CLASSES) + " | train-split crack |",
+              "|---|---|" + "---|" * len(CLASSES) + "---|"]
+    for t, row in result["thresholds"].items():
+        lines.append(f"| {t} | {row['val']['overall']:.4f} | " + " | ".join(f"{row['val'][c]:.3f}" for c in CLASSES)
+                     + f" | {row['train_crack']:.3f} |")
     lines += ["", "## Crack IoU by the crop's scale (the model as trained)", "",
               "Crop pixels per image pixel: the model's input size over 1.5x the box's longer side (below 1 the crop "
               "shrinks the crack, above 1 it enlarges it).", "",
@@ -297,6 +324,7 @@ def main(argv=None) -> None:
     model = create_model(checkpoint=args.checkpoint)
     result["model"] = {"val": class_scores(model, val_ds, "as trained"),
                        "train_crack": class_scores(model, train_cracks, "as trained, train cracks")["crack"]}
+    result["thresholds"] = scores_by_threshold(args.checkpoint, val_ds, train_cracks)
     result["by_scale"] = {split: crack_iou_by_crop_scale(model, ds, cfg.image_size)
                           for split, ds in (("val", val_ds), ("train", train_ds))}
     for name in args.variants:
