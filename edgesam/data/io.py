@@ -29,12 +29,13 @@ class DataError(ValueError):
 
 
 def list_images(folder: str | os.PathLike, root: str | os.PathLike | None = None) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name; each must resolve (links included) to a
-    place inside ``root`` (default: ``folder``), or the listing is a DataError naming it.
+    """Image files directly inside ``folder``, sorted by name. With ``root`` (a dataset's folder), each must
+    resolve (links included) to a place inside it, or the listing is a DataError naming it.
 
     Hidden files (leading dot, e.g. our own atomic-write temporaries) are skipped so that a
     half-written file is never picked up as data. The containment rule is the one bundles and COCO
-    file names follow: a link inside a dataset someone else made must not read files from elsewhere.
+    file names follow: a link inside a dataset someone else made must not read files from elsewhere. A
+    folder the user points at directly (inspect's frames, distill's images) is listed without it.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -43,7 +44,9 @@ def list_images(folder: str | os.PathLike, root: str | os.PathLike | None = None
         p for p in folder.iterdir()
         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
     )
-    base = Path(root if root is not None else folder).resolve()
+    if root is None:
+        return files
+    base = Path(root).resolve()
     for p in files:
         if not p.resolve().is_relative_to(base):
             raise DataError(f"{p}: leads to {p.resolve()}, outside {base}; a dataset's files must lie inside "
