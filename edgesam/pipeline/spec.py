@@ -4,7 +4,7 @@ Stage sections (`finetune`, `prune`, `distill`, `export`, `bench`) hold override
 dataclass, so each stage's options are documented and validated in one place: its config.
 
 The whole spec is checked when it is made (`PipelineSpec(...)`, `PipelineSpec.from_yaml(...)`): its own fields,
-and every stage's config built from it as the stage will build it (`edgesam.pipeline.stages.check_stages`). A bad
+and every stage's config built from it as the stage will build it (`edgesam.pipeline.configs.check_stages`). A bad
 value is one ConfigError naming the file, the field (`bench.max_images`) and what was expected, before the
 first stage runs: a typo in `bench` must not wait for a 7-minute finetune to be found.
 """
@@ -14,53 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgesam.utils.config import Config, ConfigError, check_field_types, check_integer, check_number, shown
-from edgesam_runtime.fields import checked_fields
-
-def _field_names(cls) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
-
-
-def section_message(message: str, section: str, cls, labels: dict[str, str] | None = None) -> str:
-    """A config's error message ("max_images: expected ...") as the spec names it ("bench.max_images: expected
-    ..."); `labels` names fields the pipeline filled from the spec's own fields (`split_seed` -> `seed`)."""
-    labels = labels or {}
-    head, sep, rest = message.partition(": ")
-    names = [name.strip() for name in head.split(",")]
-    if not sep or not all(name.split(".")[0] in _field_names(cls) for name in names):
-        return f"{section}: {message}"
-    spec_names = []
-    for name in names:
-        top = name.split(".")[0]
-        spec_names.append(labels[top] if top in labels else f"{section}.{name}")
-    return f"{', '.join(dict.fromkeys(spec_names))}: {rest}"
-
-
-def build_section(section: str, cls, overrides, base: dict | None = None, *, fixed: dict[str, str] | None = None,
-                  labels: dict[str, str] | None = None, validate: bool = False):
-    """`cls` from the pipeline's `base` values with the spec section's `overrides` over them, checked as the stage
-    will build it. `fixed`: fields the pipeline sets itself (field -> what to set instead), refused in the
-    section; `labels`: fields of `base` that come from the spec's own fields, named as such in errors."""
-    if not isinstance(overrides, (dict, cls)):
-        raise ConfigError(f"{section}: expected a mapping of option: value, got {shown(overrides)}")
-    if isinstance(overrides, cls):
-        overrides = {f.name: getattr(overrides, f.name) for f in dataclasses.fields(cls)}
-    settable = sorted(_field_names(cls) - set(fixed or {}))
-    overrides = checked_fields(cls, overrides, section, ConfigError, cls.HINT or f"expected some of {settable}")
-    clash = sorted(set(overrides) & set(fixed or {}))
-    if clash:
-        raise ConfigError(f"{section}.{clash[0]}: set by the pipeline; {fixed[clash[0]]}")
-    check_field_types(cls, overrides, prefix=f"{section}.")
-    base = dict(base or {})
-    labels = {k: v for k, v in (labels or {}).items() if k in base and k not in overrides}
-    try:
-        config = cls(**{**base, **overrides})
-        return config.validate() if validate else config
-    except ConfigError as exc:
-        raise ConfigError(section_message(str(exc), section, cls, labels)) from None
-    except (TypeError, ValueError) as exc:  # a check in a config that assumed the type: still named by section
-        raise ConfigError(f"{section}: {exc}") from None
-
+from edgesam.pipeline.configs import build_section, check_stages
+from edgesam.utils.config import Config, ConfigError, check_field_types, check_integer, check_number
 
 @dataclass
 class SynthSpec(Config):
@@ -123,10 +78,8 @@ class PipelineSpec(Config):
         self.check_stages()
 
     def check_stages(self) -> None:
-        """Build every stage's config as its stage will (edgesam.pipeline.stages.check_stages): a bad value in
+        """Build every stage's config as its stage will (edgesam.pipeline.configs.check_stages): a bad value in
         any section fails here, naming it, before the first stage runs."""
-        from edgesam.pipeline.stages import check_stages
-
         check_stages(self)
 
     @property

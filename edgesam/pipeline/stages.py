@@ -8,15 +8,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from edgesam.bench.config import BenchConfig
 from edgesam.bench.run import run_bench
 from edgesam.data import check_dataset, synthesize_dataset
-from edgesam.distill import DistillConfig
-from edgesam.export import ExportConfig
+from edgesam.pipeline.configs import (bench_config, check_stages, distill_config, export_config, finetune_config,
+                                      prune_job)
 from edgesam.pipeline.report import write_pipeline_report
 from edgesam.pipeline.runner import Stage
-from edgesam.pipeline.spec import PipelineSpec, build_section
-from edgesam.utils.config import ConfigError
+from edgesam.pipeline.spec import PipelineSpec
 from edgesam_runtime.files import sha256_file
 
 
@@ -53,21 +51,6 @@ def data_fingerprint(ctx: dict) -> dict:
 
 
 # -------------------------------------------------------------------------------------- finetune
-FINETUNE_FIXED = {"data": "give the dataset as the spec's top-level `data` (the data stage checks it)",
-                  "out": "the run goes to <out>/finetune, where the merge stage reads it; set the spec's `out`"}
-FINETUNE_LABELS = {"model": "model", "checkpoint": "checkpoint", "init": "checkpoint", "image_size": "image_size",
-                   "val_fraction": "val_fraction", "seed": "seed", "split_seed": "seed"}
-
-
-def finetune_config(spec: PipelineSpec, paths: dict):
-    from edgesam.train import FinetuneConfig
-
-    base = {"model": spec.model, "checkpoint": spec.checkpoint, "init": "pretrained" if spec.checkpoint else "random",
-            "image_size": spec.image_size, "data": str(paths["data"]), "val_fraction": spec.val_fraction,
-            "seed": spec.seed, "split_seed": spec.seed, "out": str(paths["finetune"])}
-    return build_section("finetune", FinetuneConfig, spec.finetune, base, fixed=FINETUNE_FIXED, labels=FINETUNE_LABELS)
-
-
 def run_finetune(ctx: dict) -> dict:
     from edgesam.train import finetune
 
@@ -100,20 +83,6 @@ def merge_fingerprint(ctx: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- prune
-def prune_job(spec: PipelineSpec, paths: dict):
-    from edgesam.compress.config import PruneConfig, PruneJob, RecoveryConfig
-
-    prune = build_section("prune", PruneConfig, spec.prune or {})
-    recovery = None
-    if spec.recover_epochs > 0:
-        recovery = build_section("recover", RecoveryConfig, {}, {"epochs": spec.recover_epochs, "seed": spec.seed},
-                                 labels={"epochs": "recover_epochs", "seed": "seed"})
-    return PruneJob(out=paths["pruned"], checkpoint=paths["merged"], prune=prune,
-                    recovery=recovery, recover_data=paths["data"] if recovery else None,
-                    val_fraction=spec.val_fraction, run_dir=paths["prune_run"],
-                    latency_runs=3 if spec.measure_latency else 0)
-
-
 def run_prune_stage(ctx: dict) -> dict:
     from edgesam.compress.pipeline import run_prune
 
@@ -126,22 +95,6 @@ def prune_fingerprint(ctx: dict) -> dict:
 
 
 # --------------------------------------------------------------------------------------- distill
-DISTILL_FIXED = {"teacher": "the teacher is the merged model (<out>/merged.pth)",
-                 "images": "the student learns on the spec's top-level `data`",
-                 "out": "the student goes to <out>/student.pth, where export reads it; set the spec's `out`",
-                 "run_dir": "the run goes to <out>/distill (emptied when the stage reruns); set the spec's `out`"}
-DISTILL_LABELS = {"val_fraction": "val_fraction", "split_seed": "seed", "seed": "seed", "latency_runs": "measure_latency"}
-
-
-def distill_config(spec: PipelineSpec, paths: dict):
-    base = {"teacher": str(paths["merged"]), "images": str(paths["data"]), "out": str(paths["student"]),
-            "run_dir": str(paths["distill_run"]), "cache_dir": str(paths["distill_cache"]),
-            "val_fraction": spec.val_fraction, "split_seed": spec.seed, "seed": spec.seed,
-            "latency_runs": 3 if spec.measure_latency else 0}  # finetune's split: the student is scored on its val
-    return build_section("distill", DistillConfig, spec.distill, base, fixed=DISTILL_FIXED, labels=DISTILL_LABELS,
-                         validate=True)
-
-
 def run_distill_stage(ctx: dict) -> dict:
     from edgesam.distill import distill
 
@@ -162,14 +115,6 @@ def distill_fingerprint(ctx: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- export
-def export_config(spec: PipelineSpec, paths: dict):
-    overrides = dict(spec.export)
-    free = paths["data"] / "free" / "images"
-    if "calib_data" not in overrides and free.is_dir():
-        overrides["calib_data"] = str(free.parent)  # the line's own defect-free surfaces
-    return build_section("export", ExportConfig, overrides)
-
-
 def run_export(ctx: dict) -> dict:
     from edgesam.export import export_bundle
 
@@ -185,22 +130,6 @@ def export_fingerprint(ctx: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- bench
-_BY_PIPELINE = "the pipeline benches its own bundle, data, reference model and validation split"
-BENCH_FIXED = {**{name: _BY_PIPELINE for name in ("bundle", "data", "reference", "out", "split", "val_fraction",
-                                                 "split_seed")},
-               "min_iou": "set the floor as the spec's top-level `min_iou`",
-               "max_latency_ms": "set the floor as the spec's top-level `max_latency_ms`"}
-BENCH_LABELS = {"min_iou": "min_iou", "max_latency_ms": "max_latency_ms", "val_fraction": "val_fraction",
-                "split_seed": "seed"}
-
-
-def bench_config(spec: PipelineSpec, paths: dict):
-    base = {"bundle": str(paths["bundle"]), "data": str(paths["data"]), "reference": str(spec.final_checkpoint()),
-            "out": str(paths["bench"]), "min_iou": spec.min_iou, "max_latency_ms": spec.max_latency_ms,
-            "split": "val", "val_fraction": spec.val_fraction, "split_seed": spec.seed, "max_images": 12}
-    return build_section("bench", BenchConfig, spec.bench, base, fixed=BENCH_FIXED, labels=BENCH_LABELS)
-
-
 def run_bench_stage(ctx: dict) -> dict:
     report = run_bench(bench_config(ctx["spec"], ctx["paths"]))
     if not report["floors"]["passed"]:
@@ -212,30 +141,6 @@ def run_bench_stage(ctx: dict) -> dict:
 def bench_fingerprint(ctx: dict) -> dict:
     return {"config": bench_config(ctx["spec"], ctx["paths"]).to_dict(), "export": ctx.get("export"),
             "manifest": _file_sig(ctx["paths"]["bundle"] / "manifest.json")}
-
-
-# ------------------------------------------------------------------------------------ spec check
-def _check_variant(name: str, value) -> None:
-    from edgesam.models import VARIANTS
-
-    if value not in VARIANTS:
-        raise ConfigError(f"{name}: expected a model variant, one of {sorted(VARIANTS)}, got {value!r}")
-
-
-def check_stages(spec: PipelineSpec) -> None:
-    """Build every stage's config from `spec` as the stage itself will, so a bad value in any section is one
-    ConfigError ("bench.max_images: expected ...") when the spec is made, before the first stage runs.
-    Nothing is read or written: the configs only check values (files are checked by the stage that reads them)."""
-    paths = spec.paths()
-    finetune = finetune_config(spec, paths)
-    if finetune.model is not None:
-        _check_variant("finetune.model" if "model" in spec.finetune else "model", finetune.model)
-    if spec.prune is not None:
-        prune_job(spec, paths)
-    if spec.distill is not None:
-        _check_variant("distill.student", distill_config(spec, paths).student)
-    export_config(spec, paths)
-    bench_config(spec, paths)
 
 
 # ---------------------------------------------------------------------------------------- report
