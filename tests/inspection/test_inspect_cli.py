@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -141,3 +142,18 @@ def test_a_stopped_camera_run_keeps_and_summarises_its_frames(inspect_bundle, ru
     assert summary["inspected"] == 2 and summary["latency_ms"]["n"] == 2 and summary["bad_frames"] == 1
     assert summary["bad"][0]["error"].startswith("internal error (ZeroDivisionError: boom)")
     assert len((tmp_path / "cam" / "frames.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_box_outside_its_frame_is_logged_with_its_boxes_file(inspect_bundle, rules_file, line_folder, tmp_path):
+    """The frame's size is known only beside the frame: the log line names the boxes file that gave the box."""
+    boxes = tmp_path / "boxes"
+    shutil.copytree(line_folder / "boxes", boxes)
+    target = next(p for p in sorted(boxes.glob("*.json")) if p.stem != "broken")  # a readable frame
+    target.write_text(json.dumps([{"box": [1, 1, 100000, 5], "class": "crack"}]))
+    out = tmp_path / "run"
+    result = _invoke(inspect_bundle, "--rules", rules_file, "--source", line_folder / "images", "--boxes", boxes,
+                     "--out", out, "--threads", 1)
+    assert result.exit_code == 0, result.output
+    errors = [json.loads(x) for x in (out / "frames.jsonl").read_text().splitlines() if '"error"' in x]
+    bad = [e for e in errors if e["name"].rsplit(".", 1)[0] == target.stem]
+    assert len(bad) == 1 and "lies outside" in bad[0]["error"] and f"(boxes from {target})" in bad[0]["error"]
