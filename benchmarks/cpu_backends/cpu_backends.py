@@ -52,12 +52,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.records import LOCK  # noqa: E402  (re-exported: the cpu_backends scripts import it from here)
 from edgesam_runtime.envinfo import environment, has_bf16_math, has_int8_dot, machine_state, threads_line  # noqa: E402
 from edgesam_runtime.files import write_json_atomic, write_text_atomic  # noqa: E402
 from edgesam_runtime.timing import ms_since, spread, warm_until_settled  # noqa: E402
 
 DATA = Path(os.environ.get("EDGESAM_MAGNETIC_TILE", REPO.parent / "shared" / "data" / "magnetic-tile"))
-LOCK = "/tmp/edgesam-bench.lock"
 BASELINE = "ort_fp32"
 IOU_TARGET = 0.97
 TASK_MIOU_POINTS = 0.5  # ROI target: task mIoU within this many points (of 100) of fp32

@@ -19,6 +19,7 @@ class FiniteFloat(click.FloatRange):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return super().convert(number, param, ctx)
 
+
 overwrite_option = click.option(
     "--overwrite", is_flag=True,
     help="Write into an existing output that edgesam did not write (same-named files are replaced; "

@@ -45,10 +45,8 @@ def build_section(section: str, cls, overrides, base: dict | None = None, *, fix
     """`cls` from the pipeline's `base` values with the spec section's `overrides` over them, checked as the stage
     will build it. `fixed`: fields the pipeline sets itself (field -> what to set instead), refused in the
     section; `labels`: fields of `base` that come from the spec's own fields, named as such in errors."""
-    if not isinstance(overrides, (dict, cls)):
+    if not isinstance(overrides, dict):
         raise ConfigError(f"{section}: expected a mapping of option: value, got {shown(overrides)}")
-    if isinstance(overrides, cls):
-        overrides = {f.name: getattr(overrides, f.name) for f in dataclasses.fields(cls)}
     settable = sorted(_field_names(cls) - set(fixed or {}))
     overrides = checked_fields(cls, overrides, section, ConfigError, cls.HINT or f"expected some of {settable}")
     clash = sorted(set(overrides) & set(fixed or {}))

@@ -75,12 +75,7 @@ class PipelineSpec(Config):
         if self.distill is not None and self.prune is not None:  # both would replace the merged model's encoder
             raise ConfigError("distill: set prune: null as well; a distilled student replaces the merged model's "
                              "encoder (pruning and distillation are alternatives in the pipeline)")
-        self.check_stages()
-
-    def check_stages(self) -> None:
-        """Build every stage's config as its stage will (edgesam.pipeline.configs.check_stages): a bad value in
-        any section fails here, naming it, before the first stage runs."""
-        check_stages(self)
+        check_stages(self)  # every stage's config as its stage will build it: a bad section fails here, by name
 
     @property
     def out_dir(self) -> Path:
